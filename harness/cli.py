@@ -1,0 +1,232 @@
+"""The ``harness`` command: a thin layer that parses, calls core functions, and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+from typing import TypeVar
+
+import click
+
+from harness.errors import HarnessError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def reports_errors(func: F) -> F:
+    """Turn a HarnessError into one line on stderr and its exit status — never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HarnessError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+disable_option = click.option(
+    "--disable-plugin", "disabled", multiple=True, metavar="NAME",
+    help="Do not load this plugin (repeatable); see also HARNESS_DISABLE_PLUGINS.")
+db_option = click.option("--db", default=None, metavar="URL",
+                         help="Results database URL or SQLite path "
+                              "[default: $HARNESS_DB or results/harness.db].")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="harness")
+def main() -> None:
+    """Search architecture × optimizer × hyperparameters with Optuna; compare the results."""
+
+
+@main.command()
+@click.argument("task_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--n-trials", type=int, default=None, help="Total trials the study should hold.")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Stop starting trials after this many seconds.")
+@db_option
+@click.option("--study", default=None, help="Study name [default: from the task file].")
+@disable_option
+@reports_errors
+def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str | None,
+        study: str | None, disabled: tuple[str, ...]) -> None:
+    """Run (or continue) the study a task file declares."""
+    from harness.progress import RichObserver
+    from harness.progress import summary_line
+    from harness.runner import execute
+    from harness.runner import prepare
+
+    prepared = prepare(task_file, n_trials=n_trials, timeout_s=timeout_s, db=_db_url(db),
+                       study=study, disabled=disabled)
+    console = _console()
+    objective = prepared.run.objectives[0].name
+    console.print(f"harness: study '{prepared.config.study.name}' — task "
+                  f"{prepared.run.task.name} on {prepared.run.dataset.name}, "
+                  f"{len(prepared.run.architectures)} architecture(s) × "
+                  f"{len(prepared.run.optimizers)} optimizer(s) × "
+                  f"{len(prepared.run.schedulers)} scheduler(s), sampler "
+                  f"{prepared.config.search.sampler}, pruner {prepared.config.search.pruner}")
+    with RichObserver(console, objective) as observer:
+        summary = execute(prepared, observer, warn=lambda m: click.echo(f"warning: {m}",
+                                                                         err=True))
+    console.print(summary_line(summary))
+    _print_top(prepared.config.db, summary.study_name)
+    if summary.interrupted:
+        sys.exit(130)
+
+
+def _print_top(db: str | None, study: str) -> None:
+    from harness.config import default_db_url
+    from harness.report import query_leaderboards
+    from harness.report import render
+    from harness.store import ResultsStore
+
+    store = ResultsStore(db or default_db_url())
+    try:
+        boards = query_leaderboards(store.engine, study=study, limit=5)
+    finally:
+        store.close()
+    click.echo(render(boards, "table"), nl=False)
+
+
+@main.command()
+@click.argument("task_files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@disable_option
+@reports_errors
+def validate(task_files: tuple[Path, ...], disabled: tuple[str, ...]) -> None:
+    """Check task files against the installed plugins without running anything."""
+    from harness.runner import prepare
+
+    for path in task_files:
+        run = prepare(path, disabled=disabled).run
+        open_params = sum(p.is_open for params in run.space.values() for p in params.values())
+        click.echo(f"{path}: ok — task {run.task.name}, dataset {run.dataset.name}, "
+                   f"{len(run.architectures)} architecture(s), {len(run.optimizers)} "
+                   f"optimizer(s), {len(run.schedulers)} scheduler(s), objectives "
+                   f"{', '.join(o.column for o in run.objectives)}, {open_params} plugin "
+                   "hyperparameter(s) searched")
+
+
+@main.command()
+@db_option
+@click.option("--task", default=None, help="Only studies of this task.")
+@click.option("--study", default=None, help="Only this study.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md"]),
+              default="table", show_default=True)
+@click.option("--across-hardware", is_flag=True,
+              help="Rank rows from different hardware classes together.")
+@click.option("--limit", type=int, default=None, help="At most this many rows per table.")
+@reports_errors
+def leaderboard(db: str | None, task: str | None, study: str | None, fmt: str,
+                across_hardware: bool, limit: int | None) -> None:
+    """Best trial per (architecture, optimizer), ranked by the study's primary metric."""
+    from harness.report import query_leaderboards
+    from harness.report import render
+
+    store = _existing_store(db)
+    try:
+        boards = query_leaderboards(store.engine, task=task, study=study,
+                                    across_hardware=across_hardware, limit=limit)
+    finally:
+        store.close()
+    if not boards and fmt == "table":
+        raise HarnessError(f"no study{_filters(task, study)} in {store.safe_url}")
+    click.echo(render(boards, fmt), nl=fmt != "table")
+
+
+def _filters(task: str | None, study: str | None) -> str:
+    parts = [f"task '{task}'" if task else "", f"named '{study}'" if study else ""]
+    joined = " and ".join(p for p in parts if p)
+    return f" of {joined}" if joined else ""
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins and what they register."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@disable_option
+@reports_errors
+def plugins_list(as_json: bool, disabled: tuple[str, ...]) -> None:
+    """Each plugin, its distribution and version, its hooks, and what it registered."""
+    from harness.plugins import load_registry
+    from harness.plugins import make_plugin_manager
+
+    pm = make_plugin_manager(block=disabled)
+    registry = load_registry(pm)
+    registered: dict[str, dict[str, list[str]]] = {}
+    for kind, spec in registry.all_specs():
+        owner = registry.owner_of(spec)
+        label = f"{spec.name} (catalog)" if type(spec).__name__.endswith("CatalogSpec") else (
+            spec.name)
+        registered.setdefault(owner, {}).setdefault(kind + "s", []).append(label)
+    infos = [{"name": i.name, "distribution": i.distribution, "version": i.version,
+              "hooks": list(i.hooks), "registers": registered.get(i.name, {})}
+             for i in pm.plugin_infos()]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    for info in infos:
+        dist = f"{info['distribution']} {info['version']}" if info["distribution"] else "-"
+        click.echo(f"{info['name']}  [{dist}]  hooks: {', '.join(info['hooks'])}")
+        for kind, names in info["registers"].items():
+            click.echo(f"    {kind}: {', '.join(names)}")
+
+
+@main.group()
+def db() -> None:
+    """Results database maintenance."""
+
+
+@db.command("upgrade")
+@db_option
+@reports_errors
+def db_upgrade(db: str | None) -> None:
+    """Bring the results database schema up to date (Alembic migrations)."""
+    from harness.config import default_db_url
+    from harness.store import ResultsStore
+
+    store = ResultsStore(_db_url(db) or default_db_url(), upgrade=True)
+    click.echo(f"{store.safe_url}: schema at {store.schema_revision()}")
+    store.close()
+
+
+def _db_url(db: str | None) -> str | None:
+    """Accept a bare path for SQLite; anything with ``://`` is a SQLAlchemy URL."""
+    if db is None or "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve().as_posix()}"
+
+
+def _existing_store(db: str | None) -> Any:
+    from sqlalchemy.engine import make_url
+
+    from harness.config import default_db_url
+    from harness.store import ResultsStore
+
+    url = _db_url(db) or default_db_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
+            parsed.database).exists():
+        raise HarnessError(f"no results database at {parsed.database}: run "
+                           "`harness run TASK.toml` first (or pass --db)")
+    return ResultsStore(url)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,49 @@
+"""Software and host identity recorded with every result."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import subprocess
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["environment", "git_commit"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the repository in the working directory, when there is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(plugin_distributions: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """Versions of harness, its libraries and every plugin distribution, plus host facts."""
+    import torch
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+    }
+    for dist in ("harness", "torch", "torchvision", "timm", "optuna", "sqlalchemy"):
+        env[dist] = _version(dist)
+    env["plugins"] = {name: f"{dist} {version}"
+                      for name, (dist, version) in sorted(plugin_distributions.items())}
+    return env

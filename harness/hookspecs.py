@@ -1,0 +1,146 @@
+"""Every extension point of harness, and nothing else.
+
+A plugin implements any of these with ``@harness.hookimpl``. An implementation may accept fewer
+arguments than the spec, so hooks can gain arguments without breaking plugins. A function marked
+``@hookimpl`` whose name is not below is an error at start-up (``check_pending``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from harness.specs import ArchitectureCatalogSpec
+    from harness.specs import ArchitectureSpec
+    from harness.specs import DatasetSpec
+    from harness.specs import OptimizerSpec
+    from harness.specs import SchedulerSpec
+    from harness.specs import TaskSpec
+
+hookspec = pluggy.HookspecMarker("harness")
+
+
+@hookspec
+def register_architectures(
+    register: Callable[[ArchitectureSpec | ArchitectureCatalogSpec], None],
+) -> None:
+    """Contribute architectures that trials may train.
+
+    Called once per run, when the registry is built, before the task file is checked against it.
+
+    Args:
+        register: call once per ArchitectureSpec or ArchitectureCatalogSpec. Names are global;
+            a clash with another plugin is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
+    """Contribute optimizers that trials may search over.
+
+    Called once per run, when the registry is built.
+
+    Args:
+        register: call once per OptimizerSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def register_schedulers(register: Callable[[SchedulerSpec], None]) -> None:
+    """Contribute learning-rate schedules.
+
+    Called once per run, when the registry is built.
+
+    Args:
+        register: call once per SchedulerSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Contribute tasks (what is learnt and how it is scored).
+
+    Called once per run, when the registry is built.
+
+    Args:
+        register: call once per TaskSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Contribute datasets that a task file's ``[dataset]`` table may name.
+
+    Called once per run, when the registry is built.
+
+    Args:
+        register: call once per DatasetSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec(historic=True)
+def configure(config: Any) -> None:
+    """See the validated run configuration before the study starts.
+
+    Historic: a plugin registered after the call still receives it.
+
+    Args:
+        config: the frozen ``harness.config.RunConfig``.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def trial_finished(result: Any) -> None:
+    """A trial ended (complete, pruned or failed) and its row is stored.
+
+    Called in the process that ran the trial, after the result is committed. Exceptions raised
+    here are reported and ignored: they never change a stored result.
+
+    Args:
+        result: the frozen ``harness.trial.TrialResult``.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """
+
+
+@hookspec
+def study_finished(summary: Any) -> None:
+    """A ``harness run`` ended (budget reached, timeout, or interrupted).
+
+    Args:
+        summary: the frozen ``harness.search.StudySummary``.
+
+    Returns: ignored.
+
+    Added in 0.1.
+    """

@@ -1,0 +1,100 @@
+"""Glue between the CLI and the core: load a task file, resolve it, and run its study."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config import RunConfig
+from harness.config import default_db_url
+from harness.config import load_config
+from harness.errors import ConfigError
+from harness.errors import HarnessError
+from harness.plugins import PluginManager
+from harness.plugins import call_event
+from harness.plugins import load_registry
+from harness.plugins import make_plugin_manager
+from harness.resolve import Run
+from harness.resolve import resolve_run
+from harness.search import StudyObserver
+from harness.search import StudySummary
+from harness.search import run_study
+from harness.store import ResultsStore
+from harness.store import TrialContext
+
+__all__ = ["Prepared", "execute", "prepare"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A task file checked against the installed plugins, ready to run."""
+
+    run: Run
+    pm: PluginManager
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
+
+
+def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float | None = None,
+            db: str | None = None, study: str | None = None,
+            disabled: Sequence[str] = (), pm: PluginManager | None = None) -> Prepared:
+    """Load, override and resolve a task file (no training, no database)."""
+    config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
+                                              study=study)
+    pm = pm or make_plugin_manager(block=disabled)
+    run = resolve_run(config, load_registry(pm))
+    return Prepared(run, pm)
+
+
+def execute(prepared: Prepared, observer: StudyObserver,
+            warn: Any = lambda message: None) -> StudySummary:
+    """Load the data once (so a bad dataset is one clear error), then run the study."""
+    from harness.devices import check_precision
+    from harness.devices import describe_device
+    from harness.devices import hardware_class
+    from harness.devices import resolve_device
+    from harness.devices import set_threads
+    from harness.environment import environment
+
+    run, cfg = prepared.run, prepared.config
+    set_threads(cfg.device.threads)
+    device = resolve_device(cfg.device.device, cfg.source)
+    check_precision(cfg.device.precision, device, cfg.source)
+    _load_data(run)
+    db_url = cfg.db or default_db_url()
+    store = ResultsStore(db_url)
+    prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
+    context = TrialContext(device=describe_device(device),
+                           hardware=hardware_class(device, cfg.device.precision),
+                           precision=cfg.device.precision, space_hash=cfg.space_hash(),
+                           environment=environment(prepared.pm.distributions))
+
+    def on_result(result: Any) -> None:
+        for problem in call_event(prepared.pm, "trial_finished", result=result):
+            warn(problem)
+
+    try:
+        summary = run_study(run, store, db_url=db_url, device=device,
+                            precision=cfg.device.precision, context=context, observer=observer,
+                            on_result=on_result)
+    finally:
+        store.close()
+    for problem in call_event(prepared.pm, "study_finished", summary=summary):
+        warn(problem)
+    return summary
+
+
+def _load_data(run: Run) -> None:
+    from harness.trial import load_dataset
+
+    try:
+        load_dataset(run)
+    except HarnessError as exc:
+        raise ConfigError(run.config.source, "dataset", str(exc)) from None
+    except Exception as exc:
+        raise HarnessError(f"dataset '{run.dataset.name}' failed to load: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None

@@ -1,0 +1,298 @@
+"""The Optuna side: sampler, pruner, the conditional search space, and the study loop.
+
+Each architecture, optimizer, scheduler and the task bring their own hyperparameters (from their
+specs, narrowed by the task file); Optuna sees them as conditional parameters named
+``<owner>.<param>``. The study lives at the same database URL as harness's own tables.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+import optuna
+
+from harness.errors import ConfigError
+from harness.errors import did_you_mean
+from harness.space import Param
+from harness.store.session import TrialContext
+from harness.store.session import engine_kwargs
+from harness.trial import EpochRecord
+from harness.trial import TrialPlan
+from harness.trial import TrialResult
+from harness.trial import run_trial
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.resolve import Run
+    from harness.store import ResultsStore
+
+__all__ = ["StudyObserver", "StudySummary", "create_pruner", "create_sampler", "open_study",
+           "run_study", "suggest_plan"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """What ``harness run`` reports at the end."""
+
+    study_name: str
+    db: str
+    ran: int
+    complete: int
+    pruned: int
+    failed: int
+    total_finished: int
+    budget: int
+    interrupted: bool
+    duration_s: float
+
+
+class StudyObserver(Protocol):
+    """Progress callbacks (the CLI draws a progress bar from them)."""
+
+    def trial_started(self, plan: TrialPlan, index: int, total: int) -> None: ...
+
+    def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None: ...
+
+    def trial_finished(self, result: TrialResult) -> None: ...
+
+
+# -- sampler and pruner ------------------------------------------------------------------------
+
+def create_sampler(run: Run, seed: int) -> optuna.samplers.BaseSampler:
+    """The task file's sampler with its ``[search.sampler_options]``, seeded."""
+    search = run.config.search
+    samplers: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "gp": optuna.samplers.GPSampler,
+        "nsgaii": optuna.samplers.NSGAIISampler,
+        "qmc": optuna.samplers.QMCSampler,
+    }
+    options = dict(search.sampler_options)
+    if search.sampler == "grid":
+        _check_options(optuna.samplers.GridSampler, options, run, "search.sampler_options")
+        return optuna.samplers.GridSampler(grid_space(run), seed=seed, **options)
+    factory = samplers[search.sampler]
+    _check_options(factory, options, run, "search.sampler_options")
+    return factory(seed=seed, **options)
+
+
+def create_pruner(run: Run) -> optuna.pruners.BasePruner:
+    """The task file's pruner; pruning needs a single objective, so multi-objective gets none."""
+    search, epochs = run.config.search, run.config.budget.epochs
+    if search.pruner == "none" or len(run.objectives) > 1:
+        return optuna.pruners.NopPruner()
+    defaults: dict[str, tuple[Any, dict[str, Any]]] = {
+        "median": (optuna.pruners.MedianPruner, {"n_startup_trials": 2, "n_warmup_steps": 2}),
+        "percentile": (optuna.pruners.PercentilePruner,
+                       {"percentile": 25.0, "n_startup_trials": 2, "n_warmup_steps": 2}),
+        "successive_halving": (optuna.pruners.SuccessiveHalvingPruner, {}),
+        "hyperband": (optuna.pruners.HyperbandPruner,
+                      {"min_resource": 1, "max_resource": epochs}),
+    }
+    factory, options = defaults[search.pruner]
+    _check_options(factory, search.pruner_options, run, "search.pruner_options")
+    return factory(**{**options, **search.pruner_options})  # type: ignore[no-any-return]
+
+
+def _check_options(factory: Callable[..., Any], options: Mapping[str, Any], run: Run,
+                   key: str) -> None:
+    accepted = [p for p in inspect.signature(factory).parameters if p not in ("self", "seed")]
+    for name in options:
+        if name not in accepted:
+            raise ConfigError(run.config.source, f"{key}.{name}",
+                              f"not an option of {factory.__name__}{did_you_mean(name, accepted)}")
+
+
+# -- the search space --------------------------------------------------------------------------
+
+def suggest_plan(run: Run, trial: optuna.Trial, seed: int) -> TrialPlan:
+    """Ask ``trial`` for one point of the conditional space."""
+    grid = run.config.search.sampler == "grid"
+    arch = trial.suggest_categorical("architecture", [a.name for a in run.architectures])
+    opt = trial.suggest_categorical("optimizer", [o.name for o in run.optimizers])
+    sched = trial.suggest_categorical("scheduler", [s.name for s in run.schedulers])
+    batch_size = _suggest(trial, "batch_size", run.generic["batch_size"], grid=False)
+    opt_spec = run.optimizer(opt)
+    opt_params = {"lr": _suggest(trial, "lr", run.generic["lr"], grid=False)}
+    # Conditional generic parameters and plugin parameters are fixed under the grid sampler:
+    # a grid must name every parameter up front, which a conditional space cannot.
+    if opt_spec.has_weight_decay:
+        opt_params["weight_decay"] = _suggest(trial, "weight_decay", run.generic["weight_decay"],
+                                              grid)
+    if opt_spec.has_momentum:
+        opt_params["momentum"] = _suggest(trial, "momentum", run.generic["momentum"], grid)
+    opt_params.update(_suggest_owner(trial, opt, run.space[opt], grid))
+    arch_key = run.architecture(arch).params_key
+    return TrialPlan(
+        number=trial.number,
+        seed=seed,
+        architecture=arch,
+        optimizer=opt,
+        scheduler=sched,
+        batch_size=int(batch_size),
+        architecture_params=_suggest_owner(trial, arch_key, run.space[arch_key], grid),
+        optimizer_params=opt_params,
+        scheduler_params=_suggest_owner(trial, sched, run.space[sched], grid),
+        task_params=_suggest_owner(trial, run.task.name, run.space[run.task.name], grid),
+    )
+
+
+def _suggest_owner(trial: optuna.Trial, owner: str, params: Mapping[str, Param],
+                   grid: bool) -> dict[str, Any]:
+    return {name: _suggest(trial, f"{owner}.{name}", p, grid) for name, p in params.items()}
+
+
+def _suggest(trial: optuna.Trial, name: str, param: Param, grid: bool) -> Any:
+    if grid or not param.is_open:
+        return param.default
+    if param.kind == "categorical":
+        return trial.suggest_categorical(name, list(param.choices))
+    assert param.low is not None and param.high is not None
+    if param.kind == "int":
+        return trial.suggest_int(name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(name, float(param.low), float(param.high), log=param.log)
+
+
+def grid_space(run: Run) -> dict[str, list[Any]]:
+    """The grid: architectures × optimizers × schedulers × batch sizes × a few learning rates."""
+    return {
+        "architecture": [a.name for a in run.architectures],
+        "optimizer": [o.name for o in run.optimizers],
+        "scheduler": [s.name for s in run.schedulers],
+        "batch_size": list(run.generic["batch_size"].grid_values()),
+        "lr": list(run.generic["lr"].grid_values()),
+    }
+
+
+# -- the study loop ----------------------------------------------------------------------------
+
+def open_study(run: Run, db_url: str) -> tuple[optuna.Study, int]:
+    """Create or load the Optuna study at ``db_url`` (the same database as our tables).
+
+    Returns the study and how many finished trials it already holds.
+    """
+    storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
+    try:
+        study_id = storage.get_study_id_from_name(run.config.study.name)
+        done_before = len(storage.get_all_trials(study_id, deepcopy=False, states=FINISHED))
+    except KeyError:
+        done_before = 0
+    # Reseed by progress: a resumed study must not replay the first run's random proposals.
+    study = optuna.create_study(
+        storage=storage,
+        sampler=create_sampler(run, run.config.study.seed + done_before),
+        pruner=create_pruner(run),
+        study_name=run.config.study.name,
+        directions=[o.direction for o in run.objectives],
+        load_if_exists=True,
+    )
+    return study, done_before
+
+
+def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.device,
+              precision: str, context: TrialContext, observer: StudyObserver,
+              on_result: Callable[[TrialResult], None] = lambda result: None) -> StudySummary:
+    """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
+
+    Re-running continues the same study: finished trials are counted, not redone.
+    """
+    cfg = run.config
+    started = time.perf_counter()
+    study, done_before = open_study(run, db_url)
+    study_id = store.ensure_study(
+        name=cfg.study.name, task=run.task.name, dataset=run.dataset.name,
+        objectives=[{"name": o.name, "column": o.column, "direction": o.direction}
+                    for o in run.objectives],
+        config=cfg.to_dict(), space_hash=cfg.space_hash())
+    todo = max(0, cfg.budget.n_trials - done_before)
+    deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
+    counts = {"complete": 0, "pruned": 0, "failed": 0}
+    interrupted = False
+    for index in range(todo):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+        try:
+            result = _one_trial(run, study, store, study_id, device, precision, context,
+                                observer, done_before + index + 1)
+        except KeyboardInterrupt:
+            interrupted = True
+            break
+        counts[result.status] += 1
+        observer.trial_finished(result)
+        on_result(result)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    return StudySummary(cfg.study.name, store.safe_url, sum(counts.values()), counts["complete"],
+                        counts["pruned"], counts["failed"], finished, cfg.budget.n_trials,
+                        interrupted, time.perf_counter() - started)
+
+
+def _one_trial(run: Run, study: optuna.Study, store: ResultsStore, study_id: int,
+               device: torch.device, precision: str, context: TrialContext,
+               observer: StudyObserver, position: int) -> TrialResult:
+    trial = study.ask()
+    plan = suggest_plan(run, trial, run.config.study.seed)
+    trial_id = store.start_trial(study_id, plan, context)
+    observer.trial_started(plan, position, run.config.budget.n_trials)
+    single = len(run.objectives) == 1
+
+    def on_epoch(record: EpochRecord) -> bool:
+        store.add_epoch(trial_id, record)
+        observer.epoch_finished(plan, record, run.config.budget.epochs)
+        if not single:
+            return False
+        value = record.val_metrics.get(run.objectives[0].name)
+        if value is None:
+            return False
+        trial.report(value, record.epoch)
+        return trial.should_prune()
+
+    try:
+        result = run_trial(run, plan, device, precision, on_epoch)
+    except KeyboardInterrupt:
+        interrupted = TrialResult(plan, "failed", fail_reason="interrupted by the user")
+        store.finish_trial(trial_id, interrupted)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    result = _with_objectives(run, result)
+    store.finish_trial(trial_id, result)
+    _tell(study, trial, run, result)
+    return result
+
+
+def _with_objectives(run: Run, result: TrialResult) -> TrialResult:
+    """A complete trial that lacks an objective value is a failure with that reason."""
+    if result.status != "complete":
+        return result
+    missing = [o.column for o in run.objectives if result.objective_value(o) is None]
+    if not missing:
+        return result
+    return replace(result, status="failed",
+                   fail_reason=f"the task reported no value for objective '{missing[0]}'")
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, run: Run, result: TrialResult) -> None:
+    trial.set_user_attr("status", result.status)
+    if result.fail_reason:
+        trial.set_user_attr("fail_reason", result.fail_reason)
+    if result.status == "complete":
+        study.tell(trial, [float(result.objective_value(o) or 0.0) for o in run.objectives])
+    elif result.status == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)

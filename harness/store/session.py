@@ -1,0 +1,229 @@
+"""Opening the results database, keeping its schema current, and writing results.
+
+Contract of :class:`ResultsStore`:
+
+- One store per process; methods may be called from one thread at a time.
+- A trial row moves ``running`` → ``complete`` | ``pruned`` | ``failed`` exactly once; a
+  finished row is never rewritten (``finish_trial`` on a finished row raises ``StoreError``).
+- Every write is its own transaction: it commits, or rolls back and raises ``StoreError``.
+- SQLite files use WAL and a busy timeout so concurrent workers wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from harness.errors import StoreError
+from harness.store.models import EpochRow
+from harness.store.models import MetricRow
+from harness.store.models import StudyRow
+from harness.store.models import TrialRow
+from harness.store.models import utcnow
+
+__all__ = ["ResultsStore", "TrialContext", "safe_url"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "harness_alembic_version"
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages, logs and reports."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """Engine options shared with Optuna's storage for the same URL."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return {"pool_pre_ping": True}
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where and how a trial runs: stored with its row."""
+
+    device: str
+    hardware: str
+    precision: str
+    space_hash: str
+    environment: dict[str, Any]
+
+
+class ResultsStore:
+    """harness's own tables in the database at ``url`` (SQLite file or server URL)."""
+
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        self.url = url
+        self.safe_url = safe_url(url)
+        try:
+            _ensure_sqlite_folder(url)
+            self.engine = create_engine(url, **engine_kwargs(url))
+        except (ArgumentError, SQLAlchemyError, ImportError, OSError) as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._check_schema(upgrade)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def _alembic_config(self, connection: Any) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = connection
+        return cfg
+
+    def _check_schema(self, upgrade: bool) -> None:
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        try:
+            with self.engine.begin() as conn:
+                current = MigrationContext.configure(
+                    conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+                fresh = current is None and not inspect(conn).has_table("harness_trials")
+                if current == head:
+                    return
+                if fresh or upgrade:
+                    command.upgrade(self._alembic_config(conn), "head")
+                    return
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: "
+                             f"{_one_line(exc)}") from None
+        raise StoreError(f"results database {self.safe_url} has schema {current or 'unknown'}, "
+                         f"this harness needs {head}: run `harness db upgrade --db URL`")
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: commits on success; rolls back and raises StoreError on failure."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"results database {self.safe_url}: {_one_line(exc)}") from None
+        finally:
+            session.close()
+
+    def ensure_study(self, *, name: str, task: str, dataset: str, objectives: list[dict[str, Any]],
+                     config: dict[str, Any], space_hash: str) -> int:
+        """Return the id of study ``name``, creating its row on first use."""
+        with self.session() as s:
+            existing = s.scalar(select(StudyRow).where(StudyRow.name == name))
+            if existing is not None:
+                return existing.id
+            row = StudyRow(name=name, task=task, dataset=dataset,
+                           primary_metric=objectives[0]["column"],
+                           direction=objectives[0]["direction"], objectives=objectives,
+                           config=config, space_hash=space_hash)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def start_trial(self, study_id: int, plan: Any, context: TrialContext) -> int:
+        """Insert the ``running`` row for a trial that is about to start."""
+        with self.session() as s:
+            row = TrialRow(
+                study_id=study_id, number=plan.number, status="running",
+                architecture=plan.architecture, optimizer=plan.optimizer,
+                scheduler=plan.scheduler, batch_size=plan.batch_size,
+                hyperparameters=plan.hyperparameters(), seed=plan.seed, device=context.device,
+                hardware=context.hardware, precision=context.precision,
+                space_hash=context.space_hash, environment=context.environment)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_epoch(self, trial_id: int, record: Any) -> None:
+        with self.session() as s:
+            s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
+                           lr=record.lr, train_seconds=record.train_seconds,
+                           val_metrics=dict(record.val_metrics)))
+
+    def finish_trial(self, trial_id: int, result: Any) -> None:
+        """Write a trial's outcome once; a finished row is never rewritten."""
+        with self.session() as s:
+            row = s.get(TrialRow, trial_id)
+            if row is None or row.status != "running":
+                state = row.status if row else "missing"
+                raise StoreError(f"trial row {trial_id} is {state}; finished rows are never "
+                                 "rewritten")
+            _fill_outcome(row, result)
+            for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics)):
+                s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
+                          for k, v in metrics.items())
+
+    def count_trials(self, study_name: str) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(TrialRow.status, func.count()).join(StudyRow)
+                             .where(StudyRow.name == study_name).group_by(TrialRow.status))
+            return {status: n for status, n in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _fill_outcome(row: TrialRow, result: Any) -> None:
+    row.status = result.status
+    row.fail_reason = result.fail_reason
+    row.param_count = result.param_count
+    row.duration_s = result.duration_s
+    row.train_samples_per_s = result.train_samples_per_s
+    if result.inference is not None:
+        row.infer_samples_per_s = result.inference.samples_per_s
+        row.infer_batch_size = result.inference.batch_size
+        row.infer_latency_ms_p50 = result.inference.latency_ms_p50
+        row.infer_latency_ms_p90 = result.inference.latency_ms_p90
+        row.infer_latency_ms_p99 = result.inference.latency_ms_p99
+    row.finished_at = utcnow()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return " ".join(text.split())[:300]
+
+
+def new_engine(url: str) -> Engine:  # used by report queries on an existing store
+    return ResultsStore(url).engine

@@ -1,0 +1,257 @@
+"""One trial, task-agnostic: build data, model, optimizer and schedule; train; validate each
+epoch; test once; measure speed. Every exception becomes a FAILed result with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import traceback
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Literal
+
+from harness.devices import autocast
+from harness.devices import synchronize
+from harness.errors import HarnessError
+from harness.errors import TrialFailed
+from harness.meter import InferenceFigures
+from harness.meter import measure_inference
+from harness.specs import ModelRequest
+from harness.specs import SchedulePlan
+from harness.specs import TaskContext
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.resolve import Objective
+    from harness.resolve import Run
+    from harness.specs import Task
+
+__all__ = ["EpochRecord", "TrialPlan", "TrialResult", "load_dataset", "run_trial"]
+
+Status = Literal["complete", "pruned", "failed"]
+EVAL_BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Everything one trial will do, as chosen by the search."""
+
+    number: int
+    seed: int
+    architecture: str
+    optimizer: str
+    scheduler: str
+    batch_size: int
+    architecture_params: Mapping[str, Any] = field(default_factory=dict)
+    optimizer_params: Mapping[str, Any] = field(default_factory=dict)
+    scheduler_params: Mapping[str, Any] = field(default_factory=dict)
+    task_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """A flat view for storage and reports: generic names bare, plugin ones qualified."""
+        flat: dict[str, Any] = {"batch_size": self.batch_size}
+        flat.update(self.optimizer_params)
+        for prefix, params in (("arch", self.architecture_params),
+                               ("sched", self.scheduler_params), ("task", self.task_params)):
+            flat.update({f"{prefix}.{k}": v for k, v in params.items()})
+        return flat
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_metrics: Mapping[str, float]
+    lr: float
+    train_seconds: float
+    train_samples: int
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a trial produced. Frozen: a stored result is never rewritten."""
+
+    plan: TrialPlan
+    status: Status
+    val_metrics: Mapping[str, float] = field(default_factory=dict)
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
+    history: tuple[EpochRecord, ...] = ()
+    train_samples_per_s: float | None = None
+    inference: InferenceFigures | None = None
+    param_count: int | None = None
+    duration_s: float = 0.0
+    fail_reason: str | None = None
+
+    def objective_value(self, objective: Objective) -> float | None:
+        if objective.is_metric:
+            return self.val_metrics.get(objective.name)
+        if objective.name == "train_samples_per_s":
+            return self.train_samples_per_s
+        return self.inference.samples_per_s if self.inference else None
+
+
+class Pruned(Exception):
+    """The search asked to stop this trial early (not a failure)."""
+
+
+EpochCallback = Callable[[EpochRecord], bool]
+"""Called after each epoch's validation; returns True when the trial should be pruned."""
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def load_dataset(run: Run) -> Any:
+    """Load (once per process) the run's dataset with its validated options."""
+    key = json.dumps([run.dataset.name, dict(run.dataset_options)], sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = run.dataset.load(run.dataset_options)
+    return _DATA_CACHE[key]
+
+
+def run_trial(run: Run, plan: TrialPlan, device: torch.device, precision: str,
+              on_epoch: EpochCallback) -> TrialResult:
+    """Run one trial to completion, pruning or failure; never raises except KeyboardInterrupt."""
+    started = time.perf_counter()
+    state = _TrialState()
+    try:
+        _train_and_test(run, plan, device, precision, on_epoch, state)
+        status: Status = "complete"
+        reason = None
+    except Pruned:
+        status, reason = "pruned", None
+    except Exception as exc:  # a failing trial is recorded, and the study goes on
+        status, reason = "failed", _reason(exc)
+    return TrialResult(
+        plan=plan,
+        status=status,
+        val_metrics=state.history[-1].val_metrics if state.history else {},
+        test_metrics=state.test_metrics,
+        history=tuple(state.history),
+        train_samples_per_s=state.train_samples_per_s(),
+        inference=state.inference,
+        param_count=state.param_count,
+        duration_s=time.perf_counter() - started,
+        fail_reason=reason,
+    )
+
+
+@dataclass
+class _TrialState:
+    history: list[EpochRecord] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    inference: InferenceFigures | None = None
+    param_count: int | None = None
+
+    def train_samples_per_s(self) -> float | None:
+        # The first epoch pays one-off costs (allocator warm-up, lazy init): exclude it when
+        # there is more than one.
+        timed = self.history[1:] if len(self.history) > 1 else self.history
+        seconds = sum(e.train_seconds for e in timed)
+        return sum(e.train_samples for e in timed) / seconds if seconds > 0 else None
+
+
+def _train_and_test(run: Run, plan: TrialPlan, device: torch.device, precision: str,
+                    on_epoch: EpochCallback, state: _TrialState) -> None:
+    import torch
+
+    seed_everything(plan.seed)
+    task = run.task.build(TaskContext(load_dataset(run), plan.task_params, run.task_options,
+                                      plan.seed))
+    model = _build_model(run, plan, task).to(device)
+    state.param_count = sum(p.numel() for p in model.parameters())
+    optimizer = run.optimizer(plan.optimizer).build(model.parameters(), plan.optimizer_params)
+    steps = max(1, math.ceil(task.split_size("train") / plan.batch_size))
+    schedule = SchedulePlan(run.config.budget.epochs, steps)
+    scheduler = run.scheduler(plan.scheduler).build(optimizer, schedule, plan.scheduler_params)
+    scaler = torch.amp.GradScaler(device.type, enabled=_needs_scaler(device, precision))
+    for epoch in range(1, schedule.epochs + 1):
+        record = _train_epoch(task, model, optimizer, scheduler, scaler, plan, epoch, device,
+                              precision)
+        state.history.append(record)
+        if on_epoch(record):
+            raise Pruned()
+    state.test_metrics = _evaluate(task, model, "test", device, precision)
+    example = task.example_input(plan.batch_size, device)
+    state.inference = measure_inference(model, example, plan.batch_size, device, precision)
+
+
+def _build_model(run: Run, plan: TrialPlan, task: Task) -> torch.nn.Module:
+    arch = run.architecture(plan.architecture)
+    request = ModelRequest(plan.architecture, run.task.name, task.model_io(),
+                           plan.architecture_params)
+    return arch.spec.build(request)
+
+
+def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+                 scaler: Any, plan: TrialPlan, epoch: int, device: torch.device,
+                 precision: str) -> EpochRecord:
+    import torch
+
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    samples = 0
+    synchronize(device)
+    started = time.perf_counter()
+    for batch in task.train_batches(plan.batch_size, epoch):
+        with autocast(device, precision):
+            loss, count = task.train_step(model, batch, device)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_sum += loss.detach().float() * count
+        samples += count
+    synchronize(device)
+    seconds = time.perf_counter() - started
+    train_loss = float(loss_sum) / max(samples, 1)
+    if not math.isfinite(train_loss):
+        raise TrialFailed(f"training loss became {train_loss} in epoch {epoch}")
+    val = _evaluate(task, model, "val", device, precision)
+    lr = float(optimizer.param_groups[0]["lr"])
+    return EpochRecord(epoch, train_loss, val, lr, seconds, samples)
+
+
+def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,
+              precision: str) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    with torch.inference_mode(), autocast(device, precision):
+        metrics = task.evaluate(model, split, EVAL_BATCH_SIZE, device)
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise TrialFailed(f"{split} metric '{bad[0]}' is {metrics[bad[0]]}")
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _needs_scaler(device: torch.device, precision: str) -> bool:
+    return device.type == "cuda" and precision in ("fp16", "amp")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the exception type and message, plus where it was raised for unexpected ones."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, HarnessError):
+        return message[:500]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {message}"[:480] + where
