@@ -23,8 +23,8 @@ from harness.specs import ArchitectureSpec
 from harness.specs import DatasetSpec
 from harness.specs import MetricSpec
 from harness.specs import ModelRequest
-from harness.specs import Option
 from harness.specs import OptimizerSpec
+from harness.specs import Option
 from harness.specs import SchedulePlan
 from harness.specs import SchedulerSpec
 from harness.specs import Task

@@ -166,18 +166,20 @@ def plugins_list(as_json: bool, disabled: tuple[str, ...]) -> None:
     """Each plugin, its distribution and version, its hooks, and what it registered."""
     from harness.plugins import load_registry
     from harness.plugins import make_plugin_manager
+    from harness.specs import ArchitectureCatalogSpec
 
     pm = make_plugin_manager(block=disabled)
     registry = load_registry(pm)
     registered: dict[str, dict[str, list[str]]] = {}
     for kind, spec in registry.all_specs():
         owner = registry.owner_of(spec)
-        label = f"{spec.name} (catalog)" if type(spec).__name__.endswith("CatalogSpec") else (
-            spec.name)
+        catalog = isinstance(spec, ArchitectureCatalogSpec)
+        label = f"{spec.name} (catalog)" if catalog else spec.name
         registered.setdefault(owner, {}).setdefault(kind + "s", []).append(label)
-    infos = [{"name": i.name, "distribution": i.distribution, "version": i.version,
-              "hooks": list(i.hooks), "registers": registered.get(i.name, {})}
-             for i in pm.plugin_infos()]
+    infos: list[dict[str, Any]] = [
+        {"name": i.name, "distribution": i.distribution, "version": i.version,
+         "hooks": list(i.hooks), "registers": registered.get(i.name, {})}
+        for i in pm.plugin_infos()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return

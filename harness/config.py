@@ -344,7 +344,8 @@ def _one_of(choices: tuple[str, ...]) -> Check:
     def check(value: str) -> str | None:
         if value in choices:
             return None
-        return f"unknown value '{value}'{did_you_mean(value, choices)} (choose from: {', '.join(choices)})"
+        return (f"unknown value '{value}'{did_you_mean(value, choices)} "
+                f"(choose from: {', '.join(choices)})")
     return check
 
 

@@ -67,7 +67,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def describe_device(device: torch.device) -> str:
-    """Human-readable device name, e.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (2 threads)``."""
+    """Human-readable device name: ``NVIDIA H100 80GB HBM3``, ``cpu: AMD EPYC (2 threads)``."""
     import torch
 
     if device.type == "cuda":
@@ -82,11 +82,10 @@ def hardware_class(device: torch.device, precision: str) -> str:
 
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown cpu"
 
 

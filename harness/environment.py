@@ -30,6 +30,13 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _cudnn_version() -> int | None:
+    import torch.backends.cudnn as cudnn
+
+    available = cudnn.is_available()  # type: ignore[no-untyped-call]
+    return cudnn.version() if available else None  # type: ignore[no-untyped-call]
+
+
 def environment(plugin_distributions: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """Versions of harness, its libraries and every plugin distribution, plus host facts."""
     import torch
@@ -40,7 +47,7 @@ def environment(plugin_distributions: dict[str, tuple[str, str]]) -> dict[str, A
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cudnn": _cudnn_version(),
     }
     for dist in ("harness", "torch", "torchvision", "timm", "optuna", "sqlalchemy"):
         env[dist] = _version(dist)

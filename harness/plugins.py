@@ -156,12 +156,13 @@ def _dist_name(ep: importlib.metadata.EntryPoint) -> str | None:
 
 def check_pending(pm: PluginManager) -> None:
     """Reject hookimpls that match no hookspec (a misspelled hook would otherwise be ignored)."""
-    known = [name for name in dir(hookspecs) if not name.startswith("_")]
-    for name, caller in vars(pm.hook).items():
+    callers = vars(pm.hook)
+    known = [name for name, caller in callers.items() if caller.has_spec()]
+    for name, caller in callers.items():
         if caller.has_spec():
             continue
         for impl in caller.get_hookimpls():
-            if impl.hookimpl_config.optionalhook:
+            if impl.optionalhook:
                 continue
             raise PluginError(f"plugin {pm.describe(impl.plugin_name)} implements unknown hook "
                               f"'{name}'{did_you_mean(name, known)}")
@@ -169,7 +170,7 @@ def check_pending(pm: PluginManager) -> None:
 
 def load_registry(pm: PluginManager) -> Registry:
     """Call every ``register_*`` hook, one plugin at a time so each spec knows its owner."""
-    registry = Registry()
+    registry = Registry(describe=pm.describe)
     plugins = pm.get_plugins()
     for hook_name in REGISTER_HOOKS:
         caller = getattr(pm.hook, hook_name)

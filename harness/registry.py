@@ -7,6 +7,7 @@ unique per kind; a second registration of a name is an error that names both plu
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
@@ -34,6 +35,10 @@ class UnknownName(LookupError):
     """A name that no plugin registered; the message lists or suggests the known ones."""
 
 
+def _quoted(plugin: str) -> str:
+    return f"'{plugin}'"
+
+
 @dataclass
 class SpecTable(Generic[S]):
     """Specs of one kind, with the plugin that registered each."""
@@ -41,15 +46,17 @@ class SpecTable(Generic[S]):
     kind: str
     specs: dict[str, S] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
+    describe: Callable[[str], str] = _quoted
 
     def add(self, spec: S, plugin: str) -> None:
         name = getattr(spec, "name", None)
         if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin '{plugin}' registered a {self.kind} without a name")
+            raise PluginError(f"plugin {self.describe(plugin)} registered a {self.kind} "
+                              "without a name")
         if name in self.specs:
             raise PluginError(
-                f"{self.kind} '{name}' is registered twice: by plugin '{self.owners[name]}' "
-                f"and by plugin '{plugin}'")
+                f"{self.kind} '{name}' is registered twice: by plugin "
+                f"{self.describe(self.owners[name])} and by plugin {self.describe(plugin)}")
         self.specs[name] = spec
         self.owners[name] = plugin
 
@@ -85,37 +92,47 @@ class ArchitectureChoice:
 class Registry:
     """Everything registered, by kind. Use ``list_*``, ``get_*``; resolve task-file patterns."""
 
-    def __init__(self) -> None:
+    def __init__(self, describe: Callable[[str], str] = _quoted) -> None:
+        """``describe(plugin)`` renders a plugin in messages (e.g. with its distribution)."""
+        self.describe = describe
         self.architectures: SpecTable[ArchitectureSpec] = SpecTable("architecture")
         self.catalogs: SpecTable[ArchitectureCatalogSpec] = SpecTable("architecture catalog")
         self.optimizers: SpecTable[OptimizerSpec] = SpecTable("optimizer")
         self.schedulers: SpecTable[SchedulerSpec] = SpecTable("scheduler")
         self.tasks: SpecTable[TaskSpec] = SpecTable("task")
         self.datasets: SpecTable[DatasetSpec] = SpecTable("dataset")
+        for table in self._tables():
+            table.describe = describe
         self._catalog_names: dict[str, frozenset[str]] = {}
+
+    def _tables(self) -> tuple[SpecTable[Any], ...]:
+        return (self.architectures, self.catalogs, self.optimizers, self.schedulers,
+                self.tasks, self.datasets)
 
     def add(self, spec: Any, plugin: str) -> None:
         """Register ``spec`` for ``plugin``; the spec's type decides its kind."""
         table = self._table_for(spec)
         if table is None:
-            raise PluginError(f"plugin '{plugin}' registered {type(spec).__name__!s}, "
-                              "which is not a harness spec record")
+            raise PluginError(f"plugin {self.describe(plugin)} registered "
+                              f"{type(spec).__name__}, which is not a harness spec record")
         if isinstance(spec, (ArchitectureSpec, ArchitectureCatalogSpec)):
             other = self.catalogs if table is self.architectures else self.architectures
             if spec.name in other.specs:
                 raise PluginError(f"architecture '{spec.name}' is registered twice: by plugin "
-                                  f"'{other.owners[spec.name]}' and by plugin '{plugin}'")
+                                  f"{self.describe(other.owners[spec.name])} and by plugin "
+                                  f"{self.describe(plugin)}")
         table.add(spec, plugin)
 
     def _table_for(self, spec: Any) -> SpecTable[Any] | None:
-        return {
+        tables: dict[type, SpecTable[Any]] = {
             ArchitectureSpec: self.architectures,
             ArchitectureCatalogSpec: self.catalogs,
             OptimizerSpec: self.optimizers,
             SchedulerSpec: self.schedulers,
             TaskSpec: self.tasks,
             DatasetSpec: self.datasets,
-        }.get(type(spec))
+        }
+        return tables.get(type(spec))
 
     def owner_of(self, spec: Any) -> str:
         table = self._table_for(spec)

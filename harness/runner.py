@@ -20,6 +20,8 @@ from harness.resolve import Run
 from harness.resolve import resolve_run
 from harness.search import StudyObserver
 from harness.search import StudySummary
+from harness.search import create_pruner
+from harness.search import create_sampler
 from harness.search import run_study
 from harness.store import ResultsStore
 from harness.store import TrialContext
@@ -47,6 +49,9 @@ def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float |
                                               study=study)
     pm = pm or make_plugin_manager(block=disabled)
     run = resolve_run(config, load_registry(pm))
+    # Build the sampler and pruner once so their option tables are checked before any work.
+    create_sampler(run, config.study.seed)
+    create_pruner(run)
     return Prepared(run, pm)
 
 

@@ -72,6 +72,15 @@ class StudyObserver(Protocol):
 
 # -- sampler and pruner ------------------------------------------------------------------------
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler calls ``study.stop()`` when the grid is used up, which only works
+    inside ``study.optimize``; harness drives ask/tell itself and checks ``is_exhausted``."""
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    state: optuna.trial.TrialState, values: Any) -> None:
+        return None
+
+
 def create_sampler(run: Run, seed: int) -> optuna.samplers.BaseSampler:
     """The task file's sampler with its ``[search.sampler_options]``, seeded."""
     search = run.config.search
@@ -86,7 +95,7 @@ def create_sampler(run: Run, seed: int) -> optuna.samplers.BaseSampler:
     options = dict(search.sampler_options)
     if search.sampler == "grid":
         _check_options(optuna.samplers.GridSampler, options, run, "search.sampler_options")
-        return optuna.samplers.GridSampler(grid_space(run), seed=seed, **options)
+        return _GridSampler(grid_space(run), seed=seed, **options)
     factory = samplers[search.sampler]
     _check_options(factory, options, run, "search.sampler_options")
     return factory(seed=seed, **options)
@@ -99,8 +108,9 @@ def create_pruner(run: Run) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     defaults: dict[str, tuple[Any, dict[str, Any]]] = {
         "median": (optuna.pruners.MedianPruner, {"n_startup_trials": 2, "n_warmup_steps": 2}),
+        # Optuna keeps the top `percentile` per cent: 75 prunes the bottom quartile.
         "percentile": (optuna.pruners.PercentilePruner,
-                       {"percentile": 25.0, "n_startup_trials": 2, "n_warmup_steps": 2}),
+                       {"percentile": 75.0, "n_startup_trials": 2, "n_warmup_steps": 2}),
         "successive_halving": (optuna.pruners.SuccessiveHalvingPruner, {}),
         "hyperband": (optuna.pruners.HyperbandPruner,
                       {"min_resource": 1, "max_resource": epochs}),
@@ -226,6 +236,8 @@ def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.devic
     interrupted = False
     for index in range(todo):
         if deadline is not None and time.perf_counter() >= deadline:
+            break
+        if isinstance(study.sampler, _GridSampler) and study.sampler.is_exhausted(study):
             break
         try:
             result = _one_trial(run, study, store, study_id, device, precision, context,

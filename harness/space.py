@@ -73,13 +73,14 @@ class Param:
                       for i in range(points)]
         else:
             values = [lo + i * (hi - lo) / (points - 1) for i in range(points)]
+        values[0], values[-1] = lo, hi  # exact ends: floating error must not leave the range
         if self.kind == "int":
             return tuple(sorted({int(round(v)) for v in values}))
         return tuple(values)
 
 
-def Float(default: float, low: float, high: float, *, log: bool = False, search: bool = True,
-          help: str = "") -> Param:
+def Float(default: float, low: float, high: float, *, log: bool = False,
+          search: bool = True, help: str = "") -> Param:
     """A real-valued hyperparameter in ``[low, high]``."""
     return Param("float", float(default), float(low), float(high), log, (), search, help)
 
@@ -92,7 +93,7 @@ def Int(default: int, low: int, high: int, *, log: bool = False, search: bool = 
 
 def Choice(default: Any, choices: tuple[Any, ...] | list[Any], *, search: bool = True,
            help: str = "") -> Param:
-    """One value out of ``choices``; with ``search=False`` it is an option the task file may set."""
+    """One of ``choices``; with ``search=False`` it is an option the task file may set."""
     return Param("categorical", default, choices=tuple(choices), search=search, help=help)
 
 

@@ -107,10 +107,11 @@ class ArchitectureSpec:
 
 @dataclass(frozen=True)
 class ArchitectureCatalogSpec:
-    """A family of many architectures listed lazily (e.g. every timm model).
+    """A family of many architectures, listed lazily (e.g. every timm model).
 
     Task files name variants directly (``resnet18``), by wildcard (``resnet1*``) or qualified
-    (``timm/resnet18``). Listing imports the library, so it happens only when a pattern is resolved.
+    (``timm/resnet18``). Listing imports the library, so it happens only when a pattern is
+    resolved.
 
     Attributes:
         name: the catalog's name, also the key of its ``[search.space.<name>]`` table.
@@ -163,7 +164,7 @@ class SchedulePlan:
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    """One learning-rate schedule; ``build(optimizer, plan, hp)`` returns a scheduler stepped per batch."""
+    """A learning-rate schedule: ``build(optimizer, plan, hp)`` returns one stepped per batch."""
 
     name: str
     build: Callable[[torch.optim.Optimizer, SchedulePlan, Mapping[str, Any]], Any]

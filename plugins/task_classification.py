@@ -165,10 +165,11 @@ def _random_crop(images: torch.Tensor, generator: torch.Generator,
     padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, images.shape[1], h, w + 2 * pad)
-    cropped = padded.gather(2, rows)
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, images.shape[1], h, w)
-    return cropped.gather(3, cols)
+    c = images.shape[1]
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
+    cropped = padded.gather(2, rows.expand(n, c, h, w + 2 * pad))
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    return cropped.gather(3, cols.expand(n, c, h, w))
 
 
 def _colour_jitter(images: torch.Tensor, generator: torch.Generator,

@@ -1,4 +1,4 @@
-"""Leaderboards: SQL aggregation over the results store, rendered as table, JSON, CSV or Markdown."""
+"""Leaderboards: SQL aggregation over the results store; table, JSON, CSV or Markdown."""
 
 from harness.report.leaderboard import Leaderboard
 from harness.report.leaderboard import query_leaderboards

@@ -52,10 +52,14 @@ def format_value(key: str, value: Any) -> str:
 
 
 def _title(board: Leaderboard) -> str:
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
     arrow = "↑" if board.direction == "maximize" else "↓"
-    return (f"{board.study} — task {board.task}, dataset {board.dataset}, ranked by "
-            f"{board.primary} {arrow} — {board.hardware} ({counts or 'no trials'})")
+    return (f"{board.study}: {board.task} on {board.dataset}, best per architecture × "
+            f"optimizer, ranked by {board.primary} {arrow}")
+
+
+def _caption(board: Leaderboard) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
+    return f"{board.hardware} — trials: {counts or 'none'}"
 
 
 def _terminal(boards: Sequence[Leaderboard]) -> str:
@@ -64,7 +68,8 @@ def _terminal(boards: Sequence[Leaderboard]) -> str:
 
     console = Console(file=io.StringIO(), record=True, width=160, force_terminal=False)
     for board in boards:
-        table = Table(title=_title(board), title_justify="left")
+        table = Table(title=_title(board), title_justify="left", caption=_caption(board),
+                      caption_justify="left")
         columns = table_columns(board)
         for header, key in columns:
             table.add_column(header, justify="right" if key not in (
@@ -72,14 +77,14 @@ def _terminal(boards: Sequence[Leaderboard]) -> str:
         for row in board.rows:
             table.add_row(*(format_value(key, row.get(key)) for _, key in columns))
         if not board.rows:
-            table.caption = "no complete trial yet"
+            table.caption = f"{_caption(board)} — no complete trial yet"
         console.print(table)
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 def _markdown(board: Leaderboard) -> str:
     columns = table_columns(board)
-    lines = [f"### {_escape_md(_title(board))}", "",
+    lines = [f"### {_escape_md(_title(board))}", "", f"_{_escape_md(_caption(board))}_", "",
              "| " + " | ".join(h for h, _ in columns) + " |",
              "|" + "|".join("---:" if k not in ("architecture", "optimizer", "scheduler")
                             else "---" for _, k in columns) + "|"]

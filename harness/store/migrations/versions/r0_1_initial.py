@@ -1,7 +1,7 @@
 """initial schema (release 0.1)
 
 Revision ID: 0.1
-Revises: 
+Revises: none
 Release: 0.1
 
 """

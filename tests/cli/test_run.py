@@ -1,0 +1,141 @@
+"""The real ``harness`` CLI in subprocesses against real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+
+import optuna
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _leaderboard(db: str, *extra: str) -> list[dict]:
+    proc = run_cli("leaderboard", "--db", db, "--format", "json", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _trial_rows(path) -> list[tuple]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT number, status, architecture FROM harness_trials "
+                           "ORDER BY number").fetchall()
+    finally:
+        con.close()
+
+
+def test_run_stores_trials_continues_and_keeps_databases_apart(write_task, tmp_path):
+    task = write_task()
+    db = tmp_path / "a.db"
+    first = run_cli("run", str(task), "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    assert "trial 1/2" in first.stdout or "✓ trial 0" in first.stdout
+    assert "ran 2 trial(s)" in first.stdout and "2/2 of the budget finished" in first.stdout
+    assert "val accuracy" in first.stdout  # the closing ranked summary
+    assert [r[:2] for r in _trial_rows(db)] == [(0, "complete"), (1, "complete")]
+
+    again = run_cli("run", str(task), "--db", str(db))
+    assert again.returncode == 0, again.stderr
+    assert "ran 0 trial(s)" in again.stdout
+    assert len(_trial_rows(db)) == 2  # finished trials are not redone
+
+    more = run_cli("run", str(task), "--db", str(db), "--n-trials", "3")
+    assert more.returncode == 0, more.stderr
+    assert [r[0] for r in _trial_rows(db)] == [0, 1, 2]
+
+    other = tmp_path / "b.db"
+    assert run_cli("run", str(task), "--db", str(other), "--n-trials", "1").returncode == 0
+    assert len(_trial_rows(other)) == 1 and len(_trial_rows(db)) == 3
+
+    rows = _leaderboard(str(db))
+    assert rows and {r["architecture"] for r in rows} == {"small_cnn"}
+    assert rows == sorted(rows, key=lambda r: -r["val_accuracy"])
+    for row in rows:
+        assert 0 <= row["test_accuracy"] <= 1 and row["infer_samples_per_s"] > 0
+        assert row["hyperparameters"]["batch_size"] == 64 and "lr" in row["hyperparameters"]
+
+    # the Optuna study lives in the same file, so optuna-dashboard can open it
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+    assert len(study.trials) == 3 and study.best_value == max(r["val_accuracy"] for r in rows)
+
+
+def test_fake_third_party_plugin_is_trained_and_failures_are_recorded(write_task, tmp_path,
+                                                                      fake_plugin_path):
+    task = write_task(replace=(('architectures = ["small_cnn"]',
+                                'architectures = ["fake_mlp", "nan_net", "broken_net"]'),
+                               ('sampler = "random"', 'sampler = "grid"'),
+                               ('optimizers = ["adamw", "sgd"]', 'optimizers = ["adamw"]'),
+                               ('schedulers = ["constant", "cosine"]', 'schedulers = ["constant"]'),
+                               ("lr = [1e-3, 1e-2]", "lr = 0.005"),
+                               ("[search.space.small_cnn]\nwidth = 8\ndepth = 1\ndropout = 0.0\n",
+                                ""),
+                               ("n_trials = 2", "n_trials = 3")))
+    db = tmp_path / "p.db"
+    proc = run_cli("run", str(task), "--db", str(db), extra_path=fake_plugin_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {arch: (status) for _, status, arch in _trial_rows(db)}
+    assert rows == {"fake_mlp": "complete", "nan_net": "failed", "broken_net": "failed"}
+    con = sqlite3.connect(db)
+    reasons = dict(con.execute("SELECT architecture, fail_reason FROM harness_trials "
+                               "WHERE status = 'failed'"))
+    assert "loss became nan" in reasons["nan_net"]
+    assert "RuntimeError: this architecture is broken on purpose" in reasons["broken_net"]
+    env = json.loads(con.execute("SELECT environment FROM harness_trials LIMIT 1").fetchone()[0])
+    assert env["plugins"]["fake"] == "harness-fake 0.1" and env["torch"]
+    assert "FAILED: RuntimeError: this architecture is broken on purpose" in proc.stdout
+    listed = run_cli("plugins", "list", "--json", extra_path=fake_plugin_path)
+    fake = next(p for p in json.loads(listed.stdout) if p["name"] == "fake")
+    assert fake["distribution"] == "harness-fake"
+    assert fake["registers"]["architectures"] == ["broken_net", "fake_mlp", "nan_net"]
+
+
+def test_leaderboard_formats_and_missing_database(write_task, tmp_path):
+    db = tmp_path / "l.db"
+    assert run_cli("run", str(write_task()), "--db", str(db), "--n-trials", "1").returncode == 0
+    for fmt, needle in (("table", "val accuracy"), ("md", "| # | trial |"),
+                        ("csv", "trial,architecture")):
+        proc = run_cli("leaderboard", "--db", str(db), "--format", fmt)
+        assert proc.returncode == 0 and needle in proc.stdout, proc.stderr
+    missing = run_cli("leaderboard", "--db", str(tmp_path / "none.db"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"error: no results database at {tmp_path / 'none.db'}: run `harness run TASK.toml` "
+        "first (or pass --db)"]
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("harness")
+    assert exe, "the `harness` console script is not on PATH: run `pip install -e .`"
+    out = subprocess.run([exe, "plugins", "list"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "small_cnn" in out.stdout
+
+
+def test_imagefolder_study_and_unreadable_folder(write_task, tmp_path):
+    from PIL import Image
+
+    for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (10, 10), tuple(min(255, c + 3 * i) for c in colour)).save(
+                tmp_path / "imgs" / label / f"{i}.png")
+    task = write_task(replace=(('name = "digits"', 'name = "imagefolder"\npath = "imgs"\n'
+                                                   'image_size = 8'),
+                               ("n_trials = 2", "n_trials = 1")))
+    db = tmp_path / "i.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    assert _trial_rows(db)[0][1] == "complete"
+
+    broken = write_task(name="broken.toml", replace=(('name = "digits"',
+                                                      'name = "imagefolder"\npath = "nowhere"'),))
+    proc = run_cli("run", str(broken), "--db", str(tmp_path / "x.db"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {broken}: dataset: imagefolder path '{tmp_path / 'nowhere'}' is not a folder"]

@@ -1,0 +1,151 @@
+"""Shared fixtures: task files, real SQLite files, a fake plugin distribution, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A task small enough for a CPU test: digits at 8×8, one tiny CNN, one or two epochs.
+TINY_TASK = """\
+[study]
+name = "tiny"
+task = "classification"
+seed = 0
+
+[dataset]
+name = "digits"
+
+[search]
+sampler = "random"
+pruner = "none"
+architectures = ["small_cnn"]
+optimizers = ["adamw", "sgd"]
+schedulers = ["constant", "cosine"]
+lr = [1e-3, 1e-2]
+batch_size = [64]
+
+[search.space.small_cnn]
+width = 8
+depth = 1
+dropout = 0.0
+
+[search.space.classification]
+image_size = 8
+augment = "none"
+blur_sigma = 0.0
+
+[budget]
+n_trials = 2
+epochs = 1
+
+[device]
+device = "cpu"
+threads = 1
+"""
+
+
+@pytest.fixture
+def write_task(tmp_path: Path) -> Callable[..., Path]:
+    """Write a task file (default: TINY_TASK, with ``replace`` pairs applied)."""
+
+    def write(text: str = TINY_TASK, name: str = "task.toml",
+              replace: tuple[tuple[str, str], ...] = (), append: str = "") -> Path:
+        for old, new in replace:
+            assert old in text, f"test bug: {old!r} not in the task text"
+            text = text.replace(old, new)
+        path = tmp_path / name
+        path.write_text(text + textwrap.dedent(append))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'results.db'}"
+
+
+FAKE_PLUGIN = '''
+import harness
+
+def _mlp(request):
+    from torch import nn
+    c, h, w = request.io["input_shape"]
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, request.params["hidden"]), nn.ReLU(),
+                         nn.Linear(request.params["hidden"], request.io["num_classes"]))
+
+def _nan(request):
+    import torch
+    from torch import nn
+
+    class NaNNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+        def forward(self, x):
+            return x.flatten(1)[:, :request.io["num_classes"]] * self.scale * float("nan")
+
+    return NaNNet()
+
+def _broken(request):
+    raise RuntimeError("this architecture is broken on purpose")
+
+@harness.hookimpl
+def register_architectures(register):
+    register(harness.ArchitectureSpec(
+        name="fake_mlp", build=_mlp, tasks=("classification",),
+        params={"hidden": harness.Int(32, 16, 64)}, description="third-party MLP"))
+    register(harness.ArchitectureSpec(name="nan_net", build=_nan, tasks=("classification",)))
+    register(harness.ArchitectureSpec(name="broken_net", build=_broken, tasks=("classification",)))
+
+FINISHED = []
+
+@harness.hookimpl
+def trial_finished(result):
+    FINISHED.append(result.status)
+'''
+
+
+def install_distribution(root: Path, dist: str, module: str, source: str,
+                         entry_point: str | None = None) -> Path:
+    """Write ``module.py`` and a ``*.dist-info`` declaring it in the ``harness`` group."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[harness]\n{entry_point or module} = {module}\n")
+    return root
+
+
+@pytest.fixture
+def fake_plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake third-party distribution ``harness-fake`` on sys.path, found via entry points."""
+    import importlib
+
+    root = install_distribution(tmp_path / "site", "harness-fake", "harness_fake", FAKE_PLUGIN,
+                                entry_point="fake")
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    return root
+
+
+def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,
+            env: dict[str, str] | None = None, timeout: float = 300,
+            ) -> subprocess.CompletedProcess[str]:
+    """Run the real ``harness`` command in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HARNESS_DB", None)
+    if extra_path is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(extra_path), full_env.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)

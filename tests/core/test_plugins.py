@@ -1,0 +1,149 @@
+"""The plugin manager: entry points, duplicates, misspelled hooks, switches, tracing."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import harness
+from harness.errors import NotInstalledError
+from harness.errors import PluginError
+from harness.plugins import call_event
+from harness.plugins import load_registry
+from harness.plugins import make_plugin_manager
+from tests.conftest import install_distribution
+
+BUILTINS = {"classification", "digits", "imagefolder", "small_cnn", "timm", "torch_optim",
+            "timm_optim", "schedulers"}
+
+
+def test_builtins_enter_through_entry_points():
+    pm = make_plugin_manager()
+    names = {info.name for info in pm.plugin_infos()}
+    assert names >= BUILTINS
+    assert pm.distributions["small_cnn"][0] == "harness"
+    registry = load_registry(pm)
+    assert "small_cnn" in registry.architectures.names()
+    assert registry.owner_of(registry.optimizers.get("adamw")) == "torch_optim"
+    assert {"sgd", "adam", "adamw", "rmsprop", "lamb", "lion", "adabelief"} <= set(
+        registry.optimizers.names())
+    assert {"cosine", "step", "onecycle", "warmup_cosine"} <= set(registry.schedulers.names())
+
+
+def test_core_never_imports_builtin_plugins():
+    import pathlib
+
+    core = pathlib.Path(harness.__file__).parent
+    offenders = [p for p in core.rglob("*.py") if "harness_plugins" in p.read_text()]
+    assert offenders == []
+
+
+def test_fake_third_party_plugin_is_discovered(fake_plugin_path):
+    pm = make_plugin_manager()
+    assert pm.distributions["fake"] == ("harness-fake", "0.1")
+    registry = load_registry(pm)
+    assert registry.owner_of(registry.architectures.get("fake_mlp")) == "fake"
+
+
+def test_duplicate_name_names_both_plugins(tmp_path, monkeypatch):
+    source = ("import harness\n@harness.hookimpl\ndef register_architectures(register):\n"
+              "    register(harness.ArchitectureSpec(name='small_cnn', build=None, tasks=()))\n")
+    monkeypatch.syspath_prepend(str(install_distribution(tmp_path, "harness-dup", "harness_dup",
+                                                         source, "dup")))
+    importlib.invalidate_caches()
+    with pytest.raises(PluginError, match="architecture 'small_cnn' is registered twice") as err:
+        load_registry(make_plugin_manager())
+    assert "plugin 'dup' (harness-dup 0.1)" in str(err.value)
+    assert "plugin 'small_cnn' (harness 0.1.0)" in str(err.value)
+
+
+def test_misspelled_hook_is_rejected_by_name(tmp_path, monkeypatch):
+    source = ("import harness\n@harness.hookimpl\ndef register_architecture(register):\n"
+              "    pass\n")
+    monkeypatch.syspath_prepend(str(install_distribution(tmp_path, "harness-typo", "harness_typo",
+                                                         source, "typo")))
+    importlib.invalidate_caches()
+    with pytest.raises(PluginError, match=r"plugin 'typo' \(harness-typo 0.1\) implements unknown "
+                                          r"hook 'register_architecture' — did you mean "
+                                          r"'register_architectures'\?"):
+        make_plugin_manager()
+
+
+def test_plugin_that_fails_to_import_is_named(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(install_distribution(
+        tmp_path, "harness-bad", "harness_bad", "import no_such_module_xyz\n", "bad")))
+    importlib.invalidate_caches()
+    with pytest.raises(PluginError, match=r"plugin 'bad' \(harness-bad 0.1\) failed to import"):
+        make_plugin_manager()
+    make_plugin_manager(block=["bad"])  # the user can run without it
+
+
+def test_plugin_raising_inside_a_hook_is_named():
+    class Raises:
+        @harness.hookimpl
+        def register_optimizers(self, register):
+            raise ValueError("boom")
+
+    with pytest.raises(PluginError, match=r"plugin 'Raises' failed in register_optimizers: "
+                                          r"ValueError: boom"):
+        load_registry(make_plugin_manager(autoload=False, extra=[Raises()]))
+
+
+def test_registering_a_non_spec_is_an_error():
+    class Wrong:
+        @harness.hookimpl
+        def register_tasks(self, register):
+            register({"name": "dict-task"})
+
+    with pytest.raises(PluginError, match="not a harness spec record"):
+        load_registry(make_plugin_manager(autoload=False, extra=[Wrong()]))
+
+
+def test_autoload_switch_and_allow_list(monkeypatch):
+    monkeypatch.setenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert make_plugin_manager().plugin_infos() == []
+    monkeypatch.delenv("HARNESS_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.setenv("HARNESS_PLUGINS", "digits,small_cnn")
+    assert {i.name for i in make_plugin_manager().plugin_infos()} == {"digits", "small_cnn"}
+    monkeypatch.setenv("HARNESS_PLUGINS", "digitz")
+    with pytest.raises(PluginError, match="did you mean 'digits'"):
+        make_plugin_manager()
+
+
+def test_block_list_from_environment(monkeypatch):
+    monkeypatch.setenv("HARNESS_DISABLE_PLUGINS", "timm,timm_optim")
+    names = {i.name for i in make_plugin_manager().plugin_infos()}
+    assert "timm" not in names and "timm_optim" not in names and "small_cnn" in names
+
+
+def test_trace_logs_hook_calls(monkeypatch, capsys):
+    monkeypatch.setenv("HARNESS_TRACE_PLUGINS", "1")
+    load_registry(make_plugin_manager())
+    err = capsys.readouterr().err
+    assert "harness trace:" in err and "register_architectures" in err
+
+
+def test_not_installed_message():
+    with pytest.raises(NotInstalledError, match=r"harness is not installed: run `pip install -e \.`"):
+        make_plugin_manager(group="harness-no-such-group")
+
+
+def test_event_hooks_report_failures_without_raising():
+    class Listener:
+        seen: list[str] = []
+
+        @harness.hookimpl
+        def trial_finished(self, result):
+            self.seen.append(result)
+
+    class Broken:
+        @harness.hookimpl
+        def trial_finished(self, result):
+            raise RuntimeError("listener bug")
+
+    listener = Listener()
+    pm = make_plugin_manager(autoload=False, extra=[listener, Broken()])
+    problems = call_event(pm, "trial_finished", result="r1")
+    assert listener.seen == ["r1"]
+    assert problems == ["plugin 'Broken' failed in trial_finished: RuntimeError: listener bug"]

@@ -1,0 +1,88 @@
+"""The results store on a real SQLite file: schema, write-once rows, upgrades, URL safety."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import inspect
+
+from harness.cli import main
+from harness.errors import StoreError
+from harness.meter import InferenceFigures
+from harness.store import ResultsStore
+from harness.store import TrialContext
+from harness.store import safe_url
+from harness.trial import EpochRecord
+from harness.trial import TrialPlan
+from harness.trial import TrialResult
+
+CONTEXT = TrialContext(device="cpu: test", hardware="cpu: test | fp32", precision="fp32",
+                       space_hash="h" * 64, environment={"torch": "x"})
+
+
+def _study(store: ResultsStore, name: str = "s") -> int:
+    return store.ensure_study(name=name, task="classification", dataset="digits",
+                              objectives=[{"name": "accuracy", "column": "val_accuracy",
+                                           "direction": "maximize"}],
+                              config={"k": 1}, space_hash="h" * 64)
+
+
+def _result(plan: TrialPlan, acc: float = 0.9) -> TrialResult:
+    return TrialResult(plan, "complete", {"accuracy": acc}, {"accuracy": acc - 0.01},
+                       inference=InferenceFigures(8, 100.0, 1.0, 2.0, 3.0, 5),
+                       train_samples_per_s=50.0, param_count=1000, duration_s=1.5)
+
+
+def test_fresh_database_gets_our_tables_and_wal(tmp_path):
+    path = tmp_path / "r.db"
+    store = ResultsStore(f"sqlite:///{path}")
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"harness_studies", "harness_trials", "harness_metrics", "harness_epochs",
+            "harness_alembic_version"} <= tables
+    assert store.schema_revision() == "0.1"
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_trial_lifecycle_and_finished_rows_are_never_rewritten(tmp_path):
+    store = ResultsStore(f"sqlite:///{tmp_path / 'r.db'}")
+    study_id = _study(store)
+    assert _study(store) == study_id  # idempotent
+    plan = TrialPlan(0, 0, "small_cnn", "adamw", "cosine", 32, {"width": 8}, {"lr": 0.01})
+    trial_id = store.start_trial(study_id, plan, CONTEXT)
+    store.add_epoch(trial_id, EpochRecord(1, 0.5, {"accuracy": 0.8}, 0.01, 0.2, 100))
+    store.finish_trial(trial_id, _result(plan))
+    assert store.count_trials("s") == {"complete": 1}
+    with pytest.raises(StoreError, match="finished rows are never rewritten"):
+        store.finish_trial(trial_id, _result(plan, 0.1))
+    with pytest.raises(StoreError, match="UNIQUE"):  # one row per Optuna trial number
+        store.start_trial(study_id, plan, CONTEXT)
+
+
+def test_old_schema_names_the_upgrade_command(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    ResultsStore(url).close()
+    con = sqlite3.connect(tmp_path / "r.db")
+    con.execute("UPDATE harness_alembic_version SET version_num = '0.0'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.1: run "
+                                         r"`harness db upgrade"):
+        ResultsStore(url)
+
+
+def test_db_upgrade_command(tmp_path):
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(tmp_path / "new.db")])
+    assert result.exit_code == 0, result.output
+    assert "schema at 0.1" in result.output
+
+
+def test_passwords_never_appear():
+    assert safe_url("postgresql://bob:s3cret@db.example/x") == "postgresql://bob:***@db.example/x"
+
+
+def test_unreachable_server_is_one_clear_error():
+    with pytest.raises(StoreError, match="cannot open results database postgresql://u:\\*\\*\\*@"):
+        ResultsStore("postgresql://u:pw@127.0.0.1:1/nothing")
