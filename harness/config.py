@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
+import tomllib
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -25,11 +25,6 @@ from harness.errors import ConfigError
 from harness.errors import did_you_mean
 from harness.specs import REQUIRED
 from harness.specs import Option
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "SAMPLERS",

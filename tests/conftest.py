@@ -106,11 +106,24 @@ def register_architectures(register):
     register(harness.ArchitectureSpec(name="nan_net", build=_nan, tasks=("classification",)))
     register(harness.ArchitectureSpec(name="broken_net", build=_broken, tasks=("classification",)))
 
-FINISHED = []
+def _log(line):
+    import os
+    path = os.environ.get("HARNESS_FAKE_EVENTS")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\\n")
+
+@harness.hookimpl
+def configure(config):
+    _log(f"configure {config.study.name}")
 
 @harness.hookimpl
 def trial_finished(result):
-    FINISHED.append(result.status)
+    _log(f"trial {result.plan.number} {result.status}")
+
+@harness.hookimpl
+def study_finished(summary):
+    _log(f"study {summary.ran} {summary.failed}")
 '''
 
 
@@ -127,15 +140,23 @@ def install_distribution(root: Path, dist: str, module: str, source: str,
 
 
 @pytest.fixture
-def fake_plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fake third-party distribution ``harness-fake`` on sys.path, found via entry points."""
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Install a plugin distribution into a temp dir on sys.path; entry points then find it."""
     import importlib
 
-    root = install_distribution(tmp_path / "site", "harness-fake", "harness_fake", FAKE_PLUGIN,
-                                entry_point="fake")
-    monkeypatch.syspath_prepend(str(root))
-    importlib.invalidate_caches()
-    return root
+    def install(dist: str, module: str, source: str, entry_point: str) -> Path:
+        root = install_distribution(tmp_path / "site" / dist, dist, module, source, entry_point)
+        monkeypatch.syspath_prepend(str(root))
+        importlib.invalidate_caches()
+        return root
+
+    return install
+
+
+@pytest.fixture
+def fake_plugin_path(install_plugin: Callable[..., Path]) -> Path:
+    """A fake third-party distribution ``harness-fake``, found via its entry point."""
+    return install_plugin("harness-fake", "harness_fake", FAKE_PLUGIN, "fake")
 
 
 def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,

@@ -6,8 +6,8 @@ same database, so ``optuna-dashboard <url>`` opens the study where our results l
 
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from sqlalchemy import JSON
@@ -26,7 +26,7 @@ __all__ = ["Base", "EpochRow", "MetricRow", "StudyRow", "TrialRow", "utcnow"]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -77,7 +77,9 @@ def test_fake_third_party_plugin_is_trained_and_failures_are_recorded(write_task
                                 ""),
                                ("n_trials = 2", "n_trials = 3")))
     db = tmp_path / "p.db"
-    proc = run_cli("run", str(task), "--db", str(db), extra_path=fake_plugin_path)
+    events = tmp_path / "events.txt"
+    proc = run_cli("run", str(task), "--db", str(db), extra_path=fake_plugin_path,
+                   env={"HARNESS_FAKE_EVENTS": str(events)})
     assert proc.returncode == 0, proc.stderr
     rows = {arch: (status) for _, status, arch in _trial_rows(db)}
     assert rows == {"fake_mlp": "complete", "nan_net": "failed", "broken_net": "failed"}
@@ -89,6 +91,9 @@ def test_fake_third_party_plugin_is_trained_and_failures_are_recorded(write_task
     env = json.loads(con.execute("SELECT environment FROM harness_trials LIMIT 1").fetchone()[0])
     assert env["plugins"]["fake"] == "harness-fake 0.1" and env["torch"]
     assert "FAILED: RuntimeError: this architecture is broken on purpose" in proc.stdout
+    lines = events.read_text().splitlines()
+    assert lines[0] == "configure tiny" and lines[-1] == "study 3 2"
+    assert sorted(lines[1:-1]) == [f"trial {n} {status}" for n, status, _ in _trial_rows(db)]
     listed = run_cli("plugins", "list", "--json", extra_path=fake_plugin_path)
     fake = next(p for p in json.loads(listed.stdout) if p["name"] == "fake")
     assert fake["distribution"] == "harness-fake"
@@ -139,3 +144,33 @@ def test_imagefolder_study_and_unreadable_folder(write_task, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: {broken}: dataset: imagefolder path '{tmp_path / 'nowhere'}' is not a folder"]
+
+
+def test_multi_objective_amp_run_ranks_by_the_first_objective(write_task, tmp_path):
+    task = write_task(replace=(("seed = 0", 'seed = 0\nobjectives = ["accuracy", '
+                                            '"infer_samples_per_s"]'),
+                               ('sampler = "random"', 'sampler = "nsgaii"'),
+                               ('threads = 1', 'threads = 1\nprecision = "amp"')))
+    db = tmp_path / "m.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+    assert len(study.directions) == 2 and len(study.best_trials) >= 1
+    rows = _leaderboard(str(db))
+    assert all(r["precision"] == "amp" and r["hardware"].endswith("| amp") for r in rows)
+    assert rows == sorted(rows, key=lambda r: -r["val_accuracy"])
+
+
+def test_pretrained_weights_without_network_fail_clearly():
+    code = ("from harness_plugins.arch_timm import build\n"
+            "from harness.specs import ModelRequest\n"
+            "io = {'num_classes': 10, 'in_chans': 1, 'img_size': 16}\n"
+            "build(ModelRequest('resnet10t', 'classification', io,\n"
+            "                   {'drop_rate': 0.0, 'pretrained': True}))\n")
+    import os
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert proc.returncode == 1
+    assert "TrialFailed: pretrained weights for 'resnet10t' could not be loaded" in proc.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 import harness
@@ -12,7 +10,6 @@ from harness.errors import PluginError
 from harness.plugins import call_event
 from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
-from tests.conftest import install_distribution
 
 BUILTINS = {"classification", "digits", "imagefolder", "small_cnn", "timm", "torch_optim",
             "timm_optim", "schedulers"}
@@ -46,34 +43,28 @@ def test_fake_third_party_plugin_is_discovered(fake_plugin_path):
     assert registry.owner_of(registry.architectures.get("fake_mlp")) == "fake"
 
 
-def test_duplicate_name_names_both_plugins(tmp_path, monkeypatch):
+def test_duplicate_name_names_both_plugins(install_plugin):
     source = ("import harness\n@harness.hookimpl\ndef register_architectures(register):\n"
               "    register(harness.ArchitectureSpec(name='small_cnn', build=None, tasks=()))\n")
-    monkeypatch.syspath_prepend(str(install_distribution(tmp_path, "harness-dup", "harness_dup",
-                                                         source, "dup")))
-    importlib.invalidate_caches()
+    install_plugin("harness-dup", "harness_dup", source, "dup")
     with pytest.raises(PluginError, match="architecture 'small_cnn' is registered twice") as err:
         load_registry(make_plugin_manager())
     assert "plugin 'dup' (harness-dup 0.1)" in str(err.value)
     assert "plugin 'small_cnn' (harness 0.1.0)" in str(err.value)
 
 
-def test_misspelled_hook_is_rejected_by_name(tmp_path, monkeypatch):
+def test_misspelled_hook_is_rejected_by_name(install_plugin):
     source = ("import harness\n@harness.hookimpl\ndef register_architecture(register):\n"
               "    pass\n")
-    monkeypatch.syspath_prepend(str(install_distribution(tmp_path, "harness-typo", "harness_typo",
-                                                         source, "typo")))
-    importlib.invalidate_caches()
+    install_plugin("harness-typo", "harness_typo", source, "typo")
     with pytest.raises(PluginError, match=r"plugin 'typo' \(harness-typo 0.1\) implements unknown "
                                           r"hook 'register_architecture' — did you mean "
                                           r"'register_architectures'\?"):
         make_plugin_manager()
 
 
-def test_plugin_that_fails_to_import_is_named(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(install_distribution(
-        tmp_path, "harness-bad", "harness_bad", "import no_such_module_xyz\n", "bad")))
-    importlib.invalidate_caches()
+def test_plugin_that_fails_to_import_is_named(install_plugin):
+    install_plugin("harness-bad", "harness_bad", "import no_such_module_xyz\n", "bad")
     with pytest.raises(PluginError, match=r"plugin 'bad' \(harness-bad 0.1\) failed to import"):
         make_plugin_manager()
     make_plugin_manager(block=["bad"])  # the user can run without it
