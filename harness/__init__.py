@@ -10,6 +10,7 @@ from harness.errors import HarnessError
 from harness.errors import PluginError
 from harness.errors import StoreError
 from harness.errors import TrialFailed
+from harness.errors import did_you_mean
 from harness.plugins import hookimpl
 from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
@@ -57,6 +58,7 @@ __all__ = [
     "TaskContext",
     "TaskSpec",
     "TrialFailed",
+    "did_you_mean",
     "hookimpl",
     "load_registry",
     "make_plugin_manager",

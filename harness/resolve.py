@@ -32,7 +32,8 @@ __all__ = ["GENERIC_PARAMS", "THROUGHPUT_OBJECTIVES", "Objective", "Run", "resol
 
 GENERIC_PARAMS: dict[str, Param] = {
     "lr": Float(1e-3, 1e-4, 1e-1, log=True, help="learning rate"),
-    "batch_size": Choice(64, (32, 64, 128), help="training batch size"),
+    "batch_size": Choice(64, (32, 64, 128), help="training batch size",
+                         check=lambda v: None if v > 0 else f"batch size {v} is not positive"),
     "weight_decay": Float(1e-4, 1e-6, 1e-2, log=True,
                           help="weight decay (optimizers with has_weight_decay)"),
     "momentum": Float(0.9, 0.8, 0.99, help="momentum (optimizers with has_momentum)"),
@@ -108,7 +109,7 @@ def resolve_run(config: RunConfig, registry: Registry) -> Run:
         owners[arch.params_key] = arch.spec.params
     for spec in (*optimizers, *schedulers):
         owners[spec.name] = spec.params
-    space = _plugin_space(config, owners)
+    space = _plugin_space(config, owners, _registered_params(registry))
     objectives = _objectives(config, task)
     return Run(config, task, dataset, dataset_options, task_options, archs, optimizers,
                schedulers, generic, space, objectives)
@@ -146,25 +147,40 @@ def _override(param: Param, value: Any, source: str, key: str) -> Param:
         raise ConfigError(source, key, str(exc)) from None
 
 
-def _plugin_space(config: RunConfig,
-                  owners: Mapping[str, Mapping[str, Param]]) -> dict[str, dict[str, Param]]:
+def _registered_params(registry: Registry) -> dict[str, Mapping[str, Param]]:
+    found: dict[str, Mapping[str, Param]] = {}
+    for table in (registry.architectures, registry.catalogs, registry.optimizers,
+                  registry.schedulers, registry.tasks):
+        found.update({name: spec.params for name, spec in table.specs.items()})
+    return found
+
+
+def _plugin_space(config: RunConfig, owners: Mapping[str, Mapping[str, Param]],
+                  registered: Mapping[str, Mapping[str, Param]]) -> dict[str, dict[str, Param]]:
+    # A table for a registered plugin this run does not use is checked, then has no effect:
+    # users keep settings for architectures they switch in and out.
+    checked = {**registered, **owners}
     for owner in config.search.space:
-        if owner not in owners:
+        if owner not in checked:
             raise ConfigError(config.source, f"search.space.{owner}",
-                              "names no task, architecture, optimizer or scheduler of this run"
-                              f"{did_you_mean(owner, owners)}")
+                              "names no installed task, architecture, optimizer or scheduler"
+                              f"{did_you_mean(owner, checked)}")
     space: dict[str, dict[str, Param]] = {}
-    for owner, params in owners.items():
+    for owner, params in checked.items():
         overrides = config.search.space.get(owner, {})
+        if owner not in owners and not overrides:
+            continue
         for name in overrides:
             if name not in params:
                 known = ", ".join(params) or "none"
                 raise ConfigError(config.source, f"search.space.{owner}.{name}",
                                   f"'{owner}' has no such hyperparameter"
                                   f"{did_you_mean(name, params) or f' (it has: {known})'}")
-        space[owner] = {name: _override(p, overrides.get(name), config.source,
-                                        f"search.space.{owner}.{name}")
-                        for name, p in params.items()}
+        resolved = {name: _override(p, overrides.get(name), config.source,
+                                    f"search.space.{owner}.{name}")
+                    for name, p in params.items()}
+        if owner in owners:
+            space[owner] = resolved
     return space
 
 

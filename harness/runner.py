@@ -69,7 +69,11 @@ def execute(prepared: Prepared, observer: StudyObserver,
     set_threads(cfg.device.threads)
     device = resolve_device(cfg.device.device, cfg.source)
     check_precision(cfg.device.precision, device, cfg.source)
-    _load_data(run)
+    repairs = _load_data(run)
+    if repairs:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
+        warn(f"dataset '{run.dataset.name}' was repaired while loading: {counts} "
+             "(set strict = true in [dataset] to make these errors)")
     db_url = cfg.db or default_db_url()
     store = ResultsStore(db_url)
     prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
@@ -93,11 +97,13 @@ def execute(prepared: Prepared, observer: StudyObserver,
     return summary
 
 
-def _load_data(run: Run) -> None:
+def _load_data(run: Run) -> dict[str, int]:
+    """Load the dataset once, up front; return its repair counts (datasets may report them)."""
     from harness.trial import load_dataset
 
     try:
-        load_dataset(run)
+        data = load_dataset(run)
+        return dict(getattr(data, "repairs", None) or {})
     except HarnessError as exc:
         raise ConfigError(run.config.source, "dataset", str(exc)) from None
     except Exception as exc:

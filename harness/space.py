@@ -8,8 +8,10 @@ search then suggests only what is left open.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from typing import Any
 from typing import Literal
@@ -42,6 +44,8 @@ class Param:
     choices: tuple[Any, ...] = ()
     search: bool = True
     help: str = ""
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
+    """Returns a problem with a task-file value (e.g. an unknown model name), or None."""
 
     @property
     def is_open(self) -> bool:
@@ -92,9 +96,13 @@ def Int(default: int, low: int, high: int, *, log: bool = False, search: bool = 
 
 
 def Choice(default: Any, choices: tuple[Any, ...] | list[Any], *, search: bool = True,
-           help: str = "") -> Param:
-    """One of ``choices``; with ``search=False`` it is an option the task file may set."""
-    return Param("categorical", default, choices=tuple(choices), search=search, help=help)
+           help: str = "", check: Callable[[Any], str | None] | None = None) -> Param:
+    """One of ``choices``; with ``search=False`` it is an option the task file may set.
+
+    ``check(value)`` may vet values a task file gives (return a problem, or None).
+    """
+    return Param("categorical", default, choices=tuple(choices), search=search, help=help,
+                 check=check)
 
 
 def apply_override(param: Param, value: Any) -> Param:
@@ -149,16 +157,23 @@ def _with_range(param: Param, low: Any, high: Any, log: bool) -> Param:
 
 def _with_choices(param: Param, values: list[Any]) -> Param:
     coerced = tuple(_coerce(param, v) for v in values)
-    # A searchable categorical enumerates its universe; an option (search=False) takes any value
-    if param.kind == "categorical" and param.search and param.choices:
+    # A searchable categorical enumerates its universe unless a check vets values instead;
+    # an option (search=False) takes any value of the right type.
+    if param.kind == "categorical" and param.search and param.choices and param.check is None:
         for v in coerced:
             if v not in param.choices:
                 from harness.errors import did_you_mean
 
                 raise ValueError(f"{v!r} is not one of {list(param.choices)}"
                                  f"{did_you_mean(str(v), [str(c) for c in param.choices])}")
+    if param.check is not None:
+        for v in coerced:
+            problem = param.check(v)
+            if problem:
+                raise ValueError(problem)
     default = param.default if param.default in coerced else coerced[0]
-    return Param("categorical", default, choices=coerced, search=True, help=param.help)
+    return Param("categorical", default, choices=coerced, search=True, help=param.help,
+                 check=param.check)
 
 
 def _coerce(param: Param, value: Any) -> Any:

@@ -180,7 +180,9 @@ class DatasetSpec:
         kind: the data contract it produces, matched against :attr:`TaskSpec.data_kind`
             (e.g. ``"image_classification"``).
         load: ``load(options) -> data``; options are validated against ``options``, paths already
-            resolved. The result is cached per process and handed to the task.
+            resolved. The result is cached per process and handed to the task. If it has a
+            ``repairs`` mapping (kind → count of fixes made to messy input), ``harness run``
+            reports it once at the start.
         options: what the ``[dataset]`` table may set.
     """
 

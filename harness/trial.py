@@ -86,6 +86,7 @@ class TrialResult:
     history: tuple[EpochRecord, ...] = ()
     train_samples_per_s: float | None = None
     inference: InferenceFigures | None = None
+    latency_b1: InferenceFigures | None = None
     param_count: int | None = None
     duration_s: float = 0.0
     fail_reason: str | None = None
@@ -137,6 +138,7 @@ def run_trial(run: Run, plan: TrialPlan, device: torch.device, precision: str,
         history=tuple(state.history),
         train_samples_per_s=state.train_samples_per_s(),
         inference=state.inference,
+        latency_b1=state.latency_b1,
         param_count=state.param_count,
         duration_s=time.perf_counter() - started,
         fail_reason=reason,
@@ -148,6 +150,7 @@ class _TrialState:
     history: list[EpochRecord] = field(default_factory=list)
     test_metrics: dict[str, float] = field(default_factory=dict)
     inference: InferenceFigures | None = None
+    latency_b1: InferenceFigures | None = None
     param_count: int | None = None
 
     def train_samples_per_s(self) -> float | None:
@@ -179,8 +182,12 @@ def _train_and_test(run: Run, plan: TrialPlan, device: torch.device, precision: 
         if on_epoch(record):
             raise Pruned()
     state.test_metrics = _evaluate(task, model, "test", device, precision)
+    # Throughput at the trial's batch, latency at batch 1: what a server sees. Both include
+    # whatever the model's forward does at inference (e.g. a detector's NMS).
     example = task.example_input(plan.batch_size, device)
     state.inference = measure_inference(model, example, plan.batch_size, device, precision)
+    state.latency_b1 = measure_inference(model, task.example_input(1, device), 1, device,
+                                         precision)
 
 
 def _build_model(run: Run, plan: TrialPlan, task: Task) -> torch.nn.Module:

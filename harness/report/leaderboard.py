@@ -27,7 +27,8 @@ __all__ = ["Leaderboard", "query_leaderboards"]
 THROUGHPUT_COLUMNS = ("train_samples_per_s", "infer_samples_per_s")
 ROW_COLUMNS = ("number", "architecture", "optimizer", "scheduler", "hyperparameters",
                "batch_size", "param_count", "train_samples_per_s", "infer_samples_per_s",
-               "infer_latency_ms_p50", "infer_latency_ms_p99", "hardware", "precision",
+               "infer_latency_ms_p50", "infer_latency_ms_p99", "latency_b1_ms_p50",
+               "latency_b1_ms_p99", "hardware", "precision",
                "status", "duration_s", "id")
 
 
@@ -132,7 +133,7 @@ def _shape(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]:
         shaped[key] = row[key]
     shaped.update(row.get("metrics", {}))
     for key in ("train_samples_per_s", "infer_samples_per_s", "infer_latency_ms_p50",
-                "infer_latency_ms_p99", "param_count", "duration_s", "hardware", "precision",
-                "status"):
+                "infer_latency_ms_p99", "latency_b1_ms_p50", "latency_b1_ms_p99", "param_count",
+                "duration_s", "hardware", "precision", "status"):
         shaped[key] = row[key]
     return shaped

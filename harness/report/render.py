@@ -37,7 +37,7 @@ def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
         columns += [(f"val {metric}", f"val_{metric}"), (f"test {metric}", f"test_{metric}")]
     columns += [("infer samples/s", "infer_samples_per_s"),
                 ("train samples/s", "train_samples_per_s"),
-                ("p50 ms", "infer_latency_ms_p50"), ("params (M)", "param_count")]
+                ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count")]
     return columns
 
 
@@ -47,7 +47,7 @@ def format_value(key: str, value: Any) -> str:
     if key == "param_count":
         return f"{value / 1e6:.2f}"
     if isinstance(value, float):
-        return f"{value:.1f}" if key.endswith(("_per_s", "_ms_p50", "_ms_p99")) else f"{value:.4f}"
+        return f"{value:.1f}" if key.endswith(("_per_s", "ms_p50", "ms_p99")) else f"{value:.4f}"
     return str(value)
 
 

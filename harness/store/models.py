@@ -74,6 +74,8 @@ class TrialRow(Base):
     infer_latency_ms_p50: Mapped[float | None] = mapped_column(Float)
     infer_latency_ms_p90: Mapped[float | None] = mapped_column(Float)
     infer_latency_ms_p99: Mapped[float | None] = mapped_column(Float)
+    latency_b1_ms_p50: Mapped[float | None] = mapped_column(Float)
+    latency_b1_ms_p99: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     fail_reason: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -203,6 +203,9 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
         row.infer_latency_ms_p50 = result.inference.latency_ms_p50
         row.infer_latency_ms_p90 = result.inference.latency_ms_p90
         row.infer_latency_ms_p99 = result.inference.latency_ms_p99
+    if result.latency_b1 is not None:
+        row.latency_b1_ms_p50 = result.latency_b1.latency_ms_p50
+        row.latency_b1_ms_p99 = result.latency_b1.latency_ms_p99
     row.finished_at = utcnow()
 
 

@@ -32,6 +32,7 @@ def _study(store: ResultsStore, name: str = "s") -> int:
 def _result(plan: TrialPlan, acc: float = 0.9) -> TrialResult:
     return TrialResult(plan, "complete", {"accuracy": acc}, {"accuracy": acc - 0.01},
                        inference=InferenceFigures(8, 100.0, 1.0, 2.0, 3.0, 5),
+                       latency_b1=InferenceFigures(1, 900.0, 0.5, 0.6, 0.7, 5),
                        train_samples_per_s=50.0, param_count=1000, duration_s=1.5)
 
 

@@ -11,11 +11,30 @@ from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
 from harness.specs import ModelRequest
 from harness.specs import SchedulePlan
+from harness.specs import TaskContext
 
 REGISTRY = load_registry(make_plugin_manager())
-IO = {"in_chans": 1, "num_classes": 10, "img_size": 32, "input_shape": (1, 32, 32)}
 # The timm catalog holds ~1,300 models; a CNN, a mobile net and a ViT stand for it here.
 TIMM_SAMPLES = ("resnet10t", "mobilenetv3_small_050", "vit_tiny_patch16_224")
+# Each task trains on a tiny slice of its builtin dataset.
+TINY_DATA = {
+    "classification": ("digits", {}, {"image_size": 32}),
+    "detection": ("shapes", {"image_size": 64, "train_images": 8, "val_images": 4,
+                             "test_images": 4}, {"image_size": 64}),
+}
+_TASKS: dict[str, object] = {}
+
+
+def tiny_task(name: str):
+    """A built task object on tiny data, shared across tests (building data is the slow part)."""
+    if name not in _TASKS:
+        spec = REGISTRY.tasks.get(name)
+        dataset, options, overrides = TINY_DATA[name]
+        dspec = REGISTRY.datasets.get(dataset)
+        data = dspec.load({**{k: o.default for k, o in dspec.options.items()}, **options})
+        params = {**_defaults(spec.params), **overrides}
+        _TASKS[name] = spec.build(TaskContext(data, params, {}, seed=0))
+    return _TASKS[name]
 
 
 def _defaults(params):
@@ -32,16 +51,25 @@ def _architectures():
 
 
 @pytest.mark.parametrize(("name", "spec"), list(_architectures()), ids=lambda v: str(v)[:30])
-def test_architecture_trains_a_step(name, spec):
-    for task in spec.tasks:
+def test_architecture_trains_a_step_and_evaluates(name, spec):
+    cpu = torch.device("cpu")
+    for task_name in spec.tasks:
+        task = tiny_task(task_name)
         torch.manual_seed(0)
-        model = spec.build(ModelRequest(name, task, IO, _defaults(spec.params)))
-        x, y = torch.randn(4, 1, 32, 32), torch.randint(0, 10, (4,))
-        logits = model(x)
-        assert logits.shape == (4, 10)
-        loss = torch.nn.functional.cross_entropy(logits, y)
+        model = spec.build(ModelRequest(name, task_name, task.model_io(),
+                                        _defaults(spec.params)))
+        model.train()
+        loss, count = task.train_step(model, next(iter(task.train_batches(4, 1))), cpu)
+        assert count == 4 and torch.isfinite(loss)
         loss.backward()
-        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+        model.eval()
+        with torch.inference_mode():
+            metrics = task.evaluate(model, "val", 16, cpu)
+            model(task.example_input(2, cpu))
+        spec_metrics = {m.name for m in REGISTRY.tasks.get(task_name).metrics}
+        assert spec_metrics - {"top5_accuracy"} <= set(metrics)
+        assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
 
 
 @pytest.mark.parametrize("name", REGISTRY.optimizers.names())

@@ -58,6 +58,8 @@ def upgrade() -> None:
     sa.Column('infer_latency_ms_p50', sa.Float(), nullable=True),
     sa.Column('infer_latency_ms_p90', sa.Float(), nullable=True),
     sa.Column('infer_latency_ms_p99', sa.Float(), nullable=True),
+    sa.Column('latency_b1_ms_p50', sa.Float(), nullable=True),
+    sa.Column('latency_b1_ms_p99', sa.Float(), nullable=True),
     sa.Column('duration_s', sa.Float(), nullable=True),
     sa.Column('fail_reason', sa.Text(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),

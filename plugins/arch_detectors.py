@@ -1,0 +1,241 @@
+"""Architectures ``fcos``, ``retinanet``, ``faster_rcnn`` and ``ssdlite``: torchvision's detectors
+on any timm backbone.
+
+The detector family is the architecture; the backbone is its ``backbone`` hyperparameter (any
+timm model that supports ``features_only``), so family and backbone are separate search choices.
+Strides come from the backbone's feature levels and anchor sizes from those strides and the image
+size, so small images get small anchors. Models expect images in [0, 1]; the detector's own
+transform normalises them and, since the task already resized them, keeps their size.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import partial
+from typing import Any
+
+import harness
+
+TASKS = ("detection",)
+
+
+def _check_backbone(name: Any) -> str | None:
+    import timm
+
+    if isinstance(name, str) and timm.is_model(name):
+        return None
+    suggestion = harness.did_you_mean(str(name), timm.list_models())
+    return f"unknown timm model {name!r}{suggestion}"
+
+
+COMMON = {
+    "backbone": harness.Choice("resnet18", ("resnet18",), search=False, check=_check_backbone,
+                               help="any timm model with features_only (e.g. resnet18, "
+                                    "mobilenetv3_large_100, efficientnet_b0)"),
+    "fpn_channels": harness.Choice(64, (64, 128, 256), search=False,
+                                   help="channels of the feature pyramid"),
+    "pretrained": harness.Choice(False, (False, True), search=False,
+                                 help="ImageNet backbone weights (needs network access)"),
+}
+SCORE = {"score_thresh": harness.Float(0.05, 0.01, 0.3, search=False,
+                                       help="drop detections below this score")}
+
+
+class TimmFPN:
+    """Factory of a timm ``features_only`` body under a torchvision feature pyramid."""
+
+    def __init__(self, request: harness.ModelRequest, levels: int = 3) -> None:
+        import timm
+        from torch import nn
+        from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
+        from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+        p = request.params
+        body = _features(timm, p["backbone"], bool(p["pretrained"]), levels)
+        channels = int(p["fpn_channels"])
+        in_channels = body.feature_info.channels()
+        self.strides = list(body.feature_info.reduction())
+        self.image_size = int(request.io["img_size"])
+        # Two extra coarse levels only pay off when objects can be that large.
+        extra = None
+        if self.image_size >= 256:
+            extra = LastLevelP6P7(channels, channels)
+            self.strides += [self.strides[-1] * 2, self.strides[-1] * 4]
+        fpn = FeaturePyramidNetwork(in_channels, channels, extra_blocks=extra)
+        self.module: nn.Module = _Pyramid(body, fpn, channels)
+
+    def anchor_sizes(self) -> tuple[tuple[int, ...], ...]:
+        """Three sizes per level, from twice the stride, capped by the image size."""
+        return tuple(tuple(min(self.image_size, int(round(2 * s * 2 ** (k / 3))))
+                           for k in range(3)) for s in self.strides)
+
+
+def _features(timm: Any, name: str, pretrained: bool, levels: int) -> Any:
+    probe = timm.create_model(name, features_only=True, pretrained=False)
+    count = len(probe.feature_info)
+    indices = tuple(range(max(0, count - levels), count))
+    if not pretrained:
+        return timm.create_model(name, features_only=True, out_indices=indices)
+    try:
+        return timm.create_model(name, features_only=True, out_indices=indices, pretrained=True)
+    except Exception as exc:
+        raise harness.TrialFailed(f"pretrained weights for backbone '{name}' could not be "
+                                  f"loaded (no network access?): {exc}") from exc
+
+
+def _pyramid_class() -> Any:
+    from torch import nn
+
+    class Pyramid(nn.Module):
+        def __init__(self, body: nn.Module, fpn: nn.Module, channels: int) -> None:
+            super().__init__()
+            self.body, self.fpn, self.out_channels = body, fpn, channels
+
+        def forward(self, x: Any) -> Any:
+            features = self.body(x)
+            return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features)))
+
+    return Pyramid
+
+
+def _Pyramid(body: Any, fpn: Any, channels: int) -> Any:  # noqa: N802 - a class factory
+    return _pyramid_class()(body, fpn, channels)
+
+
+def _transform_kwargs(size: int) -> dict[str, Any]:
+    return {"min_size": size, "max_size": size, "image_mean": [0.485, 0.456, 0.406],
+            "image_std": [0.229, 0.224, 0.225]}
+
+
+def _num_classes(request: harness.ModelRequest) -> int:
+    return int(request.io["num_classes"]) + 1  # torchvision counts the background class
+
+
+def build_fcos(request: harness.ModelRequest) -> Any:
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    pyramid = TimmFPN(request)
+    # FCOS is anchor-free: one "anchor" per location, sized by the stride, marks the centres.
+    anchors = AnchorGenerator(tuple((s,) for s in pyramid.strides),
+                              ((1.0,),) * len(pyramid.strides))
+    return FCOS(pyramid.module, _num_classes(request), anchor_generator=anchors,
+                score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
+                **_transform_kwargs(pyramid.image_size))
+
+
+def build_retinanet(request: harness.ModelRequest) -> Any:
+    from torch import nn
+    from torchvision.models.detection import RetinaNet
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.retinanet import RetinaNetHead
+
+    pyramid = TimmFPN(request)
+    sizes = pyramid.anchor_sizes()
+    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+    # The v2 recipe: GroupNorm in the head and a GIoU box loss. The plain head trains from
+    # scratch only with much smaller learning rates.
+    head = RetinaNetHead(pyramid.module.out_channels, anchors.num_anchors_per_location()[0],
+                         _num_classes(request), norm_layer=partial(nn.GroupNorm, 32))
+    head.regression_head._loss_type = "giou"
+    return RetinaNet(pyramid.module, _num_classes(request), anchor_generator=anchors, head=head,
+                     score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
+                     **_transform_kwargs(pyramid.image_size))
+
+
+def build_faster_rcnn(request: harness.ModelRequest) -> Any:
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.faster_rcnn import TwoMLPHead
+    from torchvision.ops import MultiScaleRoIAlign
+
+    pyramid = TimmFPN(request)
+    sizes = pyramid.anchor_sizes()
+    names = [str(i) for i in range(len(sizes))]
+    channels = int(request.params["fpn_channels"])
+    hidden = 256
+    return FasterRCNN(
+        pyramid.module, num_classes=None,
+        rpn_anchor_generator=AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes)),
+        box_roi_pool=MultiScaleRoIAlign(names[:4], output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(channels * 49, hidden),
+        box_predictor=FastRCNNPredictor(hidden, _num_classes(request)),
+        rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
+        rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
+        box_batch_size_per_image=128, box_score_thresh=float(request.params["score_thresh"]),
+        box_detections_per_img=50, **_transform_kwargs(pyramid.image_size))
+
+
+def build_ssdlite(request: harness.ModelRequest) -> Any:
+    import timm
+    from torch import nn
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.ssd import SSD
+    from torchvision.models.detection.ssdlite import SSDLiteHead
+
+    size = int(request.io["img_size"])
+    body = _features(timm, request.params["backbone"], bool(request.params["pretrained"]), 2)
+    channels = list(body.feature_info.channels())
+    stride = body.feature_info.reduction()[-1]
+    extras = nn.ModuleList()
+    # Extra stride-2 depthwise-separable blocks until the map is about 2×2 (at most four).
+    while size / stride > 3 and len(extras) < 4:
+        extras.append(_extra_block(channels[-1], 128))
+        channels.append(128)
+        stride *= 2
+    backbone = _ssd_backbone(body, extras)
+    anchors = DefaultBoxGenerator([[2, 3]] * len(channels), min_ratio=0.15, max_ratio=0.9)
+    head = SSDLiteHead(channels, anchors.num_anchors_per_location(), _num_classes(request),
+                       nn.BatchNorm2d)
+    model = SSD(backbone, anchors, (size, size), _num_classes(request), head=head,
+                score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
+                image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    return model
+
+
+def _extra_block(cin: int, cout: int) -> Any:
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, stride=2, padding=1, groups=cin, bias=False), nn.BatchNorm2d(cin),
+        nn.ReLU6(inplace=True), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
+        nn.ReLU6(inplace=True))
+
+
+def _ssd_backbone(body: Any, extras: Any) -> Any:
+    from torch import nn
+
+    class SSDBackbone(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.extras = body, extras
+
+        def forward(self, x: Any) -> Any:
+            features = list(self.body(x))
+            for block in self.extras:
+                features.append(block(features[-1]))
+            return OrderedDict((str(i), f) for i, f in enumerate(features))
+
+    return SSDBackbone()
+
+
+FAMILIES = (
+    ("fcos", build_fcos, "FCOS (anchor-free, centre-ness) on a timm backbone + FPN", SCORE),
+    ("retinanet", build_retinanet, "RetinaNet (focal loss, anchors) on a timm backbone + FPN",
+     SCORE),
+    ("faster_rcnn", build_faster_rcnn, "Faster R-CNN (two-stage, RoIAlign) on a timm backbone "
+     "+ FPN", SCORE),
+    ("ssdlite", build_ssdlite, "SSDlite (depthwise head) on a timm backbone", SCORE),
+)
+
+
+@harness.hookimpl
+def register_architectures(register: Any) -> None:
+    for name, build, description, extra in FAMILIES:
+        params = {**COMMON, **extra}
+        if name == "ssdlite":
+            params = {k: v for k, v in params.items() if k != "fpn_channels"}
+        register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
+                                          description=description, params=params))
+

@@ -1,0 +1,173 @@
+"""Dataset ``voc``: Pascal VOC XML annotations.
+
+Three layouts: ``path`` to a VOC root (``JPEGImages/`` + ``Annotations/``, with optional
+``ImageSets/Main/{train,val,test}.txt``); ``images`` + ``annotations`` folders; or ``path`` to one
+folder with images and XML side by side. Messy data is repaired and counted, never fatal
+(``strict = true`` turns each repair into an error naming the file): see ``read_rgb`` and
+``clean_boxes`` for what is repaired.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness_plugins._detdata import IMAGE_EXTENSIONS
+from harness_plugins._detdata import KIND
+from harness_plugins._detdata import DetectionData
+from harness_plugins._detdata import DetectionSample
+from harness_plugins._detdata import Repairs
+from harness_plugins._detdata import clean_boxes
+from harness_plugins._detdata import read_rgb
+from harness_plugins._detdata import split_samples
+
+OPTIONS = {
+    "path": harness.Option("path", None, "VOC root, or one folder of images and XML"),
+    "images": harness.Option("path", None, "folder of images (with `annotations`)"),
+    "annotations": harness.Option("path", None, "folder of XML files (with `images`)"),
+    "classes": harness.Option(list, [], "class names in label order (default: all found)"),
+    "include_difficult": harness.Option(bool, False, "keep objects marked difficult"),
+    "val_fraction": harness.Option(float, 0.2, "share of images for validation (no ImageSets)"),
+    "test_fraction": harness.Option(float, 0.2, "share of images for test (no ImageSets)"),
+    "split_seed": harness.Option(int, 0, "seed of the split (fixed across trials)"),
+    "strict": harness.Option(bool, False, "treat every repair as an error naming the file"),
+}
+
+
+def load_voc(options: Mapping[str, Any]) -> DetectionData:
+    images_dir, xml_dir, sets_dir = _layout(options)
+    repairs = Repairs(options["strict"])
+    parsed = [p for xml in sorted(xml_dir.glob("*.xml"))
+              if (p := _parse(xml, images_dir, repairs)) is not None]
+    if not parsed:
+        raise harness.DataError(f"voc: no usable annotated image under {xml_dir}")
+    classes = tuple(options["classes"]) or tuple(sorted({n for p in parsed for n, *_ in p[2]}))
+    samples = {}
+    for stem, image, objects in parsed:
+        sample = _sample(stem, image, objects, classes, options, repairs)
+        if sample is not None:
+            samples[stem] = sample
+    splits = _splits(samples, sets_dir, options)
+    return DetectionData(*splits, classes=classes, repairs=repairs.counts)
+
+
+def _layout(options: Mapping[str, Any]) -> tuple[Path, Path, Path | None]:
+    if options["images"] or options["annotations"]:
+        if not (options["images"] and options["annotations"]):
+            raise harness.DataError("voc: give both `images` and `annotations`, or `path`")
+        images, xml = Path(options["images"]), Path(options["annotations"])
+        sets = None
+    elif options["path"]:
+        root = Path(options["path"])
+        if (root / "Annotations").is_dir():
+            images, xml, sets = root / "JPEGImages", root / "Annotations", root / "ImageSets/Main"
+        else:
+            images = xml = root
+            sets = None
+    else:
+        raise harness.DataError("voc: set `path` (a VOC root or a folder of images and XML)")
+    for folder in (images, xml):
+        if not folder.is_dir():
+            raise harness.DataError(f"voc: '{folder}' is not a folder")
+    return images, xml, sets if sets is not None and sets.is_dir() else None
+
+
+def _parse(xml: Path, images_dir: Path,
+           repairs: Repairs) -> tuple[str, Any, list[tuple[str, list[float], bool]]] | None:
+    try:
+        root = ET.parse(xml).getroot()
+    except (ET.ParseError, OSError) as exc:
+        repairs.note("bad_annotation", str(xml), f"unreadable XML ({exc})")
+        return None
+    image_path = _image_for(xml, root, images_dir)
+    image = read_rgb(image_path, repairs)
+    if image is None:
+        return None
+    _check_size(root, image, xml, repairs)
+    objects = []
+    for obj in root.iter("object"):
+        box = _bndbox(obj)
+        if box is None:
+            repairs.note("bad_annotation", str(xml), "object without a numeric bndbox")
+            continue
+        name = (obj.findtext("name") or "").strip()
+        objects.append((name, box, (obj.findtext("difficult") or "0").strip() == "1"))
+    return xml.stem, image, objects
+
+
+def _image_for(xml: Path, root: ET.Element, images_dir: Path) -> Path:
+    filename = (root.findtext("filename") or "").strip()
+    candidate = images_dir / filename if filename else None
+    if candidate is not None and candidate.is_file():
+        return candidate
+    for ext in IMAGE_EXTENSIONS:  # the XML may name another extension than the file has
+        for variant in (ext, ext.upper()):
+            path = images_dir / f"{xml.stem}{variant}"
+            if path.is_file():
+                return path
+    return candidate or images_dir / f"{xml.stem}.jpg"
+
+
+def _check_size(root: ET.Element, image: Any, xml: Path, repairs: Repairs) -> None:
+    try:
+        width = int(float(root.findtext("size/width") or 0))
+        height = int(float(root.findtext("size/height") or 0))
+    except ValueError:
+        width = height = 0
+    actual_h, actual_w = image.shape[-2:]
+    if (width, height) != (0, 0) and (width, height) != (actual_w, actual_h):
+        repairs.note("size_mismatch", str(xml), f"XML says {width}×{height}, the image is "
+                     f"{actual_w}×{actual_h}; trusting the image")
+
+
+def _bndbox(obj: ET.Element) -> list[float] | None:
+    try:
+        # VOC counts pixels from 1; boxes here are pixel edges counted from 0.
+        return [float(obj.findtext(f"bndbox/{k}") or "nan") - (1.0 if k in ("xmin", "ymin")
+                                                                 else 0.0)
+                for k in ("xmin", "ymin", "xmax", "ymax")]
+    except ValueError:
+        return None
+
+
+def _sample(stem: str, image: Any, objects: list[tuple[str, list[float], bool]],
+            classes: tuple[str, ...], options: Mapping[str, Any],
+            repairs: Repairs) -> DetectionSample | None:
+    boxes, labels = [], []
+    for name, box, difficult in objects:
+        if difficult and not options["include_difficult"]:
+            continue
+        if any(v != v for v in box):  # NaN: a coordinate was missing
+            repairs.note("bad_annotation", stem, "box with a missing coordinate")
+            continue
+        if name not in classes:
+            repairs.note("unknown_class", stem, f"class '{name}' is not in `classes`")
+            continue
+        boxes.append(box)
+        labels.append(classes.index(name))
+    h, w = image.shape[-2:]
+    box_tensor, label_tensor = clean_boxes(boxes, labels, w, h, repairs, stem)
+    return DetectionSample(image, box_tensor, label_tensor, stem)
+
+
+def _splits(samples: dict[str, DetectionSample], sets_dir: Path | None,
+            options: Mapping[str, Any]) -> tuple[tuple[DetectionSample, ...], ...]:
+    if sets_dir is not None and all((sets_dir / f"{s}.txt").is_file()
+                                    for s in ("train", "val", "test")):
+        parts = []
+        for split in ("train", "val", "test"):
+            stems = (sets_dir / f"{split}.txt").read_text().split()
+            parts.append(tuple(samples[s] for s in stems if s in samples))
+        return tuple(parts)
+    return split_samples(list(samples.values()), options["val_fraction"],
+                         options["test_fraction"], options["split_seed"])
+
+
+@harness.hookimpl
+def register_datasets(register: Any) -> None:
+    register(harness.DatasetSpec(
+        name="voc", kind=KIND, load=load_voc, options=OPTIONS,
+        description="Pascal VOC XML: a VOC root, images + annotations folders, or side by side"))

@@ -1,0 +1,89 @@
+"""Detection end to end through the real CLI: shapes and a messy VOC folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.test_run import _trial_rows
+from tests.conftest import run_cli
+from tests.detection.test_loaders import _messy_voc
+
+pytestmark = pytest.mark.slow
+
+DETECTION_TASK = """\
+[study]
+name = "det"
+task = "detection"
+objectives = ["map_50"]
+
+[dataset]
+name = "shapes"
+image_size = 64
+train_images = 16
+val_images = 4
+test_images = 4
+
+[search]
+sampler = "grid"
+pruner = "none"
+architectures = ["fcos", "ssdlite"]
+optimizers = ["adamw"]
+schedulers = ["warmup_cosine"]
+lr = 0.002
+batch_size = [8]
+
+[search.space.detection]
+image_size = 64
+
+[search.space.fcos]
+backbone = "resnet10t"
+
+[search.space.ssdlite]
+backbone = "mobilenetv3_small_050"
+
+[budget]
+n_trials = 2
+epochs = 1
+
+[device]
+device = "cpu"
+"""
+
+
+def test_detectors_train_and_report_map_and_speed(write_task, tmp_path):
+    task = write_task(DETECTION_TASK, name="det.toml")
+    db = tmp_path / "d.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    assert {(arch, status) for _, status, arch in _trial_rows(db)} == {
+        ("fcos", "complete"), ("ssdlite", "complete")}
+    rows = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json").stdout)
+    for row in rows:
+        for key in ("val_map", "val_map_50", "val_map_75", "test_map_50", "val_mar_100"):
+            assert 0.0 <= row[key] <= 1.0
+        # batched throughput and batch-1 latency, both through the detector's NMS
+        assert row["infer_samples_per_s"] > 0 and row["latency_b1_ms_p50"] > 0
+        assert row["hyperparameters"]["arch.backbone"] in ("resnet10t", "mobilenetv3_small_050")
+
+
+def test_messy_voc_run_reports_repairs_once(write_task, tmp_path):
+    _messy_voc(tmp_path / "voc", tmp_path / "voc")
+    text = DETECTION_TASK.replace(
+        'name = "shapes"\nimage_size = 64\ntrain_images = 16\nval_images = 4\ntest_images = 4',
+        'name = "voc"\npath = "voc"\nval_fraction = 0.3\ntest_fraction = 0.3').replace(
+        'architectures = ["fcos", "ssdlite"]', 'architectures = ["fcos"]').replace(
+        "n_trials = 2", "n_trials = 1")
+    task = write_task(text, name="voc.toml")
+    proc = run_cli("run", str(task), "--db", str(tmp_path / "v.db"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "repaired while loading" in line]
+    assert len(warnings) == 1
+    assert "missing_image 1" in warnings[0] and "unreadable_image 1" in warnings[0]
+
+    strict = write_task(text.replace('path = "voc"', 'path = "voc"\nstrict = true'),
+                        name="strict.toml")
+    proc = run_cli("run", str(strict), "--db", str(tmp_path / "s.db"))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "strict = true" in proc.stderr
