@@ -126,9 +126,12 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_shipped_task_files_validate():
-    result = CliRunner().invoke(main, ["validate", *map(str, Path("tasks").glob("*.toml"))])
+    files = sorted(map(str, Path("tasks").rglob("*.toml")))
+    result = CliRunner().invoke(main, ["validate", *files])
     assert result.exit_code == 0, result.output
-    assert "classification.toml: ok" in result.output
+    for name in ("classification.toml", "detection.toml", "examples/voc.toml",
+                 "examples/coco.toml"):
+        assert f"{name}: ok" in result.output
 
 
 def test_config_is_frozen_and_paths_resolve_relative_to_the_file(write_task, tmp_path):
