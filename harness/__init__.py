@@ -22,6 +22,7 @@ from harness.specs import REQUIRED
 from harness.specs import ArchitectureCatalogSpec
 from harness.specs import ArchitectureSpec
 from harness.specs import DatasetSpec
+from harness.specs import DataSummary
 from harness.specs import MetricSpec
 from harness.specs import ModelRequest
 from harness.specs import OptimizerSpec
@@ -41,6 +42,7 @@ __all__ = [
     "Choice",
     "ConfigError",
     "DataError",
+    "DataSummary",
     "DatasetSpec",
     "Float",
     "HarnessError",

@@ -190,6 +190,63 @@ def plugins_list(as_json: bool, disabled: tuple[str, ...]) -> None:
             click.echo(f"    {kind}: {', '.join(names)}")
 
 
+@plugins.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@disable_option
+@reports_errors
+def plugins_show(name: str, as_json: bool, disabled: tuple[str, ...]) -> None:
+    """What one plugin registered, its hooks, distribution, and every hyperparameter."""
+    from harness.plugins import describe_plugin
+
+    info = describe_plugin(name, disabled)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    dist = f"{info['distribution']} {info['version']}" if info["distribution"] else "-"
+    click.echo(f"{info['name']}  [{dist}]")
+    click.echo(f"hooks: {', '.join(info['hooks']) or '-'}")
+    for item in info["registers"]:
+        click.echo(f"{item['kind']} {item['name']} — {item['description']}")
+        for key, value in item["facts"].items():
+            click.echo(f"    {key}: {value}")
+        for pname, text in item["params"].items():
+            click.echo(f"    {pname}: {text}")
+
+
+@plugins.command("check")
+@click.argument("name", required=False)
+@click.option("--verbose", "-v", is_flag=True, help="List every check, not only failures.")
+@disable_option
+@reports_errors
+def plugins_check(name: str | None, verbose: bool, disabled: tuple[str, ...]) -> None:
+    """Run the conformance kit on installed plugins (or one); exit 1 on any failure."""
+    from harness.plugins import load_registry
+    from harness.plugins import make_plugin_manager
+    from harness.plugins import require_plugin
+    from harness.testing import check_registry
+
+    pm = make_plugin_manager(block=disabled)
+    if name is not None:
+        require_plugin(pm, name)
+    failures = passes = skips = 0
+    for result in check_registry(load_registry(pm), plugin=name):
+        label = f"{result.kind} {result.name}: {result.check}"
+        if result.ok is False:
+            failures += 1
+            click.echo(f"FAIL {label} — {result.detail}")
+        elif result.ok is None:
+            skips += 1
+            click.echo(f"SKIP {label} — {result.detail}")
+        else:
+            passes += 1
+            if verbose:
+                click.echo(f"PASS {label}")
+    click.echo(f"{passes} passed, {failures} failed, {skips} skipped")
+    if failures:
+        sys.exit(1)
+
+
 @main.group()
 def db() -> None:
     """Results database maintenance."""

@@ -188,6 +188,48 @@ def load_registry(pm: PluginManager) -> Registry:
     return registry
 
 
+def require_plugin(pm: PluginManager, name: str) -> object:
+    plugin = pm.get_plugin(name)
+    if plugin is None:
+        names = [n for n, _ in pm.list_name_plugin()]
+        raise PluginError(f"no plugin named '{name}' is loaded{did_you_mean(name, names)}")
+    return plugin
+
+
+def describe_plugin(name: str, disabled: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything ``harness plugins show`` prints about one plugin."""
+    pm = make_plugin_manager(block=disabled)
+    plugin = require_plugin(pm, name)
+    registry = load_registry(pm)
+    items = []
+    for kind, spec in registry.all_specs():
+        if registry.owner_of(spec) != name:
+            continue
+        items.append({"kind": kind, "name": spec.name, "description": spec.description,
+                      "facts": _facts(spec),
+                      "params": {p: f"{param.describe()} (default {param.default!r})"
+                                 + (f" — {param.help}" if param.help else "")
+                                 for p, param in getattr(spec, "params", {}).items()}})
+    dist, version = pm.distributions.get(name, (None, None))
+    hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
+    return {"name": name, "distribution": dist, "version": version, "hooks": hooks,
+            "registers": items}
+
+
+def _facts(spec: Any) -> dict[str, str]:
+    facts = {}
+    for attr in ("tasks", "data_kind", "kind", "primary_metric", "has_momentum", "has_betas",
+                 "has_weight_decay"):
+        if hasattr(spec, attr):
+            value = getattr(spec, attr)
+            facts[attr] = ", ".join(value) if isinstance(value, tuple) else str(value)
+    if hasattr(spec, "metrics"):
+        facts["metrics"] = ", ".join(f"{m.name} ({m.direction})" for m in spec.metrics)
+    if hasattr(spec, "options") and spec.options:
+        facts["options"] = ", ".join(f"{k}={o.default!r}" for k, o in spec.options.items())
+    return facts
+
+
 def call_event(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[str]:
     """Call an event hook; a plugin that raises is reported, never allowed to lose a result."""
     problems = []

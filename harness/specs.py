@@ -28,6 +28,7 @@ __all__ = [
     "REQUIRED",
     "ArchitectureCatalogSpec",
     "ArchitectureSpec",
+    "DataSummary",
     "DatasetSpec",
     "MetricSpec",
     "ModelRequest",
@@ -119,6 +120,7 @@ class ArchitectureCatalogSpec:
         build: like :attr:`ArchitectureSpec.build`; ``request.name`` is the variant.
         tasks: names of the tasks its variants can serve.
         params: hyperparameters shared by every variant.
+        sample_variant: the variant the conformance kit checks on behalf of the catalog.
     """
 
     name: str
@@ -127,6 +129,7 @@ class ArchitectureCatalogSpec:
     tasks: tuple[str, ...]
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
+    sample_variant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ class DatasetSpec:
             ``repairs`` mapping (kind → count of fixes made to messy input), ``harness run``
             reports it once at the start.
         options: what the ``[dataset]`` table may set.
+        test_options: options that make a tiny instance, for the conformance kit
+            (``harness plugins check``); a dataset that needs user files leaves it empty and is
+            checked only where a test supplies them.
     """
 
     name: str
@@ -191,6 +197,7 @@ class DatasetSpec:
     load: Callable[[Mapping[str, Any]], Any]
     description: str = ""
     options: Mapping[str, Option] = field(default_factory=dict)
+    test_options: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,22 @@ class MetricSpec:
     name: str
     direction: Direction = "maximize"
     description: str = ""
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What a task can say about a loaded dataset, for the conformance kit.
+
+    Attributes:
+        fingerprints: per split, one hash per sample (to check splits are disjoint and loads
+            deterministic).
+        labels: per split, every label (zero-based) found in it.
+        num_classes: labels must lie in ``[0, num_classes)``.
+    """
+
+    fingerprints: Mapping[str, Sequence[str]]
+    labels: Mapping[str, Sequence[int]]
+    num_classes: int
 
 
 @dataclass(frozen=True)
@@ -256,6 +279,9 @@ class TaskSpec:
         metrics: every metric it reports; the first objective defaults to ``primary_metric``.
         params: preprocessing choices the search may vary.
         options: fixed settings the ``[task]`` table may set.
+        summarize_data: ``summarize_data(data) -> DataSummary`` for datasets of its kind; lets
+            the conformance kit check any such dataset.
+        test_params: parameter values that keep a conformance-kit instance tiny.
     """
 
     name: str
@@ -266,6 +292,8 @@ class TaskSpec:
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
     options: Mapping[str, Option] = field(default_factory=dict)
+    summarize_data: Callable[[Any], DataSummary] | None = None
+    test_params: Mapping[str, Any] = field(default_factory=dict)
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.name == name), None)

@@ -39,6 +39,19 @@ class ImageClassificationData:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
+def summarize(data: ImageClassificationData) -> Any:
+    """Per-split image hashes and labels, for the conformance kit."""
+    import hashlib
+
+    import harness
+
+    splits = ("train", "val", "test")
+    prints = {s: [hashlib.sha1(img.numpy().tobytes()).hexdigest() for img in data.split(s).images]
+              for s in splits}
+    labels = {s: data.split(s).labels.tolist() for s in splits}
+    return harness.DataSummary(prints, labels, len(data.classes))
+
+
 def stratified_split(labels: Sequence[int], val_fraction: float, test_fraction: float,
                      seed: int) -> tuple[list[int], list[int], list[int]]:
     """Indices for train/val/test, stratified by label, fixed by ``seed`` (not the trial's)."""

@@ -10,7 +10,6 @@ transform normalises them and, since the task already resized them, keeps their 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from functools import partial
 from typing import Any
 
@@ -50,6 +49,8 @@ class TimmFPN:
         from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
         from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+        from harness_plugins._detector_modules import Pyramid
+
         p = request.params
         body = _features(timm, p["backbone"], bool(p["pretrained"]), levels)
         channels = int(p["fpn_channels"])
@@ -62,7 +63,7 @@ class TimmFPN:
             extra = LastLevelP6P7(channels, channels)
             self.strides += [self.strides[-1] * 2, self.strides[-1] * 4]
         fpn = FeaturePyramidNetwork(in_channels, channels, extra_blocks=extra)
-        self.module: nn.Module = _Pyramid(body, fpn, channels)
+        self.module: nn.Module = Pyramid(body, fpn, channels)
 
     def anchor_sizes(self) -> tuple[tuple[int, ...], ...]:
         """Three sizes per level, from twice the stride, capped by the image size."""
@@ -81,25 +82,6 @@ def _features(timm: Any, name: str, pretrained: bool, levels: int) -> Any:
     except Exception as exc:
         raise harness.TrialFailed(f"pretrained weights for backbone '{name}' could not be "
                                   f"loaded (no network access?): {exc}") from exc
-
-
-def _pyramid_class() -> Any:
-    from torch import nn
-
-    class Pyramid(nn.Module):
-        def __init__(self, body: nn.Module, fpn: nn.Module, channels: int) -> None:
-            super().__init__()
-            self.body, self.fpn, self.out_channels = body, fpn, channels
-
-        def forward(self, x: Any) -> Any:
-            features = self.body(x)
-            return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features)))
-
-    return Pyramid
-
-
-def _Pyramid(body: Any, fpn: Any, channels: int) -> Any:  # noqa: N802 - a class factory
-    return _pyramid_class()(body, fpn, channels)
 
 
 def _transform_kwargs(size: int) -> dict[str, Any]:
@@ -174,6 +156,9 @@ def build_ssdlite(request: harness.ModelRequest) -> Any:
     from torchvision.models.detection.ssd import SSD
     from torchvision.models.detection.ssdlite import SSDLiteHead
 
+    from harness_plugins._detector_modules import SSDBackbone
+    from harness_plugins._detector_modules import extra_block
+
     size = int(request.io["img_size"])
     body = _features(timm, request.params["backbone"], bool(request.params["pretrained"]), 2)
     channels = list(body.feature_info.channels())
@@ -181,10 +166,10 @@ def build_ssdlite(request: harness.ModelRequest) -> Any:
     extras = nn.ModuleList()
     # Extra stride-2 depthwise-separable blocks until the map is about 2×2 (at most four).
     while size / stride > 3 and len(extras) < 4:
-        extras.append(_extra_block(channels[-1], 128))
+        extras.append(extra_block(channels[-1], 128))
         channels.append(128)
         stride *= 2
-    backbone = _ssd_backbone(body, extras)
+    backbone = SSDBackbone(body, extras)
     anchors = DefaultBoxGenerator([[2, 3]] * len(channels), min_ratio=0.15, max_ratio=0.9)
     head = SSDLiteHead(channels, anchors.num_anchors_per_location(), _num_classes(request),
                        nn.BatchNorm2d)
@@ -192,32 +177,6 @@ def build_ssdlite(request: harness.ModelRequest) -> Any:
                 score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
                 image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
     return model
-
-
-def _extra_block(cin: int, cout: int) -> Any:
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(cin, cin, 3, stride=2, padding=1, groups=cin, bias=False), nn.BatchNorm2d(cin),
-        nn.ReLU6(inplace=True), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
-        nn.ReLU6(inplace=True))
-
-
-def _ssd_backbone(body: Any, extras: Any) -> Any:
-    from torch import nn
-
-    class SSDBackbone(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body, self.extras = body, extras
-
-        def forward(self, x: Any) -> Any:
-            features = list(self.body(x))
-            for block in self.extras:
-                features.append(block(features[-1]))
-            return OrderedDict((str(i), f) for i, f in enumerate(features))
-
-    return SSDBackbone()
 
 
 FAMILIES = (

@@ -61,4 +61,5 @@ def _create(name: str, pretrained: bool, kwargs: dict[str, Any]) -> Any:
 def register_architectures(register: Any) -> None:
     register(harness.ArchitectureCatalogSpec(
         name="timm", list_names=list_names, build=build, tasks=("classification",),
-        params=PARAMS, description="every timm model (CNNs and ViTs), untrained by default"))
+        params=PARAMS, description="every timm model (CNNs and ViTs), untrained by default",
+        sample_variant="resnet10t"))

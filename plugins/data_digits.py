@@ -48,5 +48,5 @@ def _check_fractions(options: Mapping[str, Any]) -> None:
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="digits", kind=KIND, load=load_digits, options=OPTIONS,
+        name="digits", kind=KIND, load=load_digits, options=OPTIONS, test_options={},
         description="scikit-learn's 8×8 handwritten digits, 10 classes (no download)"))

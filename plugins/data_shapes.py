@@ -165,4 +165,5 @@ def _iou(a: list[float], b: list[float]) -> float:
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
         name="shapes", kind=KIND, load=load_shapes, options=OPTIONS,
+        test_options={"image_size": 64, "train_images": 8, "val_images": 4, "test_images": 4},
         description="procedural shapes on textured, noisy backgrounds; exact boxes (no download)"))

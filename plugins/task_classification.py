@@ -16,6 +16,7 @@ from typing import Any
 import harness
 from harness_plugins._imagedata import KIND
 from harness_plugins._imagedata import ImageClassificationData
+from harness_plugins._imagedata import summarize
 
 if TYPE_CHECKING:
     import torch
@@ -192,5 +193,6 @@ def build(context: harness.TaskContext) -> ClassificationTask:
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
         name="classification", build=build, data_kind=KIND, metrics=METRICS,
-        primary_metric="accuracy", params=PARAMS,
+        primary_metric="accuracy", params=PARAMS, summarize_data=summarize,
+        test_params={"image_size": 16},
         description="image classification: cross-entropy; accuracy, top-5, macro-F1"))

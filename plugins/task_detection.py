@@ -22,6 +22,7 @@ import harness
 from harness_plugins._detdata import KIND
 from harness_plugins._detdata import DetectionData
 from harness_plugins._detdata import DetectionSample
+from harness_plugins._detdata import summarize
 
 if TYPE_CHECKING:
     import torch
@@ -246,5 +247,5 @@ def build(context: harness.TaskContext) -> DetectionTask:
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
         name="detection", build=build, data_kind=KIND, metrics=METRICS, primary_metric="map",
-        params=PARAMS,
+        params=PARAMS, summarize_data=summarize, test_params={"image_size": 64},
         description="object detection: boxes + labels; COCO mAP (torchmetrics/pycocotools)"))

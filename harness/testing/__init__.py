@@ -1,0 +1,35 @@
+"""The conformance kit shipped with harness: contract base classes and the checks behind them.
+
+Builtin plugins pass it in harness's own tests; third-party plugins subclass the same classes
+(see ``docs/plugins.md``), and ``harness plugins check`` runs it on whatever is installed.
+"""
+
+from harness.testing.checks import CheckResult
+from harness.testing.checks import check_architecture
+from harness.testing.checks import check_dataset
+from harness.testing.checks import check_optimizer
+from harness.testing.checks import check_registry
+from harness.testing.checks import check_scheduler
+from harness.testing.checks import check_task
+from harness.testing.contracts import ArchitectureContract
+from harness.testing.contracts import DatasetContract
+from harness.testing.contracts import OptimizerContract
+from harness.testing.contracts import SchedulerContract
+from harness.testing.contracts import TaskContract
+from harness.testing.contracts import installed_registry
+
+__all__ = [
+    "ArchitectureContract",
+    "CheckResult",
+    "DatasetContract",
+    "OptimizerContract",
+    "SchedulerContract",
+    "TaskContract",
+    "check_architecture",
+    "check_dataset",
+    "check_optimizer",
+    "check_registry",
+    "check_scheduler",
+    "check_task",
+    "installed_registry",
+]

@@ -1,115 +1,165 @@
-"""Contract tests over every registered builtin: each builds and takes a real training step."""
+"""Every builtin plugin passes the shipped conformance kit; the kit catches planted faults."""
 
 from __future__ import annotations
 
-import copy
+import time
 
 import pytest
 import torch
 
+import harness
 from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
-from harness.specs import ModelRequest
-from harness.specs import SchedulePlan
-from harness.specs import TaskContext
+from harness.testing import ArchitectureContract
+from harness.testing import DatasetContract
+from harness.testing import OptimizerContract
+from harness.testing import check_architecture
+from harness.testing import check_dataset
+from harness.testing import check_optimizer
+from harness.testing import check_scheduler
+from harness.testing import check_task
+from harness.testing import installed_registry
+from harness_plugins._imagedata import ImageClassificationData
+from harness_plugins._imagedata import Split
 
-REGISTRY = load_registry(make_plugin_manager())
+REGISTRY = installed_registry()
 # The timm catalog holds ~1,300 models; a CNN, a mobile net and a ViT stand for it here.
 TIMM_SAMPLES = ("resnet10t", "mobilenetv3_small_050", "vit_tiny_patch16_224")
-# Each task trains on a tiny slice of its builtin dataset.
-TINY_DATA = {
-    "classification": ("digits", {}, {"image_size": 32}),
-    "detection": ("shapes", {"image_size": 64, "train_images": 8, "val_images": 4,
-                             "test_images": 4}, {"image_size": 64}),
-}
-_TASKS: dict[str, object] = {}
+ITEMS = (
+    [(check_task, n) for n in REGISTRY.tasks.names()]
+    + [(check_dataset, n) for n in REGISTRY.datasets.names()]
+    + [(check_architecture, n) for n in (*REGISTRY.architectures.names(), *TIMM_SAMPLES)]
+    + [(check_optimizer, n) for n in REGISTRY.optimizers.names()]
+    + [(check_scheduler, n) for n in REGISTRY.schedulers.names()]
+)
 
 
-def tiny_task(name: str):
-    """A built task object on tiny data, shared across tests (building data is the slow part)."""
-    if name not in _TASKS:
-        spec = REGISTRY.tasks.get(name)
-        dataset, options, overrides = TINY_DATA[name]
-        dspec = REGISTRY.datasets.get(dataset)
-        data = dspec.load({**{k: o.default for k, o in dspec.options.items()}, **options})
-        params = {**_defaults(spec.params), **overrides}
-        _TASKS[name] = spec.build(TaskContext(data, params, {}, seed=0))
-    return _TASKS[name]
+@pytest.mark.parametrize(("check", "name"), ITEMS,
+                         ids=[f"{c.__name__.removeprefix('check_')}-{n}" for c, n in ITEMS])
+def test_builtin_passes_the_conformance_kit(check, name):
+    results = check(REGISTRY, name)
+    assert results, "the kit checked nothing"
+    failed = [f"{r.check}: {r.detail}" for r in results if r.ok is False]
+    assert failed == []
 
 
-def _defaults(params):
-    return {name: p.default for name, p in params.items()}
+def test_file_datasets_are_skipped_with_a_reason():
+    (result,) = check_dataset(REGISTRY, "voc")
+    assert result.ok is None and "needs files" in result.detail
 
 
-def _architectures():
-    for name in REGISTRY.architectures.names():
-        yield name, REGISTRY.architectures.get(name)
-    catalog = REGISTRY.catalogs.get("timm")
-    for name in TIMM_SAMPLES:
-        assert name in REGISTRY.catalog_names(catalog)
-        yield name, catalog
+# The contract classes are what third parties subclass; builtins use them too.
+class TestSmallCNN(ArchitectureContract):
+    name = "small_cnn"
 
 
-@pytest.mark.parametrize(("name", "spec"), list(_architectures()), ids=lambda v: str(v)[:30])
-def test_architecture_trains_a_step_and_evaluates(name, spec):
-    cpu = torch.device("cpu")
-    for task_name in spec.tasks:
-        task = tiny_task(task_name)
-        torch.manual_seed(0)
-        model = spec.build(ModelRequest(name, task_name, task.model_io(),
-                                        _defaults(spec.params)))
-        model.train()
-        loss, count = task.train_step(model, next(iter(task.train_batches(4, 1))), cpu)
-        assert count == 4 and torch.isfinite(loss)
-        loss.backward()
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
-        model.eval()
-        with torch.inference_mode():
-            metrics = task.evaluate(model, "val", 16, cpu)
-            model(task.example_input(2, cpu))
-        spec_metrics = {m.name for m in REGISTRY.tasks.get(task_name).metrics}
-        assert spec_metrics - {"top5_accuracy"} <= set(metrics)
-        assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+class TestAdamW(OptimizerContract):
+    name = "adamw"
 
 
-@pytest.mark.parametrize("name", REGISTRY.optimizers.names())
-def test_optimizer_steps_and_round_trips_its_state(name):
-    spec = REGISTRY.optimizers.get(name)
-    hp = {"lr": 0.01, **_defaults(spec.params)}
-    if spec.has_weight_decay:
-        hp["weight_decay"] = 1e-4
-    if spec.has_momentum:
-        hp["momentum"] = 0.9
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 2)
-    before = copy.deepcopy(model.state_dict())
-    optimizer = spec.build(model.parameters(), hp)
-    model(torch.randn(8, 4)).pow(2).mean().backward()
-    optimizer.step()
-    assert not torch.equal(before["weight"], model.weight.detach())
-    restored = spec.build(torch.nn.Linear(4, 2).parameters(), hp)
-    restored.load_state_dict(optimizer.state_dict())
+class TestDigits(DatasetContract):
+    name = "digits"
 
 
-@pytest.mark.parametrize("name", REGISTRY.schedulers.names())
-def test_scheduler_runs_the_whole_plan(name):
-    spec = REGISTRY.schedulers.get(name)
-    model = torch.nn.Linear(2, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    plan = SchedulePlan(epochs=3, steps_per_epoch=5)
-    scheduler = spec.build(optimizer, plan, _defaults(spec.params))
-    rates = []
-    for _ in range(plan.total_steps):
-        optimizer.step()
-        scheduler.step()
-        rates.append(optimizer.param_groups[0]["lr"])
-    assert all(0 <= r <= 0.1 + 1e-9 for r in rates)
-    if name != "constant":
-        assert rates[-1] < 0.1
+# -- planted faults ----------------------------------------------------------------------------
+
+def _linear(request, noise=False):
+    from torch import nn
+
+    c, h, w = request.io["input_shape"]
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(c * h * w, request.io["num_classes"])
+            self.unpicklable = lambda x: x  # a lambda attribute cannot be pickled
+
+        def forward(self, x):
+            out = self.fc(x.flatten(1))
+            # the wall clock is outside any seed's reach
+            return out * (1 + (time.perf_counter_ns() % 997) / 997) if noise else out
+
+    return Net()
 
 
-def test_every_spec_documents_itself():
-    for kind, spec in REGISTRY.all_specs():
-        assert spec.description, f"{kind} '{spec.name}' has no description"
-        for pname, param in getattr(spec, "params", {}).items():
-            assert param.help or kind == "optimizer", f"{spec.name}.{pname} has no help"
+def _wrong_shape(request):
+    from torch import nn
+
+    c, h, w = request.io["input_shape"]
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 3))  # not num_classes
+
+
+def _lazy_optimizer(params, hp):
+    class DoesNothing(torch.optim.SGD):
+        def step(self, closure=None):
+            return None
+
+    return DoesNothing(params, lr=hp["lr"])
+
+
+def _leaky_data(options):
+    images = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(20) % 3
+    labels[0] = 7  # out of range for three classes
+    train = Split(images[:14], labels[:14])
+    test = Split(images[10:], labels[10:])  # shares four images with train
+    return ImageClassificationData(train, Split(images[14:], labels[14:]), test, ("a", "b", "c"))
+
+
+def _random_data(options):
+    images = torch.rand(30, 1, 8, 8)  # unseeded: differs on every load
+    labels = torch.arange(30) % 2
+    return ImageClassificationData(Split(images[:10], labels[:10]), Split(images[10:20], labels[10:20]),
+                                   Split(images[20:], labels[20:]), ("a", "b"))
+
+
+class Faulty:
+    harness_name = "faulty"
+
+    @harness.hookimpl
+    def register_architectures(self, register):
+        register(harness.ArchitectureSpec("noisy_unpicklable", lambda r: _linear(r, noise=True),
+                                          tasks=("classification",)))
+        register(harness.ArchitectureSpec("wrong_shape", _wrong_shape, tasks=("classification",)))
+
+    @harness.hookimpl
+    def register_optimizers(self, register):
+        register(harness.OptimizerSpec("lazy", _lazy_optimizer, has_weight_decay=False))
+
+    @harness.hookimpl
+    def register_datasets(self, register):
+        register(harness.DatasetSpec("leaky", "image_classification", _leaky_data, test_options={}))
+        register(harness.DatasetSpec("random", "image_classification", _random_data,
+                                     test_options={}))
+
+
+@pytest.fixture(scope="module")
+def faulty_registry():
+    return load_registry(make_plugin_manager(extra=[Faulty()]))
+
+
+def _failures(results):
+    return {r.check: r.detail for r in results if r.ok is False}
+
+
+def test_kit_catches_a_broken_architecture(faulty_registry):
+    noisy = _failures(check_architecture(faulty_registry, "noisy_unpicklable"))
+    assert set(noisy) == {"[classification] deterministic under a seed",
+                          "[classification] picklable (worker processes)"}
+    wrong = _failures(check_architecture(faulty_registry, "wrong_shape"))
+    assert "[classification] trains a step" in wrong
+    assert "Target" in wrong["[classification] trains a step"] or "out of bounds" in wrong[
+        "[classification] trains a step"]
+
+
+def test_kit_catches_a_broken_optimizer(faulty_registry):
+    assert _failures(check_optimizer(faulty_registry, "lazy")) == {
+        "steps a model": "a step left every parameter unchanged"}
+
+
+def test_kit_catches_broken_datasets(faulty_registry):
+    leaky = _failures(check_dataset(faulty_registry, "leaky"))
+    assert leaky == {"splits disjoint": "4 of 10 test samples also appear in train",
+                     "labels in range": "train has labels outside [0, 3): [7]"}
+    assert _failures(check_dataset(faulty_registry, "random")) == {
+        "deterministic": "two loads with the same options differ"}

@@ -1,0 +1,172 @@
+"""harness-plugin-example: one task, one dataset, one architecture and one optimizer.
+
+Everything a plugin needs is here: hook implementations that register frozen spec records,
+factories that import torch only when called, and a data contract (``VectorData``) that the
+dataset produces and the task consumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import harness
+
+KIND = "vectors"
+
+
+@dataclass(frozen=True)
+class VectorData:
+    """Feature vectors (N×D float) and zero-based labels for each split."""
+
+    splits: Mapping[str, tuple[Any, Any]]
+    num_classes: int
+
+
+# -- dataset ---------------------------------------------------------------------------------
+
+def load_blobs(options: Mapping[str, Any]) -> VectorData:
+    import torch
+    from sklearn.datasets import make_blobs
+
+    if options["samples"] < 30:
+        raise harness.DataError(f"blobs: samples must be at least 30, got {options['samples']}")
+    x, y = make_blobs(n_samples=options["samples"], centers=options["centers"],
+                      n_features=options["features"], cluster_std=options["spread"],
+                      random_state=options["seed"])
+    x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)
+    n = len(y)
+    cut1, cut2 = int(n * 0.6), int(n * 0.8)
+    return VectorData({"train": (x[:cut1], y[:cut1]), "val": (x[cut1:cut2], y[cut1:cut2]),
+                       "test": (x[cut2:], y[cut2:])}, options["centers"])
+
+
+# -- task ------------------------------------------------------------------------------------
+
+class VectorTask:
+    def __init__(self, data: VectorData, params: Mapping[str, Any], seed: int) -> None:
+        import torch
+
+        self.data = data
+        train_x = data.splits["train"][0]
+        # Standardise with training statistics only: nothing leaks from val or test.
+        mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+        scale = params["standardize"]
+        self.splits = {k: (((x - mean) / std) if scale else x, y)
+                       for k, (x, y) in data.splits.items()}
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def model_io(self) -> dict[str, Any]:
+        features = int(self.splits["train"][0].shape[1])
+        return {"features": features, "num_classes": self.data.num_classes,
+                "input_shape": (features,)}
+
+    def split_size(self, split: str) -> int:
+        return int(self.splits[split][1].shape[0])
+
+    def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
+        import torch
+
+        x, y = self.splits["train"]
+        order = torch.randperm(len(y), generator=self.generator)
+        for start in range(0, len(y), batch_size):
+            index = order[start:start + batch_size]
+            if len(index) > 1:
+                yield x[index], y[index]
+
+    def train_step(self, model: Any, batch: Any, device: Any) -> tuple[Any, int]:
+        import torch.nn.functional as F
+
+        x, y = batch
+        return F.cross_entropy(model(x.to(device)).float(), y.to(device)), int(len(y))
+
+    def evaluate(self, model: Any, split: str, batch_size: int, device: Any) -> dict[str, float]:
+        import torch.nn.functional as F
+
+        x, y = self.splits[split]
+        logits = model(x.to(device)).float().cpu()
+        return {"accuracy": float((logits.argmax(1) == y).float().mean()),
+                "loss": float(F.cross_entropy(logits, y))}
+
+    def example_input(self, batch_size: int, device: Any) -> Any:
+        import torch
+
+        return torch.randn(batch_size, self.model_io()["features"], device=device)
+
+
+def build_task(context: harness.TaskContext) -> VectorTask:
+    return VectorTask(context.data, context.params, context.seed)
+
+
+def summarize(data: VectorData) -> harness.DataSummary:
+    prints = {k: [hashlib.sha1(row.numpy().tobytes()).hexdigest() for row in x]
+              for k, (x, _) in data.splits.items()}
+    return harness.DataSummary(prints, {k: y.tolist() for k, (_, y) in data.splits.items()},
+                               data.num_classes)
+
+
+# -- architecture and optimizer --------------------------------------------------------------
+
+def build_mlp(request: harness.ModelRequest) -> Any:
+    from torch import nn
+
+    p, io = request.params, request.io
+    layers: list[nn.Module] = []
+    width, inputs = int(p["width"]), int(io["features"])
+    for _ in range(int(p["depth"])):
+        layers += [nn.Linear(inputs, width), nn.ReLU(), nn.Dropout(float(p["dropout"]))]
+        inputs = width
+    layers.append(nn.Linear(inputs, int(io["num_classes"])))
+    return nn.Sequential(*layers)
+
+
+def build_adamax(params: Any, hp: Mapping[str, Any]) -> Any:
+    import torch
+
+    return torch.optim.Adamax(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+
+
+# -- hooks -----------------------------------------------------------------------------------
+
+@harness.hookimpl
+def register_datasets(register: Any) -> None:
+    register(harness.DatasetSpec(
+        name="blobs", kind=KIND, load=load_blobs, description="Gaussian blobs (scikit-learn)",
+        options={"samples": harness.Option(int, 500, "how many points"),
+                 "centers": harness.Option(int, 4, "how many classes"),
+                 "features": harness.Option(int, 8, "dimensions"),
+                 "spread": harness.Option(float, 2.5, "cluster standard deviation"),
+                 "seed": harness.Option(int, 0, "generator seed")},
+        test_options={"samples": 60}))
+
+
+@harness.hookimpl
+def register_tasks(register: Any) -> None:
+    register(harness.TaskSpec(
+        name="vector_classification", data_kind=KIND,
+        build=build_task,
+        metrics=(harness.MetricSpec("accuracy", "maximize"),
+                 harness.MetricSpec("loss", "minimize")),
+        primary_metric="accuracy", summarize_data=summarize,
+        params={"standardize": harness.Choice(True, (True, False),
+                                              help="z-score with training statistics")},
+        description="classify feature vectors"))
+
+
+@harness.hookimpl
+def register_architectures(register: Any) -> None:
+    register(harness.ArchitectureSpec(
+        name="example_mlp", build=build_mlp, tasks=("vector_classification",),
+        description="MLP over feature vectors",
+        params={"width": harness.Int(64, 16, 256, log=True, help="hidden units"),
+                "depth": harness.Int(2, 1, 3, help="hidden layers"),
+                "dropout": harness.Float(0.1, 0.0, 0.5, help="dropout after each layer")}))
+
+
+@harness.hookimpl
+def register_optimizers(register: Any) -> None:
+    register(harness.OptimizerSpec("example_adamax", build_adamax,
+                                   "Adamax (infinity-norm Adam)", has_betas=True))

@@ -1,0 +1,66 @@
+"""examples/harness-plugin-example, installed with pip into a temp dir, used by a real study."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+EXAMPLE = REPO / "examples" / "harness-plugin-example"
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("site")
+    # Build from a copy: setuptools leaves build/ and *.egg-info/ beside the sources.
+    source = tmp_path_factory.mktemp("src") / "harness-plugin-example"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    # --no-deps: harness itself is already installed; --no-build-isolation: no index needed.
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                           "--no-build-isolation", "--target", str(site), str(source)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert list(site.glob("harness_plugin_example-*.dist-info"))
+    return site
+
+
+def test_example_plugin_is_discovered_and_conforms(example_site):
+    shown = run_cli("plugins", "show", "example", "--json", extra_path=example_site)
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["distribution"] == "harness-plugin-example"
+    assert {(i["kind"], i["name"]) for i in info["registers"]} == {
+        ("task", "vector_classification"), ("dataset", "blobs"),
+        ("architecture", "example_mlp"), ("optimizer", "example_adamax")}
+    checked = run_cli("plugins", "check", "example", extra_path=example_site)
+    assert checked.returncode == 0, checked.stdout
+    assert " 0 failed" in checked.stdout
+
+
+def test_study_uses_all_four_contributions(example_site, tmp_path):
+    db = tmp_path / "e.db"
+    proc = run_cli("run", str(EXAMPLE / "blobs.toml"), "--db", str(db),
+                   extra_path=example_site)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json",
+                              extra_path=example_site).stdout)
+    assert {r["architecture"] for r in rows} == {"example_mlp"}
+    assert {r["optimizer"] for r in rows} == {"example_adamax"}
+    assert max(r["val_accuracy"] for r in rows) > 0.5  # four blobs: chance is 0.25
+
+
+def test_example_tests_subclass_the_kit(example_site):
+    env = {**os.environ, "PYTHONPATH": str(example_site)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(EXAMPLE / "tests")], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=EXAMPLE)
+    assert proc.returncode == 0, proc.stdout
+    assert "4 passed" in proc.stdout
