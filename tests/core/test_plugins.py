@@ -138,3 +138,21 @@ def test_event_hooks_report_failures_without_raising():
     problems = call_event(pm, "trial_finished", result="r1")
     assert listener.seen == ["r1"]
     assert problems == ["plugin 'Broken' failed in trial_finished: RuntimeError: listener bug"]
+
+
+def test_broken_plugin_via_cli_is_one_line_and_can_be_disabled(tmp_path):
+    from tests.conftest import install_distribution
+    from tests.conftest import run_cli
+
+    source = ("import harness\n@harness.hookimpl\ndef register_tasks(register):\n"
+              "    raise KeyError('oops')\n")
+    site = install_distribution(tmp_path / "site", "harness-raiser", "harness_raiser", source,
+                                "raiser")
+    broken = run_cli("plugins", "list", extra_path=site)
+    assert broken.returncode == 1
+    assert broken.stderr.strip().splitlines() == [
+        "error: plugin 'raiser' (harness-raiser 0.1) failed in register_tasks: KeyError: 'oops'"]
+    fine = run_cli("plugins", "list", "--disable-plugin", "raiser", extra_path=site)
+    assert fine.returncode == 0 and "raiser" not in fine.stdout
+    allowed = run_cli("plugins", "list", extra_path=site, env={"HARNESS_PLUGINS": "digits"})
+    assert allowed.returncode == 0 and allowed.stdout.startswith("digits")
