@@ -45,9 +45,11 @@ def format_value(key: str, value: Any) -> str:
     if value is None:
         return "–"
     if key == "param_count":
-        return f"{value / 1e6:.2f}"
+        return f"{value / 1e6:.3g}"
     if isinstance(value, float):
-        return f"{value:.1f}" if key.endswith(("_per_s", "ms_p50", "ms_p99")) else f"{value:.4f}"
+        if key.endswith("_per_s"):
+            return f"{value:.1f}"
+        return f"{value:.3g}" if key.endswith(("ms_p50", "ms_p99")) else f"{value:.4f}"
     return str(value)
 
 
