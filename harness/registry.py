@@ -161,10 +161,10 @@ class Registry:
         Raises:
             UnknownName: nothing matches; the message suggests the closest name.
         """
-        if "/" in pattern:
-            return self._resolve_qualified(pattern)
         if pattern in self.architectures.specs:
             return [ArchitectureChoice(pattern, self.architectures.specs[pattern])]
+        if "/" in pattern:
+            return self._resolve_qualified(pattern)
         wildcard = any(ch in pattern for ch in "*?[")
         found = [ArchitectureChoice(n, self.architectures.specs[n])
                  for n in self.architectures.names(pattern)] if wildcard else []

@@ -104,6 +104,10 @@ def register_architectures(register):
         name="fake_mlp", build=_mlp, tasks=("classification",),
         params={"hidden": harness.Int(32, 16, 64)}, description="third-party MLP"))
     register(harness.ArchitectureSpec(name="nan_net", build=_nan, tasks=("classification",)))
+    # A hostile name: every report must show it as text, never run it.
+    register(harness.ArchitectureSpec(
+        name="<script>alert(1)</script>", build=_mlp, tasks=("classification",),
+        params={"hidden": harness.Int(16, 8, 32)}, description="a name to escape"))
     register(harness.ArchitectureSpec(name="broken_net", build=_broken, tasks=("classification",)))
 
 def _log(line):

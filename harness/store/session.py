@@ -12,6 +12,7 @@ Contract of :class:`ResultsStore`:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,9 +197,9 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
     row.fail_reason = result.fail_reason
     row.param_count = result.param_count
     row.duration_s = result.duration_s
-    row.train_samples_per_s = result.train_samples_per_s
+    row.train_samples_per_s = _finite(result.train_samples_per_s)
     if result.inference is not None:
-        row.infer_samples_per_s = result.inference.samples_per_s
+        row.infer_samples_per_s = _finite(result.inference.samples_per_s)
         row.infer_batch_size = result.inference.batch_size
         row.infer_latency_ms_p50 = result.inference.latency_ms_p50
         row.infer_latency_ms_p90 = result.inference.latency_ms_p90
@@ -207,6 +208,11 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
         row.latency_b1_ms_p50 = result.latency_b1.latency_ms_p50
         row.latency_b1_ms_p99 = result.latency_b1.latency_ms_p99
     row.finished_at = utcnow()
+
+
+def _finite(value: float | None) -> float | None:
+    """A throughput too fast for the clock to resolve is unknown, not infinite."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _ensure_sqlite_folder(url: str) -> None:
