@@ -40,6 +40,8 @@ __all__ = [
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsgaii", "qmc", "grid")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
 PRECISIONS = ("fp32", "amp", "bf16", "fp16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 GENERIC_HPARAMS = ("lr", "batch_size", "weight_decay", "momentum")
 DEFAULT_DB_PATH = Path("results") / "harness.db"
 
@@ -78,13 +80,22 @@ class BudgetSection:
     n_trials: int = 10
     timeout_s: float | None = None
     epochs: int = 5
+    trial_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
 class DeviceSection:
+    """Where and how trials run. ``precision``, ``memory_format`` and ``compile`` hold one
+    value, or several for the search to choose between."""
+
     device: str = "auto"
-    precision: str = "fp32"
+    precision: tuple[str, ...] = ("fp32",)
     threads: int = 0
+    memory_format: tuple[str, ...] = ("contiguous",)
+    compile: tuple[str, ...] = ("none",)
+    workers: int = 1
+    devices: tuple[str, ...] = ()
+    min_batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -209,16 +220,43 @@ def _budget(t: _Table) -> BudgetSection:
     n_trials = t.get("n_trials", int, 10, check=_at_least(1))
     timeout = t.get("timeout_s", float, None, check=_positive)
     epochs = t.get("epochs", int, 5, check=_at_least(1))
+    trial_timeout = t.get("trial_timeout_s", float, None, check=_positive)
     t.done()
-    return BudgetSection(n_trials, timeout, epochs)
+    return BudgetSection(n_trials, timeout, epochs, trial_timeout)
 
 
 def _device(t: _Table) -> DeviceSection:
     device = t.get("device", str, "auto", check=_device_name)
-    precision = t.get("precision", str, "fp32", check=_one_of(PRECISIONS))
+    precision = _one_or_many(t, "precision", "fp32", PRECISIONS)
     threads = t.get("threads", int, 0, check=_at_least(0))
+    memory_format = _one_or_many(t, "memory_format", "contiguous", MEMORY_FORMATS)
+    if isinstance(t.data.get("compile"), bool):  # `compile = true` reads naturally
+        t.data["compile"] = "default" if t.data["compile"] else "none"
+    compile_modes = _one_or_many(t, "compile", "none", COMPILE_MODES)
+    workers = t.get("workers", int, 1, check=_at_least(0))
+    devices = tuple(t.get("devices", list, [], check=lambda v: next(
+        (p for p in map(_device_name, v) if p), None) if all(isinstance(x, str) for x in v)
+        else "expected device names"))
+    min_batch = t.get("min_batch_size", int, 1, check=_at_least(1))
     t.done()
-    return DeviceSection(device, precision, threads)
+    return DeviceSection(device, precision, threads, memory_format, compile_modes, workers,
+                         devices, min_batch)
+
+
+def _one_or_many(t: _Table, key: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A value, or a list of values the search chooses between."""
+    value = t.get(key, object, default)
+    values = value if isinstance(value, list) else [value]
+    for i, v in enumerate(values):
+        where = f"{key}[{i}]" if isinstance(value, list) else key
+        if not isinstance(v, str):
+            raise ConfigError(t.source, t.key(where), f"expected a string, got {_describe(v)}")
+        problem = _one_of(choices)(v)
+        if problem:
+            raise ConfigError(t.source, t.key(where), problem)
+    if not values:
+        raise ConfigError(t.source, t.key(key), "empty list: give at least one value")
+    return tuple(dict.fromkeys(values))
 
 
 def validate_options(options: Mapping[str, Option], values: Mapping[str, Any], *, source: str,

@@ -75,9 +75,14 @@ def describe_device(device: torch.device) -> str:
     return f"cpu: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
-def hardware_class(device: torch.device, precision: str) -> str:
-    """The key leaderboards group by: results from different classes are never ranked together."""
-    return f"{describe_device(device)} | {precision}"
+def hardware_class(device: torch.device) -> str:
+    """The hardware half of the key leaderboards group by (the trial's precision is the other):
+    results from different classes are never ranked together."""
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} x{torch.cuda.device_count()}"
+    return f"cpu: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
 @lru_cache(maxsize=1)

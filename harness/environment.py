@@ -30,6 +30,22 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _gpus() -> dict[str, Any] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    driver = None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=False)
+        driver = out.stdout.strip().splitlines()[0] if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pass
+    return {"names": names, "count": len(names), "driver": driver}
+
+
 def _cudnn_version() -> int | None:
     import torch.backends.cudnn as cudnn
 
@@ -37,11 +53,20 @@ def _cudnn_version() -> int | None:
     return cudnn.version() if available else None  # type: ignore[no-untyped-call]
 
 
-def environment(plugin_distributions: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def environment(plugin_distributions: dict[str, tuple[str, str]],
+                device: Any = None) -> dict[str, Any]:
     """Versions of harness, its libraries and every plugin distribution, plus host facts."""
+    import os
+
     import torch
 
+    from harness.devices import cpu_model
+
     env: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": _gpus(),
         "python": platform.python_version(),
         "host": socket.gethostname(),
         "platform": platform.platform(),

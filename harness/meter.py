@@ -20,7 +20,8 @@ from harness.devices import synchronize
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["InferenceFigures", "measure_inference", "percentile"]
+__all__ = ["InferenceFigures", "flops_per_sample", "iqr_ratio", "measure_inference",
+           "peak_memory_mb", "percentile"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,47 @@ class InferenceFigures:
     latency_ms_p90: float
     latency_ms_p99: float
     iterations: int
+    iqr_ratio: float = 0.0
+    """Interquartile range ÷ median of the per-iteration times: the estimate's stability."""
+
+
+STABLE_IQR_RATIO = 0.10
+
+
+def iqr_ratio(times: list[float]) -> float:
+    median = statistics.median(times)
+    return (percentile(times, 75) - percentile(times, 25)) / median if median > 0 else 0.0
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process: CUDA's max allocated on a GPU, the RSS high-water mark on
+    CPU (per trial, since each trial runs in its own worker process)."""
+    import resource
+    import sys
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def flops_per_sample(model: torch.nn.Module, example: Any, batch_size: int,
+                     forward: Callable[[torch.nn.Module, Any], Any] | None = None,
+                     ) -> float | None:
+    """Forward FLOPs per sample from torch's FLOP counter (None where it cannot count)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    run = forward or (lambda m, x: m(x))
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            run(model, example)
+        return counter.get_total_flops() / max(batch_size, 1)
+    except Exception:  # an operator without a FLOP formula makes the figure unknown
+        return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,8 +102,9 @@ def measure_inference(
 ) -> InferenceFigures:
     """Time forward passes of ``model`` on ``example`` (one batch of ``batch_size`` samples).
 
-    Iterations continue until both ``min_iterations`` and ``min_time_s`` are reached, or
-    ``max_time_s`` is spent. Throughput is samples divided by the wall time of the timed loop.
+    Iterations continue until ``min_iterations`` and ``min_time_s`` are reached and the
+    estimate is stable (IQR ÷ median of the iteration times ≤ 0.10), or ``max_time_s`` is
+    spent. Throughput is samples divided by the wall time of the timed loop.
     """
     import torch
 
@@ -79,7 +122,8 @@ def measure_inference(
             synchronize(device)
             times.append(clock() - t0)
             spent = clock() - start
-            if (len(times) >= min_iterations and spent >= min_time_s) or spent >= max_time_s:
+            enough = len(times) >= min_iterations and spent >= min_time_s
+            if (enough and iqr_ratio(times) <= STABLE_IQR_RATIO) or spent >= max_time_s:
                 break
     # The wall time of the whole timed loop, not the sum of per-call times: a reader's
     # throughput includes whatever happens between calls.
@@ -90,4 +134,5 @@ def measure_inference(
         latency_ms_p90=1000 * percentile(times, 90),
         latency_ms_p99=1000 * percentile(times, 99),
         iterations=len(times),
+        iqr_ratio=iqr_ratio(times),
     )

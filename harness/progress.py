@@ -11,7 +11,7 @@ from rich.progress import Progress
 from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
 
-from harness.search import StudySummary
+from harness.study import StudySummary
 from harness.trial import EpochRecord
 from harness.trial import TrialPlan
 from harness.trial import TrialResult
@@ -29,7 +29,7 @@ class RichObserver:
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                                  transient=True)
         self._trials: Any = None
-        self._epochs: Any = None
+        self._epochs: dict[int, Any] = {}  # one bar per trial in flight (workers run several)
 
     def __enter__(self) -> RichObserver:
         self.progress.__enter__()
@@ -42,23 +42,23 @@ class RichObserver:
         if self._trials is None:
             self._trials = self.progress.add_task("trials", total=total, completed=index - 1)
         self.progress.update(self._trials, description=f"trial {index}/{total}")
-        if self._epochs is not None:
-            self.progress.remove_task(self._epochs)
-        self._epochs = self.progress.add_task(
-            f"  {plan.architecture} · {plan.optimizer} · {plan.scheduler}", total=None)
+        self._epochs[plan.number] = self.progress.add_task(
+            f"  #{plan.number} {plan.architecture} · {plan.optimizer} · {plan.scheduler}",
+            total=None)
 
     def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None:
         value = record.val_metrics.get(self.objective)
         shown = f"val_{self.objective}={value:.4f}" if value is not None else ""
-        self.progress.update(self._epochs, total=epochs, completed=record.epoch,
-                             description=f"  {plan.architecture} · {plan.optimizer} · "
-                                         f"epoch {record.epoch}/{epochs} loss="
-                                         f"{record.train_loss:.4f} {shown}")
+        self.progress.update(self._epochs[plan.number], total=epochs, completed=record.epoch,
+                             description=f"  #{plan.number} {plan.architecture} · "
+                                         f"{plan.optimizer} · epoch {record.epoch}/{epochs} "
+                                         f"loss={record.train_loss:.4f} {shown}")
 
     def trial_finished(self, result: TrialResult) -> None:
         plan = result.plan
+        used = result.batch_size_used or plan.batch_size
         head = (f"trial {plan.number}: {plan.architecture} · {plan.optimizer} · "
-                f"{plan.scheduler} · bs {plan.batch_size} · lr "
+                f"{plan.scheduler} · bs {used} · lr "
                 f"{plan.optimizer_params.get('lr', 0):.2g}")
         if result.status == "complete":
             value = result.val_metrics.get(self.objective)
@@ -73,6 +73,8 @@ class RichObserver:
         else:
             self.console.print(f"[red]✗[/] {head} → FAILED: {result.fail_reason}",
                                highlight=False, markup=False)
+        if plan.number in self._epochs:
+            self.progress.remove_task(self._epochs.pop(plan.number))
         if self._trials is not None:
             self.progress.advance(self._trials)
 

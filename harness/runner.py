@@ -18,13 +18,13 @@ from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
 from harness.resolve import Run
 from harness.resolve import resolve_run
-from harness.search import StudyObserver
-from harness.search import StudySummary
 from harness.search import create_pruner
 from harness.search import create_sampler
-from harness.search import run_study
 from harness.store import ResultsStore
 from harness.store import TrialContext
+from harness.study import StudyObserver
+from harness.study import StudySummary
+from harness.study import run_study
 
 __all__ = ["Prepared", "execute", "prepare"]
 
@@ -35,6 +35,7 @@ class Prepared:
 
     run: Run
     pm: PluginManager
+    disabled: tuple[str, ...] = ()
 
     @property
     def config(self) -> RunConfig:
@@ -52,14 +53,13 @@ def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float |
     # Build the sampler and pruner once so their option tables are checked before any work.
     create_sampler(run, config.study.seed)
     create_pruner(run)
-    return Prepared(run, pm)
+    return Prepared(run, pm, tuple(disabled))
 
 
 def execute(prepared: Prepared, observer: StudyObserver,
             warn: Any = lambda message: None) -> StudySummary:
     """Load the data once (so a bad dataset is one clear error), then run the study."""
     from harness.devices import check_precision
-    from harness.devices import describe_device
     from harness.devices import hardware_class
     from harness.devices import resolve_device
     from harness.devices import set_threads
@@ -68,7 +68,8 @@ def execute(prepared: Prepared, observer: StudyObserver,
     run, cfg = prepared.run, prepared.config
     set_threads(cfg.device.threads)
     device = resolve_device(cfg.device.device, cfg.source)
-    check_precision(cfg.device.precision, device, cfg.source)
+    for precision in cfg.device.precision:
+        check_precision(precision, device, cfg.source)
     repairs = _load_data(run)
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
@@ -77,19 +78,17 @@ def execute(prepared: Prepared, observer: StudyObserver,
     db_url = cfg.db or default_db_url()
     store = ResultsStore(db_url)
     prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
-    context = TrialContext(device=describe_device(device),
-                           hardware=hardware_class(device, cfg.device.precision),
-                           precision=cfg.device.precision, space_hash=cfg.space_hash(),
-                           environment=environment(prepared.pm.distributions))
+    context = TrialContext(device=hardware_class(device), space_hash=cfg.space_hash(),
+                           environment=environment(prepared.pm.distributions, device))
 
     def on_result(result: Any) -> None:
         for problem in call_event(prepared.pm, "trial_finished", result=result):
             warn(problem)
 
     try:
-        summary = run_study(run, store, db_url=db_url, device=device,
-                            precision=cfg.device.precision, context=context, observer=observer,
-                            on_result=on_result)
+        summary = run_study(run, store, db_url=db_url, device=device, context=context,
+                            observer=observer, on_result=on_result,
+                            disabled_plugins=prepared.disabled)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):

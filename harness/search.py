@@ -8,66 +8,31 @@ specs, narrowed by the task file); Optuna sees them as conditional parameters na
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import Protocol
 
 import optuna
 
 from harness.errors import ConfigError
 from harness.errors import did_you_mean
 from harness.space import Param
-from harness.store.session import TrialContext
 from harness.store.session import engine_kwargs
-from harness.trial import EpochRecord
 from harness.trial import TrialPlan
 from harness.trial import TrialResult
-from harness.trial import run_trial
 
 if TYPE_CHECKING:
-    import torch
-
     from harness.resolve import Run
-    from harness.store import ResultsStore
 
-__all__ = ["StudyObserver", "StudySummary", "create_pruner", "create_sampler", "open_study",
-           "run_study", "suggest_plan"]
+__all__ = ["FINISHED", "create_pruner", "create_sampler", "open_study", "suggest_plan",
+           "tell"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
-
-
-@dataclass(frozen=True)
-class StudySummary:
-    """What ``harness run`` reports at the end."""
-
-    study_name: str
-    db: str
-    ran: int
-    complete: int
-    pruned: int
-    failed: int
-    total_finished: int
-    budget: int
-    interrupted: bool
-    duration_s: float
-
-
-class StudyObserver(Protocol):
-    """Progress callbacks (the CLI draws a progress bar from them)."""
-
-    def trial_started(self, plan: TrialPlan, index: int, total: int) -> None: ...
-
-    def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None: ...
-
-    def trial_finished(self, result: TrialResult) -> None: ...
 
 
 # -- sampler and pruner ------------------------------------------------------------------------
@@ -149,6 +114,7 @@ def suggest_plan(run: Run, trial: optuna.Trial, seed: int) -> TrialPlan:
         opt_params["momentum"] = _suggest(trial, "momentum", run.generic["momentum"], grid)
     opt_params.update(_suggest_owner(trial, opt, run.space[opt], grid))
     arch_key = run.architecture(arch).params_key
+    device = run.config.device
     return TrialPlan(
         number=trial.number,
         seed=seed,
@@ -160,7 +126,15 @@ def suggest_plan(run: Run, trial: optuna.Trial, seed: int) -> TrialPlan:
         optimizer_params=opt_params,
         scheduler_params=_suggest_owner(trial, sched, run.space[sched], grid),
         task_params=_suggest_owner(trial, run.task.name, run.space[run.task.name], grid),
+        precision=_one_of(trial, "device.precision", device.precision),
+        memory_format=_one_of(trial, "device.memory_format", device.memory_format),
+        compile=_one_of(trial, "device.compile", device.compile),
     )
+
+
+def _one_of(trial: optuna.Trial, name: str, values: tuple[str, ...]) -> str:
+    """Execution options are search dimensions only when the task file lists several."""
+    return values[0] if len(values) == 1 else str(trial.suggest_categorical(name, list(values)))
 
 
 def _suggest_owner(trial: optuna.Trial, owner: str, params: Mapping[str, Param],
@@ -180,14 +154,21 @@ def _suggest(trial: optuna.Trial, name: str, param: Param, grid: bool) -> Any:
 
 
 def grid_space(run: Run) -> dict[str, list[Any]]:
-    """The grid: architectures × optimizers × schedulers × batch sizes × a few learning rates."""
-    return {
+    """The grid: architectures × optimizers × schedulers × batch sizes × a few learning rates
+    (× precisions, memory formats and compile modes where the task file lists several)."""
+    grid: dict[str, list[Any]] = {
         "architecture": [a.name for a in run.architectures],
         "optimizer": [o.name for o in run.optimizers],
         "scheduler": [s.name for s in run.schedulers],
         "batch_size": list(run.generic["batch_size"].grid_values()),
         "lr": list(run.generic["lr"].grid_values()),
     }
+    device = run.config.device
+    for name, values in (("precision", device.precision),
+                         ("memory_format", device.memory_format), ("compile", device.compile)):
+        if len(values) > 1:
+            grid[f"device.{name}"] = list(values)
+    return grid
 
 
 # -- the study loop ----------------------------------------------------------------------------
@@ -215,79 +196,7 @@ def open_study(run: Run, db_url: str) -> tuple[optuna.Study, int]:
     return study, done_before
 
 
-def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.device,
-              precision: str, context: TrialContext, observer: StudyObserver,
-              on_result: Callable[[TrialResult], None] = lambda result: None) -> StudySummary:
-    """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
-
-    Re-running continues the same study: finished trials are counted, not redone.
-    """
-    cfg = run.config
-    started = time.perf_counter()
-    study, done_before = open_study(run, db_url)
-    study_id = store.ensure_study(
-        name=cfg.study.name, task=run.task.name, dataset=run.dataset.name,
-        objectives=[{"name": o.name, "column": o.column, "direction": o.direction}
-                    for o in run.objectives],
-        config=cfg.to_dict(), space_hash=cfg.space_hash())
-    todo = max(0, cfg.budget.n_trials - done_before)
-    deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    counts = {"complete": 0, "pruned": 0, "failed": 0}
-    interrupted = False
-    for index in range(todo):
-        if deadline is not None and time.perf_counter() >= deadline:
-            break
-        if isinstance(study.sampler, _GridSampler) and study.sampler.is_exhausted(study):
-            break
-        try:
-            result = _one_trial(run, study, store, study_id, device, precision, context,
-                                observer, done_before + index + 1)
-        except KeyboardInterrupt:
-            interrupted = True
-            break
-        counts[result.status] += 1
-        observer.trial_finished(result)
-        on_result(result)
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    return StudySummary(cfg.study.name, store.safe_url, sum(counts.values()), counts["complete"],
-                        counts["pruned"], counts["failed"], finished, cfg.budget.n_trials,
-                        interrupted, time.perf_counter() - started)
-
-
-def _one_trial(run: Run, study: optuna.Study, store: ResultsStore, study_id: int,
-               device: torch.device, precision: str, context: TrialContext,
-               observer: StudyObserver, position: int) -> TrialResult:
-    trial = study.ask()
-    plan = suggest_plan(run, trial, run.config.study.seed)
-    trial_id = store.start_trial(study_id, plan, context)
-    observer.trial_started(plan, position, run.config.budget.n_trials)
-    single = len(run.objectives) == 1
-
-    def on_epoch(record: EpochRecord) -> bool:
-        store.add_epoch(trial_id, record)
-        observer.epoch_finished(plan, record, run.config.budget.epochs)
-        if not single:
-            return False
-        value = record.val_metrics.get(run.objectives[0].name)
-        if value is None:
-            return False
-        trial.report(value, record.epoch)
-        return trial.should_prune()
-
-    try:
-        result = run_trial(run, plan, device, precision, on_epoch)
-    except KeyboardInterrupt:
-        interrupted = TrialResult(plan, "failed", fail_reason="interrupted by the user")
-        store.finish_trial(trial_id, interrupted)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        raise
-    result = _with_objectives(run, result)
-    store.finish_trial(trial_id, result)
-    _tell(study, trial, run, result)
-    return result
-
-
-def _with_objectives(run: Run, result: TrialResult) -> TrialResult:
+def with_objectives(run: Run, result: TrialResult) -> TrialResult:
     """A complete trial that lacks an objective value is a failure with that reason."""
     if result.status != "complete":
         return result
@@ -298,7 +207,8 @@ def _with_objectives(run: Run, result: TrialResult) -> TrialResult:
                    fail_reason=f"the task reported no value for objective '{missing[0]}'")
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, run: Run, result: TrialResult) -> None:
+def tell(study: optuna.Study, trial: optuna.Trial, run: Run, result: TrialResult) -> None:
+    """Report a finished trial to Optuna, with its status and failure reason as attributes."""
     trial.set_user_attr("status", result.status)
     if result.fail_reason:
         trial.set_user_attr("fail_reason", result.fail_reason)
@@ -308,3 +218,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, run: Run, result: TrialResul
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     else:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+
+def grid_exhausted(study: optuna.Study) -> bool:
+    return isinstance(study.sampler, _GridSampler) and study.sampler.is_exhausted(study)

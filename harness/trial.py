@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
@@ -22,7 +23,9 @@ from harness.devices import synchronize
 from harness.errors import HarnessError
 from harness.errors import TrialFailed
 from harness.meter import InferenceFigures
+from harness.meter import flops_per_sample
 from harness.meter import measure_inference
+from harness.meter import peak_memory_mb
 from harness.specs import ModelRequest
 from harness.specs import SchedulePlan
 from harness.specs import TaskContext
@@ -54,6 +57,9 @@ class TrialPlan:
     optimizer_params: Mapping[str, Any] = field(default_factory=dict)
     scheduler_params: Mapping[str, Any] = field(default_factory=dict)
     task_params: Mapping[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
+    compile: str = "none"
 
     def hyperparameters(self) -> dict[str, Any]:
         """A flat view for storage and reports: generic names bare, plugin ones qualified."""
@@ -73,6 +79,7 @@ class EpochRecord:
     lr: float
     train_seconds: float
     train_samples: int
+    val_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,10 @@ class TrialResult:
     param_count: int | None = None
     duration_s: float = 0.0
     fail_reason: str | None = None
+    batch_size_used: int | None = None
+    peak_memory_mb: float | None = None
+    flops_per_sample: float | None = None
+    e2e_infer_samples_per_s: float | None = None
 
     def objective_value(self, objective: Objective) -> float | None:
         if objective.is_metric:
@@ -117,32 +128,71 @@ def load_dataset(run: Run) -> Any:
     return _DATA_CACHE[key]
 
 
-def run_trial(run: Run, plan: TrialPlan, device: torch.device, precision: str,
-              on_epoch: EpochCallback) -> TrialResult:
-    """Run one trial to completion, pruning or failure; never raises except KeyboardInterrupt."""
+def run_trial(run: Run, plan: TrialPlan, device: torch.device, on_epoch: EpochCallback,
+              *, min_batch_size: int = 1) -> TrialResult:
+    """Run one trial to completion, pruning or failure; never raises except KeyboardInterrupt.
+
+    A CUDA out-of-memory error halves the batch and starts the trial again, down to
+    ``min_batch_size``; the batch actually used is recorded.
+    """
     started = time.perf_counter()
-    state = _TrialState()
-    try:
-        _train_and_test(run, plan, device, precision, on_epoch, state)
-        status: Status = "complete"
-        reason = None
-    except Pruned:
-        status, reason = "pruned", None
-    except Exception as exc:  # a failing trial is recorded, and the study goes on
-        status, reason = "failed", _reason(exc)
+    while True:
+        state = _TrialState()
+        try:
+            _train_and_test(run, plan, device, on_epoch, state)
+            status: Status = "complete"
+            reason = None
+        except Pruned:
+            status, reason = "pruned", None
+        except Exception as exc:  # a failing trial is recorded, and the study goes on
+            if is_out_of_memory(exc) and plan.batch_size // 2 >= min_batch_size:
+                release_memory(device)
+                plan = replace(plan, batch_size=plan.batch_size // 2)
+                continue
+            status, reason = "failed", _reason(exc)
+            if is_out_of_memory(exc):
+                reason = (f"out of memory at batch size {plan.batch_size} (the floor is "
+                          f"{min_batch_size}): {reason}")
+        return _result(plan, status, reason, state, time.perf_counter() - started)
+
+
+def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialState,
+            duration: float) -> TrialResult:
+    last = state.history[-1] if state.history else None
+    e2e = (state.val_size / last.val_seconds) if last and last.val_seconds > 0 else None
     return TrialResult(
         plan=plan,
         status=status,
-        val_metrics=state.history[-1].val_metrics if state.history else {},
+        val_metrics=last.val_metrics if last else {},
         test_metrics=state.test_metrics,
         history=tuple(state.history),
         train_samples_per_s=state.train_samples_per_s(),
         inference=state.inference,
         latency_b1=state.latency_b1,
         param_count=state.param_count,
-        duration_s=time.perf_counter() - started,
+        duration_s=duration,
         fail_reason=reason,
+        batch_size_used=plan.batch_size,
+        peak_memory_mb=state.peak_memory_mb,
+        flops_per_sample=state.flops_per_sample,
+        e2e_infer_samples_per_s=e2e,
     )
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def release_memory(device: torch.device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 @dataclass
@@ -152,6 +202,9 @@ class _TrialState:
     inference: InferenceFigures | None = None
     latency_b1: InferenceFigures | None = None
     param_count: int | None = None
+    peak_memory_mb: float | None = None
+    flops_per_sample: float | None = None
+    val_size: int = 0
 
     def train_samples_per_s(self) -> float | None:
         # The first epoch pays one-off costs (allocator warm-up, lazy init): exclude it when
@@ -161,15 +214,22 @@ class _TrialState:
         return sum(e.train_samples for e in timed) / seconds if seconds > 0 else None
 
 
-def _train_and_test(run: Run, plan: TrialPlan, device: torch.device, precision: str,
+def _train_and_test(run: Run, plan: TrialPlan, device: torch.device,
                     on_epoch: EpochCallback, state: _TrialState) -> None:
     import torch
 
+    precision = plan.precision
     seed_everything(plan.seed)
     task = run.task.build(TaskContext(load_dataset(run), plan.task_params, run.task_options,
                                       plan.seed))
+    state.val_size = task.split_size("val")
     model = _build_model(run, plan, task).to(device)
+    if plan.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
     state.param_count = sum(p.numel() for p in model.parameters())
+    state.flops_per_sample = flops_per_sample(model.eval(), task.example_input(1, device), 1)
+    if plan.compile != "none":
+        model = torch.compile(model, mode=plan.compile)  # type: ignore[assignment]
     optimizer = run.optimizer(plan.optimizer).build(model.parameters(), plan.optimizer_params)
     steps = max(1, math.ceil(task.split_size("train") / plan.batch_size))
     schedule = SchedulePlan(run.config.budget.epochs, steps)
@@ -188,6 +248,7 @@ def _train_and_test(run: Run, plan: TrialPlan, device: torch.device, precision: 
     state.inference = measure_inference(model, example, plan.batch_size, device, precision)
     state.latency_b1 = measure_inference(model, task.example_input(1, device), 1, device,
                                          precision)
+    state.peak_memory_mb = peak_memory_mb(device)
 
 
 def _build_model(run: Run, plan: TrialPlan, task: Task) -> torch.nn.Module:
@@ -222,9 +283,14 @@ def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: 
     train_loss = float(loss_sum) / max(samples, 1)
     if not math.isfinite(train_loss):
         raise TrialFailed(f"training loss became {train_loss} in epoch {epoch}")
+    # The validation pass doubles as the end-to-end inference figure: real data, real
+    # pre-processing, the task's own batching and metric computation.
+    val_started = time.perf_counter()
     val = _evaluate(task, model, "val", device, precision)
+    synchronize(device)
+    val_seconds = time.perf_counter() - val_started
     lr = float(optimizer.param_groups[0]["lr"])
-    return EpochRecord(epoch, train_loss, val, lr, seconds, samples)
+    return EpochRecord(epoch, train_loss, val, lr, seconds, samples, val_seconds)
 
 
 def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,

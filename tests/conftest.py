@@ -98,6 +98,31 @@ def _nan(request):
 def _broken(request):
     raise RuntimeError("this architecture is broken on purpose")
 
+def _oom(request):
+    import torch
+
+    inner = _mlp(request)
+
+    class OOMNet(torch.nn.Module):
+        """Simulates a GPU that fits at most 8 samples per training batch."""
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+        def forward(self, x):
+            if self.training and x.shape[0] > 8:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+            return self.inner(x)
+
+    return OOMNet()
+
+def _sleepy(request):
+    import time
+    time.sleep(60)
+
+def _crash(request):
+    import os
+    os._exit(3)
+
 @harness.hookimpl
 def register_architectures(register):
     register(harness.ArchitectureSpec(
@@ -109,6 +134,10 @@ def register_architectures(register):
         name="<script>alert(1)</script>", build=_mlp, tasks=("classification",),
         params={"hidden": harness.Int(16, 8, 32)}, description="a name to escape"))
     register(harness.ArchitectureSpec(name="broken_net", build=_broken, tasks=("classification",)))
+    register(harness.ArchitectureSpec(name="oom_net", build=_oom, tasks=("classification",),
+                                      params={"hidden": harness.Int(32, 16, 64)}))
+    register(harness.ArchitectureSpec(name="sleepy_net", build=_sleepy, tasks=("classification",)))
+    register(harness.ArchitectureSpec(name="crash_net", build=_crash, tasks=("classification",)))
 
 def _log(line):
     import os

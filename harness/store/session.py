@@ -64,13 +64,15 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrialContext:
-    """Where and how a trial runs: stored with its row."""
+    """Where a trial runs: stored with its row. The hardware class is the device plus the
+    trial's precision, since results at different precisions are never ranked together."""
 
     device: str
-    hardware: str
-    precision: str
     space_hash: str
     environment: dict[str, Any]
+
+    def hardware(self, precision: str) -> str:
+        return f"{self.device} | {precision}"
 
 
 class ResultsStore:
@@ -157,7 +159,8 @@ class ResultsStore:
                 architecture=plan.architecture, optimizer=plan.optimizer,
                 scheduler=plan.scheduler, batch_size=plan.batch_size,
                 hyperparameters=plan.hyperparameters(), seed=plan.seed, device=context.device,
-                hardware=context.hardware, precision=context.precision,
+                hardware=context.hardware(plan.precision), precision=plan.precision,
+                memory_format=plan.memory_format, compile_mode=plan.compile,
                 space_hash=context.space_hash, environment=context.environment)
             s.add(row)
             s.flush()
@@ -182,6 +185,33 @@ class ResultsStore:
                 s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
                           for k, v in metrics.items())
 
+    def record_bench(self, study: str, task: str, results: list[Any], hardware: str,
+                     environment: dict[str, Any]) -> None:
+        """Store ``harness bench`` results as complete rows of a speed-only study."""
+        from harness.trial import TrialPlan
+        from harness.trial import TrialResult
+
+        objective = {"name": "infer_samples_per_s", "column": "infer_samples_per_s",
+                     "direction": "maximize"}
+        study_id = self.ensure_study(name=study, task=task, dataset="synthetic",
+                                     objectives=[objective], config={}, space_hash="bench")
+        context = TrialContext(device=hardware, space_hash="bench", environment=environment)
+        with self.session() as s:
+            number = s.scalar(select(func.count()).where(TrialRow.study_id == study_id)) or 0
+        for offset, r in enumerate(results):
+            plan = TrialPlan(number + offset, 0, r.architecture, "-", "-", r.batch_size,
+                             precision=r.precision, memory_format=r.memory_format)
+            trial_id = self.start_trial(study_id, plan, context)
+            self.finish_trial(trial_id, TrialResult(
+                plan, "complete", train_samples_per_s=r.train_samples_per_s,
+                inference=_figures(r.batch_size, r.infer_samples_per_s, r.infer_latency_ms_p50,
+                                   r.infer_latency_ms_p90, r.infer_latency_ms_p99),
+                latency_b1=_figures(1, 0.0, r.latency_b1_ms_p50, r.latency_b1_ms_p50,
+                                    r.latency_b1_ms_p99),
+                param_count=r.param_count, batch_size_used=r.batch_size,
+                peak_memory_mb=r.peak_memory_mb,
+                flops_per_sample=r.gflops_per_sample * 1e9 if r.gflops_per_sample else None))
+
     def count_trials(self, study_name: str) -> dict[str, int]:
         with self.session() as s:
             rows = s.execute(select(TrialRow.status, func.count()).join(StudyRow)
@@ -197,6 +227,11 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
     row.fail_reason = result.fail_reason
     row.param_count = result.param_count
     row.duration_s = result.duration_s
+    row.batch_size_used = result.batch_size_used
+    row.peak_memory_mb = result.peak_memory_mb
+    row.gflops_per_sample = (result.flops_per_sample / 1e9
+                             if result.flops_per_sample is not None else None)
+    row.e2e_infer_samples_per_s = _finite(result.e2e_infer_samples_per_s)
     row.train_samples_per_s = _finite(result.train_samples_per_s)
     if result.inference is not None:
         row.infer_samples_per_s = _finite(result.inference.samples_per_s)
@@ -206,8 +241,15 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
         row.infer_latency_ms_p99 = result.inference.latency_ms_p99
     if result.latency_b1 is not None:
         row.latency_b1_ms_p50 = result.latency_b1.latency_ms_p50
+        row.latency_b1_ms_p90 = result.latency_b1.latency_ms_p90
         row.latency_b1_ms_p99 = result.latency_b1.latency_ms_p99
     row.finished_at = utcnow()
+
+
+def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> Any:
+    from harness.meter import InferenceFigures
+
+    return InferenceFigures(batch, speed, p50, p90, p99, 0)
 
 
 def _finite(value: float | None) -> float | None:

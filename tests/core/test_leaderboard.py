@@ -15,8 +15,9 @@ from harness.trial import TrialPlan
 from tests.core.test_store import _result
 from tests.core.test_store import _study
 
-CPU = TrialContext("cpu", "cpu: A | fp32", "fp32", "h" * 64, {})
-GPU = TrialContext("gpu", "gpu: B | amp", "amp", "h" * 64, {})
+CPU = TrialContext("cpu: A", "h" * 64, {})
+GPU = TrialContext("gpu: B", "h" * 64, {})
+PRECISION = {"cpu: A": "fp32", "gpu: B": "amp"}
 
 
 def _fill(tmp_path):
@@ -29,7 +30,8 @@ def _fill(tmp_path):
         opt = rng.choice(["adamw", "sgd"])
         context = rng.choice([CPU, GPU])
         acc = round(rng.random(), 4)
-        plan = TrialPlan(number, 0, arch, opt, "cosine", 32, {}, {"lr": 0.01})
+        plan = TrialPlan(number, 0, arch, opt, "cosine", 32, {}, {"lr": 0.01},
+                         precision=PRECISION[context.device])
         trial_id = store.start_trial(study_id, plan, context)
         status = rng.choice(["complete", "complete", "failed"])
         result = _result(plan, acc)
@@ -38,7 +40,7 @@ def _fill(tmp_path):
 
             result = replace(result, status="failed", fail_reason="boom")
         store.finish_trial(trial_id, result)
-        key = (context.hardware, arch, opt)
+        key = (context.hardware(plan.precision), arch, opt)
         if status == "complete" and (key not in expected or acc > expected[key][1]):
             expected[key] = (number, acc)
     return store, expected

@@ -18,8 +18,7 @@ from harness.trial import EpochRecord
 from harness.trial import TrialPlan
 from harness.trial import TrialResult
 
-CONTEXT = TrialContext(device="cpu: test", hardware="cpu: test | fp32", precision="fp32",
-                       space_hash="h" * 64, environment={"torch": "x"})
+CONTEXT = TrialContext(device="cpu: test", space_hash="h" * 64, environment={"torch": "x"})
 
 
 def _study(store: ResultsStore, name: str = "s") -> int:

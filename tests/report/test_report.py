@@ -142,7 +142,7 @@ def _db_with(path: Path, name: str, acc: float, speed: float) -> str:
 
     store = ResultsStore(f"sqlite:///{path}")
     study_id = _study(store, name)
-    context = TrialContext("cpu", "cpu: x | fp32", "fp32", "h" * 64, {})
+    context = TrialContext("cpu: x", "h" * 64, {})
     plan = TrialPlan(0, 0, "small_cnn", "adamw", "cosine", 32, {}, {"lr": 0.01})
     trial_id = store.start_trial(study_id, plan, context)
     result = _result(plan, acc)
