@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from harness.report.leaderboard import THROUGHPUT_COLUMNS
 from harness.report.leaderboard import Leaderboard
 from harness.report.leaderboard import query_leaderboards
+from harness.report.leaderboard import studies_query
 from harness.report.pareto import pareto_mask
 from harness.store.models import EpochRow
 from harness.store.models import MetricRow
@@ -76,12 +77,7 @@ def gather(engine: Engine, *, task: str | None = None, study: str | None = None,
     boards = query_leaderboards(engine, task=task, study=study, across_hardware=across_hardware)
     reports = []
     with Session(engine) as session:
-        query = select(StudyRow).order_by(StudyRow.name)
-        if task:
-            query = query.where(StudyRow.task == task)
-        if study:
-            query = query.where(StudyRow.name == study)
-        for row in session.scalars(query):
+        for row in session.scalars(studies_query(task, study)):
             mine = [b for b in boards if b.study == row.name]
             report = StudyReport(row.name, row.task, row.dataset, row.primary_metric,
                                  row.direction, mine, mine[0].counts if mine else {})

@@ -52,14 +52,19 @@ def query_leaderboards(engine: Engine, *, task: str | None = None, study: str | 
     """Leaderboards for every matching study, best trial per (architecture, optimizer)."""
     boards = []
     with Session(engine) as session:
-        query = select(StudyRow).order_by(StudyRow.name)
-        if task:
-            query = query.where(StudyRow.task == task)
-        if study:
-            query = query.where(StudyRow.name == study)
-        for study_row in session.scalars(query):
+        for study_row in session.scalars(studies_query(task, study)):
             boards += _study_boards(session, study_row, across_hardware, limit)
     return boards
+
+
+def studies_query(task: str | None, study: str | None) -> Any:
+    """The studies a report or leaderboard covers, by name."""
+    query = select(StudyRow).order_by(StudyRow.name)
+    if task:
+        query = query.where(StudyRow.task == task)
+    if study:
+        query = query.where(StudyRow.name == study)
+    return query
 
 
 def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
