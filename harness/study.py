@@ -198,6 +198,9 @@ def _in_workers(loop: _Loop, todo: int, deadline: float | None, device: torch.de
 def _handle(loop: _Loop, worker: Worker) -> bool:
     """Process one message from a worker; True when its trial is over."""
     kind, payload = worker.receive()
+    if kind == "ready":
+        worker.mark_ready()
+        return False
     if kind == "epoch":
         worker.conn.send(loop.epoch(worker.optuna_trial, worker.trial_id, worker.job.plan,
                                     payload))

@@ -24,6 +24,7 @@ from harness.trial import TrialResult
 __all__ = ["TrialJob", "Worker", "worker_context"]
 
 _CONTEXT: Any = None
+STARTUP_GRACE_S = 120.0  # the first worker also waits for the fork server to import torch
 
 
 def worker_context() -> Any:
@@ -62,6 +63,7 @@ def _worker_main(conn: Any, job: TrialJob) -> None:
             torch.set_num_threads(job.threads)
         run = resolve_run(job.config, load_registry(make_plugin_manager(
             block=job.disabled_plugins)))
+        conn.send(("ready", None))  # the trial's time limit starts now, not at process start
 
         def on_epoch(record: EpochRecord) -> bool:
             conn.send(("epoch", record))
@@ -87,6 +89,7 @@ class Worker:
     trial_id: int
     time_limit_s: float | None
     started: float = field(default_factory=time.monotonic)
+    ready: bool = False
     process: Any = None
     conn: Any = None
 
@@ -101,8 +104,14 @@ class Worker:
 
     @property
     def overdue(self) -> bool:
-        return self.time_limit_s is not None and (
-            time.monotonic() - self.started > self.time_limit_s)
+        """Past the trial's time limit; a worker still starting gets STARTUP_GRACE_S more."""
+        if self.time_limit_s is None:
+            return False
+        limit = self.time_limit_s + (0 if self.ready else STARTUP_GRACE_S)
+        return time.monotonic() - self.started > limit
+
+    def mark_ready(self) -> None:
+        self.ready, self.started = True, time.monotonic()
 
     def receive(self) -> tuple[str, Any]:
         """The next message; a worker that died without a word yields a failure reason."""

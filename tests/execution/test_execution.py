@@ -60,7 +60,7 @@ def test_out_of_memory_halves_the_batch_down_to_a_floor(write_task, tmp_path, fa
 def test_time_limit_and_dead_workers_fail_the_trial_not_the_study(write_task, tmp_path,
                                                                  fake_plugin_path):
     task = _task(write_task, ["sleepy_net", "crash_net", "small_cnn"], n_trials=3,
-                 sampler="grid", extra_budget="trial_timeout_s = 5")
+                 sampler="grid", extra_budget="trial_timeout_s = 8")
     task.write_text(task.read_text().replace('optimizers = ["adamw", "sgd"]',
                                              'optimizers = ["adamw"]')
                     .replace('schedulers = ["constant", "cosine"]', 'schedulers = ["constant"]')
@@ -70,7 +70,7 @@ def test_time_limit_and_dead_workers_fail_the_trial_not_the_study(write_task, tm
     assert proc.returncode == 0, proc.stderr
     outcome = {r[1]: (r[2], r[5]) for r in _rows(db)}
     assert outcome["small_cnn"][0] == "complete"
-    assert outcome["sleepy_net"] == ("failed", "exceeded the per-trial time limit of 5 s")
+    assert outcome["sleepy_net"] == ("failed", "exceeded the per-trial time limit of 8 s")
     assert outcome["crash_net"][0] == "failed"
     assert "worker process died (exit code 3)" in outcome["crash_net"][1]
 
