@@ -14,18 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import Engine
-from sqlalchemy import and_
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.report.leaderboard import THROUGHPUT_COLUMNS
 from harness.report.leaderboard import Leaderboard
 from harness.report.leaderboard import query_leaderboards
+from harness.report.leaderboard import score_column
 from harness.report.leaderboard import studies_query
 from harness.report.pareto import pareto_mask
 from harness.store.models import EpochRow
-from harness.store.models import MetricRow
 from harness.store.models import StudyRow
 from harness.store.models import TrialRow
 
@@ -86,17 +84,8 @@ def gather(engine: Engine, *, task: str | None = None, study: str | None = None,
     return reports
 
 
-def _score(study: StudyRow) -> tuple[Any, list[Any]]:
-    if study.primary_metric in THROUGHPUT_COLUMNS:
-        return getattr(TrialRow, study.primary_metric), []
-    metric = MetricRow.__table__.alias("score")
-    condition = and_(metric.c.trial_id == TrialRow.id, metric.c.split == "val",
-                     metric.c.name == study.primary_metric.removeprefix("val_"))
-    return metric.c.value, [(metric, condition)]
-
-
 def _fill(session: Session, study: StudyRow, report: StudyReport) -> None:
-    score, joins = _score(study)
+    score, joins = score_column(study)
     report.history = _history(session, study, score, joins)
     report.points = _points(session, study, score, joins, report.direction)
     report.failures = [dict(r) for r in session.execute(

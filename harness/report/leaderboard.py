@@ -69,7 +69,7 @@ def studies_query(task: str | None, study: str | None) -> Any:
 
 def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
                   limit: int | None) -> list[Leaderboard]:
-    score, joins = _score_column(study)
+    score, joins = score_column(study)
     descending = study.direction == "maximize"
     hardware = literal("all hardware") if across_hardware else TrialRow.hardware
     order = score.desc() if descending else score.asc()
@@ -102,7 +102,7 @@ def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
     return boards
 
 
-def _score_column(study: StudyRow) -> tuple[Any, list[tuple[Any, Any]]]:
+def score_column(study: StudyRow) -> tuple[Any, list[tuple[Any, Any]]]:
     """The SQL expression ranking trials: a throughput column or the validation metric."""
     if study.primary_metric in THROUGHPUT_COLUMNS:
         return getattr(TrialRow, study.primary_metric), []
