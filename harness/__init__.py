@@ -4,6 +4,7 @@ The public API for plugin authors: ``hookimpl``, the ``*Spec`` records, hyperpar
 declarations (``Float``, ``Int``, ``Choice``), ``Option`` and the errors.
 """
 
+from harness.batching import shuffled_batches
 from harness.errors import ConfigError
 from harness.errors import DataError
 from harness.errors import HarnessError
@@ -64,4 +65,5 @@ __all__ = [
     "hookimpl",
     "load_registry",
     "make_plugin_manager",
+    "shuffled_batches",
 ]

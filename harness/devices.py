@@ -14,7 +14,7 @@ from harness.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["autocast", "describe_device", "hardware_class", "resolve_device", "synchronize"]
+__all__ = ["autocast", "hardware_class", "resolve_device", "synchronize"]
 
 
 def resolve_device(name: str, source: str = "device") -> torch.device:
@@ -64,15 +64,6 @@ def synchronize(device: torch.device) -> None:
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def describe_device(device: torch.device) -> str:
-    """Human-readable device name: ``NVIDIA H100 80GB HBM3``, ``cpu: AMD EPYC (2 threads)``."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
 def hardware_class(device: torch.device) -> str:

@@ -28,8 +28,6 @@ __all__ = ["ArchitectureChoice", "Registry", "SpecTable", "UnknownName"]
 
 S = TypeVar("S")
 
-KINDS = ("architecture", "optimizer", "scheduler", "task", "dataset")
-
 
 class UnknownName(LookupError):
     """A name that no plugin registered; the message lists or suggests the known ones."""

@@ -84,14 +84,8 @@ class ClassificationTask:
         return int(self.labels[split].shape[0])
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        import torch
-
         images, labels = self.splits["train"], self.labels["train"]
-        order = torch.randperm(len(labels), generator=self.generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) < 2:  # batch norm cannot train on a single sample
-                continue
+        for index in harness.shuffled_batches(len(labels), batch_size, self.generator):
             yield augment(images[index], str(self.params["augment"]), self.generator), \
                 labels[index]
 

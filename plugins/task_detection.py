@@ -92,14 +92,9 @@ class DetectionTask:
         return int(self.splits[split][0].shape[0])
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        import torch
-
         images, boxes, labels = self.splits["train"]
-        order = torch.randperm(len(boxes), generator=self.generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size].tolist()
-            if len(index) < 2:  # batch norm cannot train on one sample
-                continue
+        for picked in harness.shuffled_batches(len(boxes), batch_size, self.generator):
+            index = picked.tolist()
             batch = images[index].clone()
             targets = [(boxes[i].clone(), labels[i].clone()) for i in index]
             yield self._augment(batch, targets)

@@ -110,15 +110,10 @@ class ForecastingTask:
         return len(self.origins[split])
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        import torch
-
         origins = self.origins["train"]
-        order = torch.randperm(len(origins), generator=self.generator).tolist()
-        for start in range(0, len(order), batch_size):
-            picked = [origins[i] for i in order[start:start + batch_size]]
-            if len(picked) > 1:
-                x, y, _ = self._windows(picked)
-                yield x, y
+        for index in harness.shuffled_batches(len(origins), batch_size, self.generator):
+            x, y, _ = self._windows([origins[i] for i in index.tolist()])
+            yield x, y
 
     def train_step(self, model: torch.nn.Module, batch: Any,
                    device: torch.device) -> tuple[torch.Tensor, int]:

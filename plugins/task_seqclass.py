@@ -78,13 +78,9 @@ class SequenceClassificationTask:
         return int(len(self.y[split]))
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        import torch
-
-        order = torch.randperm(len(self.y["train"]), generator=self.generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) > 1:
-                yield self.x["train"][index], self.y["train"][index]
+        for index in harness.shuffled_batches(len(self.y["train"]), batch_size,
+                                              self.generator):
+            yield self.x["train"][index], self.y["train"][index]
 
     def train_step(self, model: torch.nn.Module, batch: Any,
                    device: torch.device) -> tuple[torch.Tensor, int]:

@@ -22,7 +22,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import func
@@ -274,7 +273,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return " ".join(text.split())[:300]
-
-
-def new_engine(url: str) -> Engine:  # used by report queries on an existing store
-    return ResultsStore(url).engine

@@ -68,14 +68,9 @@ class VectorTask:
         return int(self.splits[split][1].shape[0])
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        import torch
-
         x, y = self.splits["train"]
-        order = torch.randperm(len(y), generator=self.generator)
-        for start in range(0, len(y), batch_size):
-            index = order[start:start + batch_size]
-            if len(index) > 1:
-                yield x[index], y[index]
+        for index in harness.shuffled_batches(len(y), batch_size, self.generator):
+            yield x[index], y[index]
 
     def train_step(self, model: Any, batch: Any, device: Any) -> tuple[Any, int]:
         import torch.nn.functional as F
