@@ -58,11 +58,21 @@ def main() -> None:
               help="Stop starting trials after this many seconds.")
 @db_option
 @click.option("--study", default=None, help="Study name [default: from the task file].")
+@click.option("--retry-failed", is_flag=True,
+              help="Re-run the study's failed trials (same hyperparameters) before new ones.")
+@click.option("--new-study", is_flag=True,
+              help="Start a new study beside an existing one of the same name (needed when "
+                   "the task file's search space changed).")
 @disable_option
 @reports_errors
 def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str | None,
-        study: str | None, disabled: tuple[str, ...]) -> None:
-    """Run (or continue) the study a task file declares."""
+        study: str | None, retry_failed: bool, new_study: bool,
+        disabled: tuple[str, ...]) -> None:
+    """Run (or continue) the study a task file declares.
+
+    Start the same command on several machines with one --db URL (PostgreSQL) and they share
+    the study and its budget. Ctrl-C or SIGTERM ends the trials in flight and prints a summary.
+    """
     from harness.progress import RichObserver
     from harness.progress import summary_line
     from harness.runner import execute
@@ -78,13 +88,25 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
                   f"{len(prepared.run.optimizers)} optimizer(s) × "
                   f"{len(prepared.run.schedulers)} scheduler(s), sampler "
                   f"{prepared.config.search.sampler}, pruner {prepared.config.search.pruner}")
+    _interrupt_on_sigterm()
     with RichObserver(console, objective) as observer:
         summary = execute(prepared, observer, warn=lambda m: click.echo(f"warning: {m}",
-                                                                         err=True))
+                                                                         err=True),
+                          retry_failed=retry_failed, new_study=new_study)
     console.print(summary_line(summary))
     _print_top(prepared.config.db, summary.study_name)
     if summary.interrupted:
         sys.exit(130)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Batch schedulers (Slurm, Kubernetes) stop jobs with SIGTERM: end like Ctrl-C."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _print_top(db: str | None, study: str) -> None:

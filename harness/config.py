@@ -81,6 +81,14 @@ class BudgetSection:
     timeout_s: float | None = None
     epochs: int = 5
     trial_timeout_s: float | None = None
+    retry_crashed: int = 0
+    """Re-run a trial whose process died (killed, out of memory, machine lost) this many times,
+    with the same hyperparameters."""
+    heartbeat_s: float = 10.0
+    """How often a running trial's process records that it is alive."""
+    grace_s: float = 60.0
+    """A running trial with no heartbeat for this long belongs to a dead process: it is failed
+    (and re-run, if ``retry_crashed`` allows) by the next process that looks."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +128,8 @@ class RunConfig:
 
     def space_hash(self) -> str:
         """Hash of everything that shapes the search space (not the budget or the storage)."""
-        data = self.to_dict()
-        keep = {k: data[k] for k in ("dataset", "search", "task_options")}
-        keep["task"] = self.study.task
-        keep["objectives"] = list(self.study.objectives)
-        keep["epochs"] = self.budget.epochs
-        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(search_space_of(self.to_dict()), sort_keys=True,
+                                         default=str).encode()).hexdigest()
 
     def with_overrides(self, *, n_trials: int | None = None, timeout_s: float | None = None,
                        db: str | None = None, study: str | None = None) -> RunConfig:
@@ -139,6 +143,15 @@ class RunConfig:
             budget = replace(budget, timeout_s=timeout_s)
         return replace(self, budget=budget, db=db if db is not None else self.db,
                        study=replace(self.study, name=study) if study else self.study)
+
+
+def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a stored configuration (``RunConfig.to_dict()``) that shapes the search."""
+    keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
+    keep["task"] = data["study"]["task"]
+    keep["objectives"] = list(data["study"]["objectives"])
+    keep["epochs"] = data["budget"]["epochs"]
+    return keep
 
 
 def default_db_url() -> str:
@@ -221,8 +234,15 @@ def _budget(t: _Table) -> BudgetSection:
     timeout = t.get("timeout_s", float, None, check=_positive)
     epochs = t.get("epochs", int, 5, check=_at_least(1))
     trial_timeout = t.get("trial_timeout_s", float, None, check=_positive)
+    retry_crashed = t.get("retry_crashed", int, 0, check=_at_least(0))
+    heartbeat = t.get("heartbeat_s", float, 10.0, check=_positive)
+    grace = t.get("grace_s", float, max(60.0, 3 * heartbeat), check=_positive)
+    _check(grace > heartbeat, t.source, t.key("grace_s"),
+           f"must be longer than heartbeat_s ({heartbeat:g}), got {grace:g}: a live trial "
+           "would be declared dead between two heartbeats")
     t.done()
-    return BudgetSection(n_trials, timeout, epochs, trial_timeout)
+    return BudgetSection(n_trials, timeout, epochs, trial_timeout, retry_crashed, heartbeat,
+                         grace)
 
 
 def _device(t: _Table) -> DeviceSection:

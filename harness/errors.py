@@ -12,6 +12,8 @@ __all__ = [
     "NotInstalledError",
     "PluginError",
     "StoreError",
+    "StudyChanged",
+    "TrialTakenOver",
     "TrialFailed",
     "did_you_mean",
 ]
@@ -59,6 +61,16 @@ class NotInstalledError(PluginError):
 
 class StoreError(HarnessError):
     """The results database cannot be opened, is too old, or refused a write."""
+
+
+class TrialTakenOver(StoreError):
+    """A trial row was finished by another process (it judged this one dead) first."""
+
+
+class StudyChanged(HarnessError):
+    """The task file's search space differs from the one the stored study was created with."""
+
+    exit_code = 2
 
 
 class TrialFailed(HarnessError):

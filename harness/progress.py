@@ -78,6 +78,9 @@ class RichObserver:
         if self._trials is not None:
             self.progress.advance(self._trials)
 
+    def notice(self, message: str) -> None:
+        self.console.print(f"[dim]… {message}[/]", highlight=False)
+
 
 def summary_line(summary: StudySummary) -> str:
     state = "interrupted" if summary.interrupted else "done"

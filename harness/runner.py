@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from harness.store import ResultsStore
 from harness.store import TrialContext
 from harness.study import StudyObserver
 from harness.study import StudySummary
+from harness.study import choose_study_name
 from harness.study import run_study
 
 __all__ = ["Prepared", "execute", "prepare"]
@@ -57,8 +59,13 @@ def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float |
 
 
 def execute(prepared: Prepared, observer: StudyObserver,
-            warn: Any = lambda message: None) -> StudySummary:
-    """Load the data once (so a bad dataset is one clear error), then run the study."""
+            warn: Any = lambda message: None, *, retry_failed: bool = False,
+            new_study: bool = False) -> StudySummary:
+    """Load the data once (so a bad dataset is one clear error), then run the study.
+
+    ``retry_failed`` re-runs the study's failed trials (same hyperparameters) before new ones;
+    ``new_study`` starts a fresh study beside an existing one of the same name.
+    """
     from harness.devices import check_precision
     from harness.devices import hardware_class
     from harness.devices import resolve_device
@@ -77,6 +84,16 @@ def execute(prepared: Prepared, observer: StudyObserver,
              "(set strict = true in [dataset] to make these errors)")
     db_url = cfg.db or default_db_url()
     store = ResultsStore(db_url)
+    try:
+        name = choose_study_name(store, cfg, new_study)
+    except HarnessError:
+        store.close()
+        raise
+    if name != cfg.study.name:
+        warn(f"starting a new study '{name}' (study '{cfg.study.name}' exists in "
+             f"{store.safe_url})")
+        run = replace(run, config=cfg.with_overrides(study=name))
+        cfg = run.config
     prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
     context = TrialContext(device=hardware_class(device), space_hash=cfg.space_hash(),
                            environment=environment(prepared.pm.distributions, device))
@@ -88,7 +105,7 @@ def execute(prepared: Prepared, observer: StudyObserver,
     try:
         summary = run_study(run, store, db_url=db_url, device=device, context=context,
                             observer=observer, on_result=on_result,
-                            disabled_plugins=prepared.disabled)
+                            disabled_plugins=prepared.disabled, retry_failed=retry_failed)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):

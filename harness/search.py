@@ -173,27 +173,21 @@ def grid_space(run: Run) -> dict[str, list[Any]]:
 
 # -- the study loop ----------------------------------------------------------------------------
 
-def open_study(run: Run, db_url: str) -> tuple[optuna.Study, int]:
-    """Create or load the Optuna study at ``db_url`` (the same database as our tables).
-
-    Returns the study and how many finished trials it already holds.
-    """
+def open_study(run: Run, db_url: str, seed: int,
+               ) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Create or load the Optuna study at ``db_url`` (the same database as our tables), its
+    sampler seeded with ``seed``. Call under the database lock: Optuna creates its tables on
+    first use, and two processes doing that at once collide."""
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
-    try:
-        study_id = storage.get_study_id_from_name(run.config.study.name)
-        done_before = len(storage.get_all_trials(study_id, deepcopy=False, states=FINISHED))
-    except KeyError:
-        done_before = 0
-    # Reseed by progress: a resumed study must not replay the first run's random proposals.
     study = optuna.create_study(
         storage=storage,
-        sampler=create_sampler(run, run.config.study.seed + done_before),
+        sampler=create_sampler(run, seed),
         pruner=create_pruner(run),
         study_name=run.config.study.name,
         directions=[o.direction for o in run.objectives],
         load_if_exists=True,
     )
-    return study, done_before
+    return study, storage
 
 
 def with_objectives(run: Run, result: TrialResult) -> TrialResult:

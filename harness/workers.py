@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
+import threading
 import time
 from dataclasses import dataclass
 from dataclasses import field
@@ -49,8 +51,23 @@ class TrialJob:
     disabled_plugins: tuple[str, ...] = ()
 
 
+def _exit_with_parent() -> None:
+    """A worker outlives nothing: when the process that drives it dies (even by SIGKILL), the
+    fork server exits and the worker is re-parented — then it stops too, instead of training
+    on for a study that no longer listens."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
+
+
 def _worker_main(conn: Any, job: TrialJob) -> None:
     """Runs in the worker process."""
+    _exit_with_parent()
     try:
         import torch
 
@@ -121,7 +138,7 @@ class Worker:
         except (EOFError, OSError):
             self.process.join(timeout=5)
             code = self.process.exitcode
-            return "error", f"the worker process died (exit code {code}): killed by the " \
+            return "died", f"the worker process died (exit code {code}): killed by the " \
                             "system (out of memory?) or crashed in native code"
 
     def stop(self) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON
+from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
@@ -18,6 +19,7 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -45,6 +47,8 @@ class StudyRow(Base):
     objectives: Mapped[list[Any]]
     space_hash: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]]
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many ``harness run`` sessions have joined the study (each samples with its own seed)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -85,6 +89,10 @@ class TrialRow(Base):
     gflops_per_sample: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
     fail_reason: Mapped[str | None] = mapped_column(Text)
+    retried: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A failed trial that was re-run under a new number: it no longer counts in the budget."""
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+    """Unix time of the running trial's last sign of life (see harness.coordination)."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

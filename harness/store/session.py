@@ -7,6 +7,9 @@ Contract of :class:`ResultsStore`:
   finished row is never rewritten (``finish_trial`` on a finished row raises ``StoreError``).
 - Every write is its own transaction: it commits, or rolls back and raises ``StoreError``.
 - SQLite files use WAL and a busy timeout so concurrent workers wait instead of failing.
+- Many processes (on many machines, for a server database) may share one database: schema
+  creation and budget claims happen under :attr:`lock`; trial heartbeats let any of them fail
+  the trials of a process that died.
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from harness.coordination import DatabaseLock
+from harness.coordination import now
 from harness.errors import StoreError
+from harness.errors import TrialTakenOver
 from harness.store.models import EpochRow
 from harness.store.models import MetricRow
 from harness.store.models import StudyRow
@@ -87,7 +94,11 @@ class ResultsStore:
             raise StoreError(f"cannot open results database {self.safe_url}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._check_schema(upgrade)
+        self.lock = DatabaseLock(self.engine)
+        if not self._schema_is_current():
+            # Several processes may meet a fresh database at once: one creates the schema.
+            with self._locked():
+                self._check_schema(upgrade)
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -96,6 +107,22 @@ class ResultsStore:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.attributes["connection"] = connection
         return cfg
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self.lock.held():
+                yield
+        except (OSError, SQLAlchemyError) as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: "
+                             f"{_one_line(exc)}") from None
+
+    def _schema_is_current(self) -> bool:
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        try:
+            return self.schema_revision() == head
+        except SQLAlchemyError:
+            return False  # _check_schema, under the lock, reports the error
 
     def _check_schema(self, upgrade: bool) -> None:
         head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -135,20 +162,96 @@ class ResultsStore:
         finally:
             session.close()
 
+    def find_study(self, name: str) -> StudyRow | None:
+        with self.session() as s:
+            return s.scalar(select(StudyRow).where(StudyRow.name == name))
+
     def ensure_study(self, *, name: str, task: str, dataset: str, objectives: list[dict[str, Any]],
                      config: dict[str, Any], space_hash: str) -> int:
-        """Return the id of study ``name``, creating its row on first use."""
+        """Return the id of study ``name``, creating its row on first use (race-safe: a
+        process that loses the race to create it reads the winner's row)."""
+        existing = self.find_study(name)
+        if existing is not None:
+            return existing.id
+        try:
+            with self.session() as s:
+                row = StudyRow(name=name, task=task, dataset=dataset,
+                               primary_metric=objectives[0]["column"],
+                               direction=objectives[0]["direction"], objectives=objectives,
+                               config=config, space_hash=space_hash)
+                s.add(row)
+                s.flush()
+                return row.id
+        except StoreError:
+            existing = self.find_study(name)
+            if existing is None:
+                raise
+            return existing.id
+
+    def join_study(self, study_id: int) -> int:
+        """Count one more run session of the study; returns how many joined before it."""
         with self.session() as s:
-            existing = s.scalar(select(StudyRow).where(StudyRow.name == name))
-            if existing is not None:
-                return existing.id
-            row = StudyRow(name=name, task=task, dataset=dataset,
-                           primary_metric=objectives[0]["column"],
-                           direction=objectives[0]["direction"], objectives=objectives,
-                           config=config, space_hash=space_hash)
-            s.add(row)
-            s.flush()
-            return row.id
+            joined = s.scalar(update(StudyRow).where(StudyRow.id == study_id)
+                              .values(runs=StudyRow.runs + 1).returning(StudyRow.runs))
+            return int(joined or 1) - 1
+
+    # -- the budget and heartbeats ----------------------------------------------------------
+
+    def claimed(self, study_id: int) -> int:
+        """Trials that count in the budget: running or finished, except re-run failures."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).where(TrialRow.study_id == study_id,
+                                                       TrialRow.retried.is_(False))) or 0
+
+    def finished(self, study_id: int) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).where(
+                TrialRow.study_id == study_id, TrialRow.retried.is_(False),
+                TrialRow.status != "running")) or 0
+
+    def running(self, study_id: int) -> list[TrialRow]:
+        with self.session() as s:
+            return list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                         TrialRow.status == "running")))
+
+    def trials_by_number(self, study_id: int, numbers: list[int]) -> dict[int, TrialRow]:
+        with self.session() as s:
+            rows = s.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                    TrialRow.number.in_(numbers)))
+            return {row.number: row for row in rows}
+
+    def failed_not_retried(self, study_id: int) -> list[TrialRow]:
+        with self.session() as s:
+            return list(s.scalars(select(TrialRow).where(
+                TrialRow.study_id == study_id, TrialRow.status == "failed",
+                TrialRow.retried.is_(False)).order_by(TrialRow.number)))
+
+    def beat(self, trial_ids: list[int]) -> None:
+        """Record that this process is still running these trials."""
+        with self.session() as s:
+            s.execute(update(TrialRow).where(TrialRow.id.in_(trial_ids),
+                                             TrialRow.status == "running")
+                      .values(heartbeat_at=now()))
+
+    def fail_if_running(self, trial_id: int, reason: str) -> bool:
+        """Fail a running trial from outside its process; False if it had already finished
+        (whoever changes the row first wins, so two processes never both fail it)."""
+        with self.session() as s:
+            changed = s.execute(update(TrialRow).where(TrialRow.id == trial_id,
+                                                       TrialRow.status == "running")
+                                .values(status="failed", fail_reason=reason,
+                                        finished_at=utcnow()))
+            return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+    def mark_retried(self, trial_id: int) -> None:
+        with self.session() as s:
+            s.execute(update(TrialRow).where(TrialRow.id == trial_id).values(retried=True))
+
+    def val_metrics(self, trial_id: int) -> dict[str, float]:
+        with self.session() as s:
+            rows = s.execute(select(MetricRow.name, MetricRow.value).where(
+                MetricRow.trial_id == trial_id, MetricRow.split == "val"))
+            return {name: value for name, value in rows}
 
     def start_trial(self, study_id: int, plan: Any, context: TrialContext) -> int:
         """Insert the ``running`` row for a trial that is about to start."""
@@ -160,7 +263,8 @@ class ResultsStore:
                 hyperparameters=plan.hyperparameters(), seed=plan.seed, device=context.device,
                 hardware=context.hardware(plan.precision), precision=plan.precision,
                 memory_format=plan.memory_format, compile_mode=plan.compile,
-                space_hash=context.space_hash, environment=context.environment)
+                space_hash=context.space_hash, environment=context.environment,
+                heartbeat_at=now())
             s.add(row)
             s.flush()
             return row.id
@@ -177,8 +281,8 @@ class ResultsStore:
             row = s.get(TrialRow, trial_id)
             if row is None or row.status != "running":
                 state = row.status if row else "missing"
-                raise StoreError(f"trial row {trial_id} is {state}; finished rows are never "
-                                 "rewritten")
+                raise TrialTakenOver(f"trial row {trial_id} is {state}; finished rows are "
+                                     "never rewritten")
             _fill_outcome(row, result)
             for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics)):
                 s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)

@@ -41,7 +41,7 @@ def test_fresh_database_gets_our_tables_and_wal(tmp_path):
     tables = set(inspect(store.engine).get_table_names())
     assert {"harness_studies", "harness_trials", "harness_metrics", "harness_epochs",
             "harness_alembic_version"} <= tables
-    assert store.schema_revision() == "0.1"
+    assert store.schema_revision() == "0.2"
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -68,7 +68,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
     con.execute("UPDATE harness_alembic_version SET version_num = '0.0'")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.1: run "
+    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.2: run "
                                          r"`harness db upgrade"):
         ResultsStore(url)
 
@@ -76,7 +76,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
 def test_db_upgrade_command(tmp_path):
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(tmp_path / "new.db")])
     assert result.exit_code == 0, result.output
-    assert "schema at 0.1" in result.output
+    assert "schema at 0.2" in result.output
 
 
 def test_passwords_never_appear():

@@ -1,0 +1,34 @@
+"""scale-out: trial heartbeats, retried failures, run sessions per study
+
+Revision ID: 0.2
+Revises: 0.1
+Release: 0.2
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0.2'
+down_revision: Union[str, Sequence[str], None] = '0.1'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('harness_studies', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('runs', sa.Integer(), server_default='0', nullable=False))
+    with op.batch_alter_table('harness_trials', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('retried', sa.Boolean(), server_default=sa.false(),
+                                      nullable=False))
+        batch_op.add_column(sa.Column('heartbeat_at', sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('harness_trials', schema=None) as batch_op:
+        batch_op.drop_column('heartbeat_at')
+        batch_op.drop_column('retried')
+    with op.batch_alter_table('harness_studies', schema=None) as batch_op:
+        batch_op.drop_column('runs')
