@@ -20,6 +20,7 @@ from harness.errors import ConfigError
 from harness.errors import did_you_mean
 from harness.space import Param
 from harness.store.session import engine_kwargs
+from harness.store.session import tune_engine
 from harness.trial import TrialPlan
 from harness.trial import TrialResult
 
@@ -179,6 +180,7 @@ def open_study(run: Run, db_url: str, seed: int,
     sampler seeded with ``seed``. Call under the database lock: Optuna creates its tables on
     first use, and two processes doing that at once collide."""
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
+    tune_engine(storage.engine)
     study = optuna.create_study(
         storage=storage,
         sampler=create_sampler(run, seed),
@@ -202,15 +204,14 @@ def with_objectives(run: Run, result: TrialResult) -> TrialResult:
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, run: Run, result: TrialResult) -> None:
-    """Report a finished trial to Optuna, with its status and failure reason as attributes."""
-    trial.set_user_attr("status", result.status)
-    if result.fail_reason:
-        trial.set_user_attr("fail_reason", result.fail_reason)
+    """Report a finished trial to Optuna; a failure carries its reason as a user attribute
+    (Optuna's own state says complete or pruned: one write fewer per trial)."""
     if result.status == "complete":
         study.tell(trial, [float(result.objective_value(o) or 0.0) for o in run.objectives])
     elif result.status == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     else:
+        trial.set_user_attr("fail_reason", result.fail_reason or "failed")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 

@@ -95,6 +95,7 @@ class _Loop:
     counts: dict[str, int]
     local: set[int] = field(default_factory=set)  # harness ids of the trials in flight here
     waiting_said: bool = False
+    reconciled_at: float = float("-inf")
 
     @property
     def budget(self) -> BudgetSection:
@@ -109,8 +110,14 @@ class _Loop:
         if deadline is not None and time.perf_counter() >= deadline:
             return None
         with self.store.lock.held():
-            self.reconcile()
+            # Dead processes' trials are looked for once a heartbeat interval, and always
+            # before saying the budget is full (a dead trial may be re-run).
+            if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
+                self.reconcile()
             claimed = self.store.claimed(self.study_id)
+            if claimed >= self.budget.n_trials:
+                self.reconcile()
+                claimed = self.store.claimed(self.study_id)
             if claimed >= self.budget.n_trials or grid_exhausted(self.study):
                 return None
             trial = self.study.ask()
@@ -143,6 +150,7 @@ class _Loop:
     def reconcile(self) -> None:
         """Fail the trials of dead processes and settle Optuna trials left half-told.
         Called under the lock, so no live process is between two steps of a claim."""
+        self.reconciled_at = time.monotonic()
         cutoff = now() - self.budget.grace_s
         for row in self.store.running(self.study_id):
             if row.id in self.local or (row.heartbeat_at or 0.0) >= cutoff:
@@ -208,7 +216,7 @@ class _Loop:
         self.store.add_epoch(trial_id, record)
         crash_point("epoch")
         self.observer.epoch_finished(plan, record, self.budget.epochs)
-        if len(self.run.objectives) > 1:
+        if len(self.run.objectives) > 1 or self.run.config.search.pruner == "none":
             return False  # Optuna prunes single-objective studies only
         value = record.val_metrics.get(self.run.objectives[0].name)
         if value is None:

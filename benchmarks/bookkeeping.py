@@ -1,0 +1,169 @@
+"""Bookkeeping per trial: what harness adds around a trial whose objective does nothing.
+
+    python benchmarks/bookkeeping.py [--trials 10000] [--window 1000] [--db PATH]
+
+Each trial goes through the real study loop: claim under the database lock (reconcile dead
+trials, count the budget, ``study.ask``, insert the running row), store one epoch, store the
+result with its metrics, tell Optuna — on a SQLite file. The objective returns at once. The
+sampler (Optuna's RandomSampler) is wrapped in a timer and its own time is subtracted, so the
+figure is harness + Optuna storage, not the sampling algorithm. Printed per window of trials:
+the figure must stay flat as the study grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from harness.config import parse_config
+from harness.coordination import Heartbeat
+from harness.plugins import load_registry
+from harness.plugins import make_plugin_manager
+from harness.resolve import resolve_run
+from harness.search import open_study
+from harness.store import ResultsStore
+from harness.store import TrialContext
+from harness.study import _Loop
+from harness.trial import EpochRecord
+from harness.trial import TrialResult
+
+TASK = """
+[study]
+name = "bookkeeping"
+task = "classification"
+[dataset]
+name = "digits"
+[search]
+sampler = "random"
+pruner = "none"
+architectures = ["small_cnn"]
+optimizers = ["adamw", "sgd"]
+[budget]
+n_trials = {n}
+epochs = 1
+"""
+
+
+class TimedSampler(optuna.samplers.BaseSampler):
+    """Delegates to a sampler and adds up the time spent in it."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def _timed(self, name: str, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return getattr(self.inner, name)(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        return self._timed("infer_relative_search_space", study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, space: Any) -> Any:
+        return self._timed("sample_relative", study, trial, space)
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+        return self._timed("sample_independent", study, trial, name, dist)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._timed("before_trial", study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._timed("after_trial", study, trial, state, values)
+
+
+class TimedStore:
+    """Delegates to the results store and adds up the time spent in it (harness's own
+    bookkeeping: its rows, the budget count, heartbeats, the lock)."""
+
+    def __init__(self, inner: ResultsStore) -> None:
+        self._inner = inner
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed
+
+
+class NullObserver:
+    def trial_started(self, *args: Any) -> None: ...
+    def epoch_finished(self, *args: Any) -> None: ...
+    def trial_finished(self, *args: Any) -> None: ...
+    def notice(self, *args: Any) -> None: ...
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--window", type=int, default=1000)
+    parser.add_argument("--db", type=Path, default=None)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp())
+    db = args.db or folder / "bookkeeping.db"
+    url = f"sqlite:///{db}"
+    config = parse_config(TASK.format(n=args.trials), source="bookkeeping.toml", base_dir=folder)
+    run = resolve_run(config, load_registry(make_plugin_manager()))
+    store = ResultsStore(url)
+    study_id = store.ensure_study(name="bookkeeping", task="classification", dataset="digits",
+                                  objectives=[{"name": "accuracy", "column": "val_accuracy",
+                                               "direction": "maximize"}],
+                                  config={}, space_hash=config.space_hash())
+    study, storage = open_study(run, url, 0)
+    sampler = TimedSampler(study.sampler)
+    study.sampler = sampler
+    context = TrialContext("cpu", config.space_hash(), {})
+    timed_store = TimedStore(store)
+    loop = _Loop(run, study, storage, timed_store,  # type: ignore[arg-type]
+                 study_id, context, NullObserver(), lambda result: None,
+                 Heartbeat(store.beat, 10.0), {"complete": 0, "pruned": 0, "failed": 0})
+
+    print(f"{'trials':>13} {'ms/trial':>9} {'sampler ms':>11} {'bookkeeping ms':>15} "
+          f"{'of it harness':>14} {'of it optuna':>13}")
+    per_window = []
+    for start in range(0, args.trials, args.window):
+        sampler_before, began = sampler.seconds, time.perf_counter()
+        store_before = timed_store.seconds
+        for i in range(args.window):
+            claimed = loop.claim(None)
+            assert claimed is not None
+            trial, plan, trial_id = claimed
+            value = (start + i) % 97 / 97
+            record = EpochRecord(1, 0.5, {"accuracy": value}, 1e-3, 0.0, 0)
+            loop.epoch(trial, trial_id, plan, record)
+            loop.finish(trial, trial_id, TrialResult(plan, "complete",
+                                                     val_metrics={"accuracy": value},
+                                                     test_metrics={"accuracy": value},
+                                                     history=(record,)))
+        total = (time.perf_counter() - began) / args.window * 1000
+        sampled = (sampler.seconds - sampler_before) / args.window * 1000
+        ours = (timed_store.seconds - store_before) / args.window * 1000
+        per_window.append(total - sampled)
+        print(f"{start:>6}-{start + args.window:<6} {total:9.2f} {sampled:11.2f} "
+              f"{total - sampled:15.2f} {ours:14.2f} {total - sampled - ours:13.2f}", flush=True)
+    print(f"bookkeeping ms/trial: first window {per_window[0]:.2f}, last {per_window[-1]:.2f}, "
+          f"median {statistics.median(per_window):.2f}; last/first "
+          f"{per_window[-1] / per_window[0]:.2f}")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
