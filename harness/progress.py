@@ -10,6 +10,7 @@ from rich.progress import MofNCompleteColumn
 from rich.progress import Progress
 from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
+from rich.text import Text
 
 from harness.study import StudySummary
 from harness.trial import EpochRecord
@@ -65,21 +66,25 @@ class RichObserver:
             shown = f"val_{self.objective}={value:.4f}" if value is not None else "done"
             speed = (f", {result.inference.samples_per_s:,.0f} samples/s"
                      if result.inference else "")
-            self.console.print(f"[green]✓[/] {head} → {shown}{speed} "
-                               f"({result.duration_s:.1f} s)", highlight=False)
+            self.console.print(Text.assemble(("✓", "green"), f" {head} → {shown}{speed} "
+                                                              f"({result.duration_s:.1f} s)"),
+                               highlight=False)
         elif result.status == "pruned":
-            self.console.print(f"[yellow]✂[/] {head} → pruned after epoch "
-                               f"{len(result.history)}", highlight=False)
+            self.console.print(Text.assemble(("✂", "yellow"), f" {head} → pruned after epoch "
+                                                               f"{len(result.history)}"),
+                               highlight=False)
         else:
-            self.console.print(f"[red]✗[/] {head} → FAILED: {result.fail_reason}",
-                               highlight=False, markup=False)
+            # The reason is text from a plugin or an exception: never read as markup.
+            self.console.print(Text.assemble(("✗", "red"), f" {head} → FAILED: "
+                                                            f"{result.fail_reason}"),
+                               highlight=False)
         if plan.number in self._epochs:
             self.progress.remove_task(self._epochs.pop(plan.number))
         if self._trials is not None:
             self.progress.advance(self._trials)
 
     def notice(self, message: str) -> None:
-        self.console.print(f"[dim]… {message}[/]", highlight=False)
+        self.console.print(Text(f"… {message}", style="dim"), highlight=False)
 
 
 def summary_line(summary: StudySummary) -> str:

@@ -80,8 +80,9 @@ def execute(prepared: Prepared, observer: StudyObserver,
     repairs = _load_data(run)
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
-        warn(f"dataset '{run.dataset.name}' was repaired while loading: {counts} "
-             "(set strict = true in [dataset] to make these errors)")
+        hint = (" (set strict = true in [dataset] to make these errors)"
+                if "strict" in run.dataset.options else "")
+        warn(f"dataset '{run.dataset.name}' was repaired while loading: {counts}{hint}")
     db_url = cfg.db or default_db_url()
     store = ResultsStore(db_url)
     try:

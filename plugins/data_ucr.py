@@ -18,7 +18,9 @@ from harness_plugins._seqdata import stratified_sequence_split
 
 OPTIONS = {
     "path": harness.Option("path", help="folder holding <Name>_TRAIN and <Name>_TEST files"),
-    "name": harness.Option(str, "", "the problem name (default: the only one in the folder)"),
+    # Not `name`: that key of [dataset] names the dataset plugin itself.
+    "problem": harness.Option(str, "", "the problem, the prefix of its files "
+                                       "(default: the only one in the folder)"),
     "val_fraction": harness.Option(float, 0.2, "share of TRAIN held out for validation"),
     "split_seed": harness.Option(int, 0, "seed of the validation split"),
 }
@@ -30,7 +32,7 @@ def load_ucr(options: Mapping[str, Any]) -> SequenceData:
     folder = Path(options["path"])
     if not folder.is_dir():
         raise harness.DataError(f"ucr: '{folder}' is not a folder")
-    train_file, test_file = _files(folder, options["name"])
+    train_file, test_file = _files(folder, options["problem"])
     train, test = _read(train_file), _read(test_file)
     classes = tuple(sorted({label for _, label in train + test}, key=_label_key))
     index = {label: i for i, label in enumerate(classes)}
@@ -60,7 +62,7 @@ def _files(folder: Path, name: str) -> tuple[Path, Path]:
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise harness.DataError(f"ucr: need exactly one <Name>_TRAIN file in '{folder}' "
-                                f"(found: {found}; set `name`)")
+                                f"(found: {found}; set `problem`)")
     train = candidates[0]
     test = train.with_name(train.name.replace("_TRAIN", "_TEST"))
     if not test.is_file():

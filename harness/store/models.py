@@ -15,6 +15,7 @@ from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import Float
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
@@ -48,13 +49,17 @@ class StudyRow(Base):
     space_hash: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]]
     runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Trials that count in the budget (running or finished, less re-run failures): kept with
+    every insert so claiming a trial reads one row, not a count of the whole study."""
     """How many ``harness run`` sessions have joined the study (each samples with its own seed)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TrialRow(Base):
     __tablename__ = "harness_trials"
-    __table_args__ = (UniqueConstraint("study_id", "number"),)
+    __table_args__ = (UniqueConstraint("study_id", "number"),
+                      Index("ix_harness_trials_study_status", "study_id", "status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("harness_studies.id"), index=True)

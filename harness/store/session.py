@@ -102,12 +102,6 @@ class ResultsStore:
 
     # -- schema -----------------------------------------------------------------------------
 
-    def _alembic_config(self, connection: Any) -> Config:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = connection
-        return cfg
-
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         try:
@@ -134,7 +128,7 @@ class ResultsStore:
                 if current == head:
                     return
                 if fresh or upgrade:
-                    command.upgrade(self._alembic_config(conn), "head")
+                    command.upgrade(alembic_config(conn), "head")
                     return
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open results database {self.safe_url}: "
@@ -200,8 +194,7 @@ class ResultsStore:
     def claimed(self, study_id: int) -> int:
         """Trials that count in the budget: running or finished, except re-run failures."""
         with self.session() as s:
-            return s.scalar(select(func.count()).where(TrialRow.study_id == study_id,
-                                                       TrialRow.retried.is_(False))) or 0
+            return s.scalar(select(StudyRow.claimed).where(StudyRow.id == study_id)) or 0
 
     def finished(self, study_id: int) -> int:
         with self.session() as s:
@@ -244,8 +237,14 @@ class ResultsStore:
             return bool(changed.rowcount)  # type: ignore[attr-defined]
 
     def mark_retried(self, trial_id: int) -> None:
+        """The trial is re-run under a new number: it stops counting in the budget."""
         with self.session() as s:
-            s.execute(update(TrialRow).where(TrialRow.id == trial_id).values(retried=True))
+            row = s.get(TrialRow, trial_id)
+            if row is None or row.retried:
+                return
+            row.retried = True
+            s.execute(update(StudyRow).where(StudyRow.id == row.study_id)
+                      .values(claimed=StudyRow.claimed - 1))
 
     def val_metrics(self, trial_id: int) -> dict[str, float]:
         with self.session() as s:
@@ -266,6 +265,8 @@ class ResultsStore:
                 space_hash=context.space_hash, environment=context.environment,
                 heartbeat_at=now())
             s.add(row)
+            s.execute(update(StudyRow).where(StudyRow.id == study_id)
+                      .values(claimed=StudyRow.claimed + 1))
             s.flush()
             return row.id
 
@@ -358,6 +359,14 @@ def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> An
 def _finite(value: float | None) -> float | None:
     """A throughput too fast for the clock to resolve is unknown, not infinite."""
     return value if value is not None and math.isfinite(value) else None
+
+
+def alembic_config(connection: Any) -> Config:
+    """Alembic's configuration for our migrations, run on ``connection``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
 
 
 def _ensure_sqlite_folder(url: str) -> None:

@@ -86,3 +86,45 @@ def test_passwords_never_appear():
 def test_unreachable_server_is_one_clear_error():
     with pytest.raises(StoreError, match="cannot open results database postgresql://u:\\*\\*\\*@"):
         ResultsStore("postgresql://u:pw@127.0.0.1:1/nothing")
+
+
+def test_a_0_1_database_upgrades_to_0_2_keeping_its_trials(tmp_path):
+    """A database written by release 0.1: `harness db upgrade` adds the scale-out columns and
+    counts its trials into the budget, and the trials are still there."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from harness.store.session import alembic_config
+
+    db = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0.1")
+        conn.exec_driver_sql(
+            "INSERT INTO harness_studies (id, name, task, dataset, primary_metric, direction, "
+            "objectives, space_hash, config, created_at) VALUES (1, 'old', 'classification', "
+            "'digits', 'val_accuracy', 'maximize', '[]', 'h', '{}', '2026-01-01')")
+        for number, status in enumerate(("complete", "failed", "complete")):
+            conn.exec_driver_sql(
+                "INSERT INTO harness_trials (study_id, number, status, architecture, optimizer, "
+                "scheduler, batch_size, hyperparameters, seed, device, hardware, precision, "
+                "space_hash, environment, memory_format, compile_mode, started_at) VALUES "
+                f"(1, {number}, '{status}', 'a', 'o', 's', 8, '{{}}', 0, 'cpu', 'cpu', 'fp32', "
+                "'h', '{}', 'contiguous', 'none', '2026-01-01')")
+    engine.dispose()
+    with pytest.raises(StoreError, match="has schema 0.1, this harness needs 0.2"):
+        ResultsStore(f"sqlite:///{db}")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    store = ResultsStore(f"sqlite:///{db}")
+    try:
+        assert store.schema_revision() == "0.2" and store.claimed(1) == 3
+        assert store.count_trials("old") == {"complete": 2, "failed": 1}
+        (failed,) = store.failed_not_retried(1)
+        store.mark_retried(failed.id)
+        store.mark_retried(failed.id)  # idempotent: counted out once
+        assert store.claimed(1) == 2 and store.failed_not_retried(1) == []
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes("harness_trials")}
+        assert "ix_harness_trials_study_status" in indexes
+    finally:
+        store.close()

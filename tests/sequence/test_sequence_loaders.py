@@ -80,7 +80,8 @@ TS_TEST = """\
 def test_ucr_ts_multivariate_variable_length_with_missing(tmp_path):
     (tmp_path / "Motions_TRAIN.ts").write_text(TS_TRAIN)
     (tmp_path / "Motions_TEST.ts").write_text(TS_TEST)
-    data = load_ucr({"path": str(tmp_path), "name": "", "val_fraction": 0.5, "split_seed": 0})
+    data = load_ucr({"path": str(tmp_path), "problem": "", "val_fraction": 0.5,
+                     "split_seed": 0})
     assert data.classes == ("run", "walk")
     everything = data.train.series + data.val.series
     assert sorted(len(s) for s in everything) == [2, 3, 4, 5]
@@ -94,7 +95,8 @@ def test_ucr_classic_tab_separated(tmp_path):
                       for i in range(10))
     (tmp_path / "Toy_TRAIN.tsv").write_text(train)
     (tmp_path / "Toy_TEST.tsv").write_text("1\t0\t1\t2\t3\t4\t5\n2\t5\t4\t3\t2\t1\t0\n")
-    data = load_ucr({"path": str(tmp_path), "name": "Toy", "val_fraction": 0.2, "split_seed": 0})
+    data = load_ucr({"path": str(tmp_path), "problem": "Toy", "val_fraction": 0.2,
+                     "split_seed": 0})
     assert data.classes == ("1", "2")
     assert len(data.train.series) == 8 and data.train.series[0].shape == (6, 1)
 
@@ -108,15 +110,18 @@ def test_ucr_malformed_lines_name_file_and_line(tmp_path, text, line, message):
     (tmp_path / "Bad_TRAIN.ts").write_text(text)
     (tmp_path / "Bad_TEST.ts").write_text("@data\n1,2:a\n")
     with pytest.raises(DataError, match=rf"Bad_TRAIN.ts:{line}: {message}"):
-        load_ucr({"path": str(tmp_path), "name": "", "val_fraction": 0.2, "split_seed": 0})
+        load_ucr({"path": str(tmp_path), "problem": "", "val_fraction": 0.2,
+                  "split_seed": 0})
 
 
 def test_ucr_missing_files(tmp_path):
     with pytest.raises(DataError, match="need exactly one <Name>_TRAIN file"):
-        load_ucr({"path": str(tmp_path), "name": "", "val_fraction": 0.2, "split_seed": 0})
+        load_ucr({"path": str(tmp_path), "problem": "", "val_fraction": 0.2,
+                  "split_seed": 0})
     (tmp_path / "X_TRAIN.ts").write_text("@data\n1:a\n")
     with pytest.raises(DataError, match="X_TEST.ts' is missing"):
-        load_ucr({"path": str(tmp_path), "name": "", "val_fraction": 0.2, "split_seed": 0})
+        load_ucr({"path": str(tmp_path), "problem": "", "val_fraction": 0.2,
+                  "split_seed": 0})
 
 
 def test_series_contract_type():
