@@ -58,6 +58,9 @@ def main() -> None:
               help="Stop starting trials after this many seconds.")
 @db_option
 @click.option("--study", default=None, help="Study name [default: from the task file].")
+@click.option("--workers", type=int, default=None,
+              help="Trials at once, each in its own worker process (0: in this process) "
+                   "[default: from the task file].")
 @click.option("--retry-failed", is_flag=True,
               help="Re-run the study's failed trials (same hyperparameters) before new ones.")
 @click.option("--new-study", is_flag=True,
@@ -66,7 +69,7 @@ def main() -> None:
 @disable_option
 @reports_errors
 def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str | None,
-        study: str | None, retry_failed: bool, new_study: bool,
+        study: str | None, workers: int | None, retry_failed: bool, new_study: bool,
         disabled: tuple[str, ...]) -> None:
     """Run (or continue) the study a task file declares.
 
@@ -79,7 +82,7 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
     from harness.runner import prepare
 
     prepared = prepare(task_file, n_trials=n_trials, timeout_s=timeout_s, db=_db_url(db),
-                       study=study, disabled=disabled)
+                       study=study, workers=workers, disabled=disabled)
     console = _console()
     objective = prepared.run.objectives[0].name
     console.print(f"harness: study '{prepared.config.study.name}' — task "

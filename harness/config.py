@@ -132,16 +132,21 @@ class RunConfig:
                                          default=str).encode()).hexdigest()
 
     def with_overrides(self, *, n_trials: int | None = None, timeout_s: float | None = None,
-                       db: str | None = None, study: str | None = None) -> RunConfig:
-        """Apply command-line overrides: only the budget, the storage and the study name."""
-        budget = self.budget
+                       db: str | None = None, study: str | None = None,
+                       workers: int | None = None) -> RunConfig:
+        """Apply command-line overrides: the budget, the storage, the study name and how many
+        worker processes run trials (none of them changes the search space)."""
+        budget, device = self.budget, self.device
+        if workers is not None:
+            _check(workers >= 0, "--workers", "", "must be 0 (in-process) or more")
+            device = replace(device, workers=workers)
         if n_trials is not None:
             _check(n_trials >= 1, "--n-trials", "", "must be at least 1")
             budget = replace(budget, n_trials=n_trials)
         if timeout_s is not None:
             _check(timeout_s > 0, "--timeout", "", "must be positive")
             budget = replace(budget, timeout_s=timeout_s)
-        return replace(self, budget=budget, db=db if db is not None else self.db,
+        return replace(self, budget=budget, device=device, db=db if db is not None else self.db,
                        study=replace(self.study, name=study) if study else self.study)
 
 

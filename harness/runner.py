@@ -45,11 +45,11 @@ class Prepared:
 
 
 def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float | None = None,
-            db: str | None = None, study: str | None = None,
+            db: str | None = None, study: str | None = None, workers: int | None = None,
             disabled: Sequence[str] = (), pm: PluginManager | None = None) -> Prepared:
     """Load, override and resolve a task file (no training, no database)."""
     config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
-                                              study=study)
+                                              study=study, workers=workers)
     pm = pm or make_plugin_manager(block=disabled)
     run = resolve_run(config, load_registry(pm))
     # Build the sampler and pruner once so their option tables are checked before any work.

@@ -119,6 +119,12 @@ def _sleepy(request):
     import time
     time.sleep(60)
 
+def _flaky(request):
+    import os
+    if os.environ.get("HARNESS_FAKE_FLAKY"):
+        raise RuntimeError("flaky failure")
+    return _mlp(request)
+
 def _crash(request):
     import os
     os._exit(3)
@@ -138,6 +144,8 @@ def register_architectures(register):
                                       params={"hidden": harness.Int(32, 16, 64)}))
     register(harness.ArchitectureSpec(name="sleepy_net", build=_sleepy, tasks=("classification",)))
     register(harness.ArchitectureSpec(name="crash_net", build=_crash, tasks=("classification",)))
+    register(harness.ArchitectureSpec(name="flaky_mlp", build=_flaky, tasks=("classification",),
+                                      params={"hidden": harness.Int(32, 16, 64)}))
 
 def _log(line):
     import os

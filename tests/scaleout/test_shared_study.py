@@ -27,8 +27,8 @@ SLURM = REPO / "examples" / "slurm" / "harness-array.sbatch"
 KUBERNETES = REPO / "examples" / "kubernetes" / "harness-job.yaml"
 
 
-def _shared_task(write_task, n_trials: int, name: str = "task.toml", workers: int = 0) -> Path:
-    return write_task(name=name, replace=(("n_trials = 2", f"n_trials = {n_trials}"),),
+def _shared_task(write_task, n_trials: int, workers: int = 0) -> Path:
+    return write_task(replace=(("n_trials = 2", f"n_trials = {n_trials}"),),
                       append=f"workers = {workers}\n")
 
 
@@ -55,10 +55,9 @@ def _assert_exact(url: str, outputs: list[tuple[int, str, str]], n_trials: int) 
 def test_four_processes_share_one_sqlite_study_exactly(write_task, tmp_path):
     """Two in-process runners and two with worker processes, one SQLite file, one budget."""
     db = tmp_path / "shared.db"
-    inline = _shared_task(write_task, 10, "inline.toml", workers=0)
-    pooled = _shared_task(write_task, 10, "pooled.toml", workers=1)
-    processes = [harness_process("run", str(task), "--db", str(db))
-                 for task in (inline, pooled, inline, pooled)]
+    task = _shared_task(write_task, 10)
+    processes = [harness_process("run", str(task), "--db", str(db), "--workers", workers)
+                 for workers in ("0", "1", "0", "1")]
     outputs = [finish(p) for p in processes]
     _assert_exact(f"sqlite:///{db}", outputs, 10)
 
