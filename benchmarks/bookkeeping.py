@@ -110,6 +110,43 @@ class NullObserver:
     def notice(self, *args: Any) -> None: ...
 
 
+def make_loop(url: str, trials: int, folder: Path) -> tuple[_Loop, TimedSampler, TimedStore]:
+    """The real study loop on ``url`` for a study of ``trials`` no-op trials."""
+    config = parse_config(TASK.format(n=trials), source="bookkeeping.toml", base_dir=folder)
+    run = resolve_run(config, load_registry(make_plugin_manager()))
+    store = ResultsStore(url)
+    with store.lock.held():  # as run_study: several processes may set the study up at once
+        study_id = store.ensure_study(
+            name="bookkeeping", task="classification", dataset="digits",
+            objectives=[{"name": "accuracy", "column": "val_accuracy",
+                         "direction": "maximize"}],
+            config={}, space_hash=config.space_hash())
+        study, storage = open_study(run, url, store.join_study(study_id))
+    sampler = TimedSampler(study.sampler)
+    study.sampler = sampler
+    timed_store = TimedStore(store)
+    loop = _Loop(run, study, storage, timed_store,  # type: ignore[arg-type]
+                 study_id, TrialContext("cpu", config.space_hash(), {}), NullObserver(),
+                 lambda result: None, Heartbeat(store.beat, 10.0),
+                 {"complete": 0, "pruned": 0, "failed": 0})
+    return loop, sampler, timed_store
+
+
+def noop_trial(loop: _Loop, value: float) -> bool:
+    """Claim, store an epoch, finish and tell one trial whose objective does nothing;
+    False when the budget is claimed."""
+    claimed = loop.claim(None)
+    if claimed is None:
+        return False
+    trial, plan, trial_id = claimed
+    record = EpochRecord(1, 0.5, {"accuracy": value}, 1e-3, 0.0, 0)
+    loop.epoch(trial, trial_id, plan, record)
+    loop.finish(trial, trial_id, TrialResult(plan, "complete", val_metrics={"accuracy": value},
+                                             test_metrics={"accuracy": value},
+                                             history=(record,)))
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=10_000)
@@ -119,23 +156,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp())
     db = args.db or folder / "bookkeeping.db"
-    url = f"sqlite:///{db}"
-    config = parse_config(TASK.format(n=args.trials), source="bookkeeping.toml", base_dir=folder)
-    run = resolve_run(config, load_registry(make_plugin_manager()))
-    store = ResultsStore(url)
-    study_id = store.ensure_study(name="bookkeeping", task="classification", dataset="digits",
-                                  objectives=[{"name": "accuracy", "column": "val_accuracy",
-                                               "direction": "maximize"}],
-                                  config={}, space_hash=config.space_hash())
-    study, storage = open_study(run, url, 0)
-    sampler = TimedSampler(study.sampler)
-    study.sampler = sampler
-    context = TrialContext("cpu", config.space_hash(), {})
-    timed_store = TimedStore(store)
-    loop = _Loop(run, study, storage, timed_store,  # type: ignore[arg-type]
-                 study_id, context, NullObserver(), lambda result: None,
-                 Heartbeat(store.beat, 10.0), {"complete": 0, "pruned": 0, "failed": 0})
-
+    loop, sampler, timed_store = make_loop(f"sqlite:///{db}", args.trials, folder)
     print(f"{'trials':>13} {'ms/trial':>9} {'sampler ms':>11} {'bookkeeping ms':>15} "
           f"{'of it harness':>14} {'of it optuna':>13}")
     per_window = []
@@ -143,16 +164,7 @@ def main() -> None:
         sampler_before, began = sampler.seconds, time.perf_counter()
         store_before = timed_store.seconds
         for i in range(args.window):
-            claimed = loop.claim(None)
-            assert claimed is not None
-            trial, plan, trial_id = claimed
-            value = (start + i) % 97 / 97
-            record = EpochRecord(1, 0.5, {"accuracy": value}, 1e-3, 0.0, 0)
-            loop.epoch(trial, trial_id, plan, record)
-            loop.finish(trial, trial_id, TrialResult(plan, "complete",
-                                                     val_metrics={"accuracy": value},
-                                                     test_metrics={"accuracy": value},
-                                                     history=(record,)))
+            assert noop_trial(loop, (start + i) % 97 / 97)
         total = (time.perf_counter() - began) / args.window * 1000
         sampled = (sampler.seconds - sampler_before) / args.window * 1000
         ours = (timed_store.seconds - store_before) / args.window * 1000
@@ -162,7 +174,7 @@ def main() -> None:
     print(f"bookkeeping ms/trial: first window {per_window[0]:.2f}, last {per_window[-1]:.2f}, "
           f"median {statistics.median(per_window):.2f}; last/first "
           f"{per_window[-1] / per_window[0]:.2f}")
-    store.close()
+    loop.store.close()
 
 
 if __name__ == "__main__":

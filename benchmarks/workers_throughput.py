@@ -7,7 +7,7 @@ Each configuration runs the same small study (a small CNN on 16×16 digits) from
 database with the real CLI. Two figures per configuration: trials/min over the command's wall
 clock (what a user waits, start-up included) and over the trials' own span in the database
 (first start to last finish: the steady state). Threads per worker are the cores divided by
-the workers, as `harness run` sets them.
+the workers, as `harness run` sets them, unless the configuration names a thread count.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ epochs = {epochs}
 [device]
 device = "cpu"
 workers = {workers}
+threads = {threads}
 """
 
 
@@ -57,10 +58,10 @@ def _span_minutes(db: Path) -> float:
     return (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds() / 60
 
 
-def _run(folder: Path, name: str, workers: int, processes: int, trials: int,
+def _run(folder: Path, name: str, workers: int, processes: int, threads: int, trials: int,
          epochs: int) -> tuple[float, float]:
     task = folder / f"{name}.toml"
-    task.write_text(TASK.format(trials=trials, epochs=epochs, workers=workers))
+    task.write_text(TASK.format(trials=trials, epochs=epochs, workers=workers, threads=threads))
     db = folder / f"{name}.db"
     began = time.perf_counter()
     running = [subprocess.Popen([sys.executable, "-m", "harness", "run", str(task), "--db",
@@ -80,12 +81,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp())
-    configurations = [("1 process, workers = 1", 1, 1), ("1 process, workers = 2", 2, 1),
-                      ("2 processes, workers = 1 each", 1, 2)]
-    print(f"{'configuration':32} {'trials/min (wall)':>18} {'trials/min (span)':>18}")
-    for index, (label, workers, processes) in enumerate(configurations):
-        wall, span = _run(folder, f"c{index}", workers, processes, args.trials, args.epochs)
-        print(f"{label:32} {wall:18.1f} {span:18.1f}", flush=True)
+    # threads 0: harness's default, the cores divided by this process's workers
+    configurations = [("1 process, workers = 1", 1, 1, 0), ("1 process, workers = 2", 2, 1, 0),
+                      ("2 processes, workers = 1 each", 1, 2, 0),
+                      ("2 processes, workers = 1, threads = 1", 1, 2, 1)]
+    print(f"{'configuration':40} {'trials/min (wall)':>18} {'trials/min (span)':>18}")
+    for index, (label, workers, processes, threads) in enumerate(configurations):
+        wall, span = _run(folder, f"c{index}", workers, processes, threads, args.trials,
+                          args.epochs)
+        print(f"{label:40} {wall:18.1f} {span:18.1f}", flush=True)
 
 
 if __name__ == "__main__":

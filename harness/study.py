@@ -164,7 +164,11 @@ class _Loop:
 
     def _settle_optuna_orphans(self) -> None:
         """Optuna trials still RUNNING whose harness row is missing (killed right after
-        asking) or finished (killed before telling Optuna): tell Optuna what harness knows."""
+        asking) or finished (killed before telling Optuna): tell Optuna what harness knows.
+        Without a cross-process lock a live process may be between asking and inserting, so
+        such backends leave Optuna's trials alone."""
+        if self.store.lock.kind == "none":
+            return
         asked = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         rows = self.store.trials_by_number(self.study_id, [t.number for t in asked])
         for frozen in asked:
