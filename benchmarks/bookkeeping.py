@@ -25,6 +25,7 @@ from harness.config import parse_config
 from harness.coordination import Heartbeat
 from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
+from harness.recovery import Recovery
 from harness.resolve import resolve_run
 from harness.search import open_study
 from harness.store import ResultsStore
@@ -125,9 +126,10 @@ def make_loop(url: str, trials: int, folder: Path) -> tuple[_Loop, TimedSampler,
     sampler = TimedSampler(study.sampler)
     study.sampler = sampler
     timed_store = TimedStore(store)
-    loop = _Loop(run, study, storage, timed_store,  # type: ignore[arg-type]
+    recovery = Recovery(run, study, storage, timed_store, study_id)  # type: ignore[arg-type]
+    loop = _Loop(run, study, timed_store,  # type: ignore[arg-type]
                  study_id, TrialContext("cpu", config.space_hash(), {}), NullObserver(),
-                 lambda result: None, Heartbeat(store.beat, 10.0),
+                 lambda result: None, Heartbeat(store.beat, 10.0), recovery,
                  {"complete": 0, "pruned": 0, "failed": 0})
     return loop, sampler, timed_store
 

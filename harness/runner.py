@@ -19,13 +19,13 @@ from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
 from harness.resolve import Run
 from harness.resolve import resolve_run
+from harness.resume import choose_study_name
 from harness.search import create_pruner
 from harness.search import create_sampler
 from harness.store import ResultsStore
 from harness.store import TrialContext
 from harness.study import StudyObserver
 from harness.study import StudySummary
-from harness.study import choose_study_name
 from harness.study import run_study
 
 __all__ = ["Prepared", "execute", "prepare"]

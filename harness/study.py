@@ -1,15 +1,15 @@
-"""The study loop: ask Optuna for trials, run them (in worker processes, several at once when
-asked), report epochs for pruning, store every result, tell Optuna. Nothing is lost: a trial
-that fails, hangs past its time limit, or whose worker dies is stored as FAIL with its reason.
+"""The study loop: claim trials from the study's budget, run them (in worker processes,
+several at once when asked), report epochs for pruning, store every result, tell Optuna.
+Nothing is lost: a trial that fails, hangs past its time limit, or whose worker dies is stored
+as FAIL with its reason. Any number of processes may run one study (see harness.coordination
+for the lock and heartbeats, harness.recovery for what happens when one of them dies).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
-from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from functools import partial
@@ -21,18 +21,15 @@ import optuna
 
 from harness.config import BudgetSection
 from harness.config import RunConfig
-from harness.config import search_space_of
 from harness.coordination import Heartbeat
-from harness.coordination import now
-from harness.errors import StudyChanged
 from harness.errors import TrialTakenOver
 from harness.faults import crash_point
+from harness.recovery import Recovery
 from harness.search import grid_exhausted
 from harness.search import open_study
 from harness.search import suggest_plan
 from harness.search import tell
 from harness.search import with_objectives
-from harness.store.models import TrialRow
 from harness.store.session import TrialContext
 from harness.store.session import safe_url
 from harness.trial import EpochRecord
@@ -46,11 +43,10 @@ from harness.workers import wait
 if TYPE_CHECKING:
     import torch
 
-    from harness.resolve import Objective
     from harness.resolve import Run
     from harness.store import ResultsStore
 
-__all__ = ["StudyObserver", "StudySummary", "choose_study_name", "run_study"]
+__all__ = ["StudyObserver", "StudySummary", "run_study"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +81,13 @@ class StudyObserver(Protocol):
 class _Loop:
     run: Run
     study: optuna.Study
-    storage: optuna.storages.RDBStorage
     store: ResultsStore
     study_id: int
     context: TrialContext
     observer: StudyObserver
     on_result: Callable[[TrialResult], None]
     heartbeat: Heartbeat
+    recovery: Recovery
     counts: dict[str, int]
     local: set[int] = field(default_factory=set)  # harness ids of the trials in flight here
     waiting_said: bool = False
@@ -130,6 +126,10 @@ class _Loop:
         self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
         return trial, plan, trial_id
 
+    def reconcile(self) -> None:
+        self.reconciled_at = time.monotonic()
+        self.recovery.reconcile(self.local)
+
     def wait_for_others(self, deadline: float | None) -> bool:
         """The budget is claimed but trials of other processes still run: wait for them (one
         may be dead, and its trial re-run here). False when there is nothing to wait for."""
@@ -144,73 +144,6 @@ class _Loop:
             self.waiting_said = True
         time.sleep(min(self.budget.heartbeat_s, 1.0))
         return True
-
-    # -- recovering from dead processes -----------------------------------------------------
-
-    def reconcile(self) -> None:
-        """Fail the trials of dead processes and settle Optuna trials left half-told.
-        Called under the lock, so no live process is between two steps of a claim."""
-        self.reconciled_at = time.monotonic()
-        cutoff = now() - self.budget.grace_s
-        for row in self.store.running(self.study_id):
-            if row.id in self.local or (row.heartbeat_at or 0.0) >= cutoff:
-                continue
-            reason = (f"its process stopped sending heartbeats (none for "
-                      f"{self.budget.grace_s:g} s): killed, out of memory or machine lost")
-            if self.store.fail_if_running(row.id, reason):
-                self._fail_in_optuna(row.number, reason)
-                self._retry_crashed(row.number, row.id)
-        self._settle_optuna_orphans()
-
-    def _settle_optuna_orphans(self) -> None:
-        """Optuna trials still RUNNING whose harness row is missing (killed right after
-        asking) or finished (killed before telling Optuna): tell Optuna what harness knows.
-        Without a cross-process lock a live process may be between asking and inserting, so
-        such backends leave Optuna's trials alone."""
-        if self.store.lock.kind == "none":
-            return
-        asked = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        rows = self.store.trials_by_number(self.study_id, [t.number for t in asked])
-        for frozen in asked:
-            row = rows.get(frozen.number)
-            if row is None:
-                self._fail_in_optuna(frozen.number, "its process died before the trial began")
-            elif row.status != "running":
-                self._tell_stored(frozen.number, row)
-
-    def _tell_stored(self, number: int, row: TrialRow) -> None:
-        values = [self._stored_value(row, o) for o in self.run.objectives]
-        if row.status == "complete" and None not in values:
-            self.study.tell(number, [float(v) for v in values if v is not None],
-                            skip_if_finished=True)
-        elif row.status == "pruned":
-            self.study.tell(number, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
-        else:
-            self._fail_in_optuna(number, row.fail_reason or "failed")
-
-    def _stored_value(self, row: TrialRow, objective: Objective) -> float | None:
-        if objective.is_metric:
-            return self.store.val_metrics(row.id).get(objective.name)
-        value: float | None = getattr(row, objective.column, None)
-        return value
-
-    def _fail_in_optuna(self, number: int, reason: str) -> None:
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(
-            self.study._study_id, number)
-        try:
-            self.storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-            self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process settled it first
-
-    def _retry_crashed(self, number: int, row_id: int) -> None:
-        """Queue a crashed trial's hyperparameters again, if the task file allows retries."""
-        frozen = self.storage.get_trial(self.storage.get_trial_id_from_study_id_trial_number(
-            self.study._study_id, number))
-        retries = int(frozen.user_attrs.get("harness_retries", 0))
-        if retries >= self.budget.retry_crashed:
-            return
-        requeue(self.study, self.store, frozen, row_id, retries + 1)
 
     # -- reporting a trial ------------------------------------------------------------------
 
@@ -230,8 +163,8 @@ class _Loop:
 
     def finish(self, trial: optuna.Trial, trial_id: int, result: TrialResult,
                crashed: bool = False) -> None:
-        """Store a result (harness first: a crash before Optuna hears of it loses nothing,
-        :meth:`reconcile` tells Optuna later), then tell Optuna."""
+        """Store a result (harness first: a crash before Optuna hears of it loses nothing, the
+        next reconcile tells Optuna), then tell Optuna."""
         self.heartbeat.discard(trial_id)
         self.local.discard(trial_id)
         result = with_objectives(self.run, result)
@@ -249,7 +182,7 @@ class _Loop:
         self.on_result(result)
         if crashed and result.status == "failed":
             with self.store.lock.held():
-                self._retry_crashed(trial.number, trial_id)
+                self.recovery.retry_crashed(trial.number, trial_id)
 
     def abandon_local(self, reason: str) -> None:
         """Fail the trials still in flight here (Ctrl-C, SIGTERM)."""
@@ -259,50 +192,7 @@ class _Loop:
             if self.store.fail_if_running(trial_id, reason):
                 self.counts["failed"] += 1
         with self.store.lock.held():
-            self._settle_optuna_orphans()
-
-
-def requeue(study: optuna.Study, store: ResultsStore, frozen: optuna.trial.FrozenTrial,
-            row_id: int, retries: int) -> None:
-    """Enqueue a failed trial's hyperparameters for a new trial; the failed one stops
-    counting in the budget (the re-run takes its place)."""
-    study.enqueue_trial(frozen.params, user_attrs={"harness_retry_of": frozen.number,
-                                                   "harness_retries": retries})
-    store.mark_retried(row_id)
-
-
-def choose_study_name(store: ResultsStore, config: RunConfig, new_study: bool) -> str:
-    """The study to run: the task file's, unless it exists with another search space (an
-    error) or a new one is asked for (the first free ``<name>-<n>``)."""
-    name = config.study.name
-    existing = store.find_study(name)
-    if new_study and existing is not None:
-        n = 2
-        while store.find_study(f"{name}-{n}") is not None:
-            n += 1
-        return f"{name}-{n}"
-    if existing is not None and existing.space_hash != config.space_hash():
-        stored = json.loads(json.dumps(search_space_of(existing.config), default=str))
-        current = json.loads(json.dumps(search_space_of(config.to_dict()), default=str))
-        where = changed_key(stored, current) or "the search space"
-        raise StudyChanged(
-            f"{config.source}: study '{name}' in {store.safe_url} was created from a task file "
-            f"with a different search space ({where} changed); continuing it would mix "
-            "incomparable trials — pass --new-study to start a new study beside it, or "
-            "--study NAME")
-    return name
-
-
-def changed_key(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> str | None:
-    """The first dotted key whose value differs between two search-space descriptions."""
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            return changed_key(a, b, f"{prefix}{key}.")
-        return f"{prefix}{key}"
-    return None
+            self.recovery.settle_optuna()
 
 
 def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.device,
@@ -326,12 +216,13 @@ def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.devic
         # Each run session samples with its own seed: a resumed or concurrent run must not
         # replay another session's random proposals.
         study, storage = open_study(run, db_url, cfg.study.seed + store.join_study(study_id))
+        recovery = Recovery(run, study, storage, store, study_id)
         if retry_failed:
-            _requeue_failed(study, storage, store, study_id)
+            recovery.retry_failed()
     heartbeat = Heartbeat(store.beat, cfg.budget.heartbeat_s,
                           on_error=lambda exc: observer.notice(f"heartbeat not recorded: {exc}"))
-    loop = _Loop(run, study, storage, store, study_id, context, observer, on_result, heartbeat,
-                 {"complete": 0, "pruned": 0, "failed": 0})
+    loop = _Loop(run, study, store, study_id, context, observer, on_result, heartbeat,
+                 recovery, {"complete": 0, "pruned": 0, "failed": 0})
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
     with heartbeat:
         try:
@@ -355,14 +246,6 @@ def public_config(cfg: RunConfig) -> dict[str, Any]:
     if data.get("db"):
         data["db"] = safe_url(data["db"])
     return data
-
-
-def _requeue_failed(study: optuna.Study, storage: optuna.storages.RDBStorage,
-                    store: ResultsStore, study_id: int) -> None:
-    for row in store.failed_not_retried(study_id):
-        frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, row.number))
-        requeue(study, store, frozen, row.id, int(frozen.user_attrs.get("harness_retries", 0)))
 
 
 def _in_process(loop: _Loop, deadline: float | None, device: torch.device) -> None:
