@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -91,25 +93,33 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
                   f"{len(prepared.run.optimizers)} optimizer(s) × "
                   f"{len(prepared.run.schedulers)} scheduler(s), sampler "
                   f"{prepared.config.search.sampler}, pruner {prepared.config.search.pruner}")
-    _interrupt_on_sigterm()
-    with RichObserver(console, objective) as observer:
-        summary = execute(prepared, observer, warn=lambda m: click.echo(f"warning: {m}",
-                                                                         err=True),
-                          retry_failed=retry_failed, new_study=new_study)
+    try:
+        with _interrupt_on_sigterm(), RichObserver(console, objective) as observer:
+            summary = execute(prepared, observer, warn=lambda m: click.echo(f"warning: {m}",
+                                                                             err=True),
+                              retry_failed=retry_failed, new_study=new_study)
+    except KeyboardInterrupt:  # before the study loop began (loading data, opening the study)
+        click.echo("interrupted before any trial started", err=True)
+        sys.exit(130)
     console.print(summary_line(summary))
     _print_top(prepared.config.db, summary.study_name)
     if summary.interrupted:
         sys.exit(130)
 
 
-def _interrupt_on_sigterm() -> None:
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
     """Batch schedulers (Slurm, Kubernetes) stop jobs with SIGTERM: end like Ctrl-C."""
     import signal
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_top(db: str | None, study: str) -> None:

@@ -44,10 +44,6 @@ class DatabaseLock:
         self._fd: int | None = None
         self._connection: Any = None
         self.kind = _lock_kind(engine)
-        if self.kind == "none":
-            warnings.warn(f"{engine.dialect.name} databases have no cross-process lock in "
-                          "harness: concurrent runs of one study may exceed its budget",
-                          stacklevel=2)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -63,7 +59,11 @@ class DatabaseLock:
                     self._release()
 
     def _acquire(self) -> None:
-        if self.kind == "flock":
+        if self.kind == "none":
+            warnings.warn(f"{self.engine.dialect.name} databases have no cross-process lock in "
+                          "harness: concurrent runs of one study may exceed its budget",
+                          stacklevel=3)
+        elif self.kind == "flock":
             self._fd = os.open(_lock_path(self.engine), os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         elif self.kind == "advisory":
