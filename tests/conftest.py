@@ -156,7 +156,10 @@ def _log(line):
 
 @harness.hookimpl
 def configure(config):
+    import os
+    import time
     _log(f"configure {config.study.name}")
+    time.sleep(float(os.environ.get("HARNESS_FAKE_SLOW_CONFIGURE") or 0))
 
 @harness.hookimpl
 def trial_finished(result):

@@ -160,3 +160,29 @@ def test_sigkill_on_postgresql_releases_the_lock_and_resume_completes(write_task
     assert code == -signal.SIGKILL, err  # killed while holding the lock
     assert_consistent(study_state(pg_url, "tiny"), settled=False)
     _resume_completes(task, pg_url)
+
+
+def test_sigterm_before_the_first_trial_exits_130_without_a_traceback(write_task, tmp_path,
+                                                                       fake_plugin_path):
+    """Stopped while the run is still setting up (here: inside a plugin's configure hook)."""
+    events = tmp_path / "events.txt"
+    db = tmp_path / "early.db"
+    process = harness_process("run", str(write_task()), "--db", str(db), env={
+        "PYTHONPATH": str(fake_plugin_path), "HARNESS_FAKE_EVENTS": str(events),
+        "HARNESS_FAKE_SLOW_CONFIGURE": "60"})
+    deadline = time.monotonic() + 120
+    while not (events.exists() and "configure" in events.read_text()):
+        assert time.monotonic() < deadline and process.poll() is None, "configure never ran"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process, timeout=60)
+    assert code == 130, err
+    assert err.strip().splitlines() == ["interrupted before any trial started"]
+    assert not db.exists() or study_state_rows(db) == []
+
+
+def study_state_rows(db: Path) -> list:
+    with sqlite3.connect(db) as con:
+        tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master")}
+        return con.execute("SELECT * FROM harness_trials").fetchall() \
+            if "harness_trials" in tables else []
