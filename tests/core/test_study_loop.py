@@ -1,0 +1,62 @@
+"""The study loop in-process with a scripted trial: pruning decisions reach the trial, and
+pruned trials are stored as such in both bookkeepers."""
+
+from __future__ import annotations
+
+import optuna
+import torch
+
+from harness.config import load_config
+from harness.plugins import load_registry
+from harness.plugins import make_plugin_manager
+from harness.resolve import resolve_run
+from harness.store import ResultsStore
+from harness.store import TrialContext
+from harness.study import run_study
+from harness.trial import EpochRecord
+from harness.trial import TrialResult
+
+
+class Quiet:
+    def trial_started(self, *args): ...
+    def epoch_finished(self, *args): ...
+    def trial_finished(self, *args): ...
+    def notice(self, *args): ...
+
+
+def _scripted(run, plan, device, on_epoch, min_batch_size):
+    """Trials 0 and 1 score 0.9 every epoch, later ones 0.1: the median pruner must stop
+    those after their first epoch."""
+    score = 0.9 if plan.number < 2 else 0.1
+    history = []
+    for epoch in (1, 2, 3):
+        record = EpochRecord(epoch, 1.0, {"accuracy": score}, 1e-3, 0.01, 64)
+        history.append(record)
+        if on_epoch(record):
+            return TrialResult(plan, "pruned", history=tuple(history))
+    return TrialResult(plan, "complete", val_metrics={"accuracy": score},
+                       test_metrics={"accuracy": score}, history=tuple(history))
+
+
+def test_the_pruner_stops_a_worse_trial_and_it_is_stored_as_pruned(write_task, tmp_path,
+                                                                    monkeypatch):
+    task = write_task(replace=(('pruner = "none"', 'pruner = "median"'),
+                               ("n_trials = 2", "n_trials = 4")),
+                      append="workers = 0\n\n[search.pruner_options]\nn_startup_trials = 2\n"
+                             "n_warmup_steps = 0\n")
+    run = resolve_run(load_config(task), load_registry(make_plugin_manager()))
+    monkeypatch.setattr("harness.study.run_trial", _scripted)
+    url = f"sqlite:///{tmp_path / 'prune.db'}"
+    store = ResultsStore(url)
+    try:
+        summary = run_study(run, store, db_url=url, device=torch.device("cpu"),
+                            context=TrialContext("cpu", run.config.space_hash(), {}),
+                            observer=Quiet())
+        assert (summary.complete, summary.pruned, summary.failed) == (2, 2, 0)
+        assert store.count_trials("tiny") == {"complete": 2, "pruned": 2}
+    finally:
+        store.close()
+    study = optuna.load_study(study_name="tiny", storage=url)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.PRUNED] * 2
+    assert [len(t.intermediate_values) for t in study.trials] == [3, 3, 1, 1]
