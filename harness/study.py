@@ -108,10 +108,11 @@ class _Loop:
         with self.store.lock.held():
             # Dead processes' trials are looked for once a heartbeat interval, and always
             # before saying the budget is full (a dead trial may be re-run).
-            if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
+            due = time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s
+            if due:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
-            if claimed >= self.budget.n_trials:
+            if claimed >= self.budget.n_trials and not due:
                 self.reconcile()
                 claimed = self.store.claimed(self.study_id)
             if claimed >= self.budget.n_trials or grid_exhausted(self.study):
