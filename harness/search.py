@@ -27,13 +27,9 @@ from harness.trial import TrialResult
 if TYPE_CHECKING:
     from harness.resolve import Run
 
-__all__ = ["FINISHED", "create_pruner", "create_sampler", "open_study", "suggest_plan",
-           "tell"]
+__all__ = ["create_pruner", "create_sampler", "open_study", "suggest_plan", "tell"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
 
 
 # -- sampler and pruner ------------------------------------------------------------------------

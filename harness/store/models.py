@@ -49,10 +49,10 @@ class StudyRow(Base):
     space_hash: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]]
     runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many ``harness run`` sessions have joined the study (each samples with its own seed)."""
     claimed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Trials that count in the budget (running or finished, less re-run failures): kept with
     every insert so claiming a trial reads one row, not a count of the whole study."""
-    """How many ``harness run`` sessions have joined the study (each samples with its own seed)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -15,6 +15,7 @@ Contract of :class:`ResultsStore`:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,14 +113,13 @@ class ResultsStore:
                              f"{_one_line(exc)}") from None
 
     def _schema_is_current(self) -> bool:
-        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
         try:
-            return self.schema_revision() == head
+            return self.schema_revision() == schema_head()
         except SQLAlchemyError:
             return False  # _check_schema, under the lock, reports the error
 
     def _check_schema(self, upgrade: bool) -> None:
-        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        head = schema_head()
         try:
             with self.engine.begin() as conn:
                 current = MigrationContext.configure(
@@ -359,6 +359,12 @@ def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> An
 def _finite(value: float | None) -> float | None:
     """A throughput too fast for the clock to resolve is unknown, not infinite."""
     return value if value is not None and math.isfinite(value) else None
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The newest revision of our migrations (read from their scripts once per process)."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def alembic_config(connection: Any) -> Config:
