@@ -22,15 +22,13 @@ from typing import Any
 import optuna
 
 from harness.config import parse_config
-from harness.coordination import Heartbeat
 from harness.plugins import load_registry
 from harness.plugins import make_plugin_manager
-from harness.recovery import Recovery
 from harness.resolve import resolve_run
-from harness.search import open_study
 from harness.store import ResultsStore
 from harness.store import TrialContext
 from harness.study import _Loop
+from harness.study import open_loop
 from harness.trial import EpochRecord
 from harness.trial import TrialResult
 
@@ -112,25 +110,16 @@ class NullObserver:
 
 
 def make_loop(url: str, trials: int, folder: Path) -> tuple[_Loop, TimedSampler, TimedStore]:
-    """The real study loop on ``url`` for a study of ``trials`` no-op trials."""
+    """The real study loop on ``url`` (set up as ``harness run`` sets it up) for a study of
+    ``trials`` no-op trials, with the store and the sampler timed."""
     config = parse_config(TASK.format(n=trials), source="bookkeeping.toml", base_dir=folder)
     run = resolve_run(config, load_registry(make_plugin_manager()))
-    store = ResultsStore(url)
-    with store.lock.held():  # as run_study: several processes may set the study up at once
-        study_id = store.ensure_study(
-            name="bookkeeping", task="classification", dataset="digits",
-            objectives=[{"name": "accuracy", "column": "val_accuracy",
-                         "direction": "maximize"}],
-            config={}, space_hash=config.space_hash())
-        study, storage = open_study(run, url, store.join_study(study_id))
-    sampler = TimedSampler(study.sampler)
-    study.sampler = sampler
-    timed_store = TimedStore(store)
-    recovery = Recovery(run, study, storage, timed_store, study_id)  # type: ignore[arg-type]
-    loop = _Loop(run, study, timed_store,  # type: ignore[arg-type]
-                 study_id, TrialContext("cpu", config.space_hash(), {}), NullObserver(),
-                 lambda result: None, Heartbeat(store.beat, 10.0), recovery,
-                 {"complete": 0, "pruned": 0, "failed": 0})
+    timed_store = TimedStore(ResultsStore(url))
+    loop = open_loop(run, timed_store, db_url=url,  # type: ignore[arg-type]
+                     context=TrialContext("cpu", config.space_hash(), {}),
+                     observer=NullObserver())
+    sampler = TimedSampler(loop.study.sampler)
+    loop.study.sampler = sampler
     return loop, sampler, timed_store
 
 

@@ -124,6 +124,12 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=self._interval_s + 5)
 
+    @property
+    def trials(self) -> frozenset[int]:
+        """The trials this process is running (whose heartbeat it keeps)."""
+        with self._guard:
+            return frozenset(self._trials)
+
     def add(self, trial_id: int) -> None:
         with self._guard:
             self._trials.add(trial_id)
@@ -134,8 +140,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
-            with self._guard:
-                trials = sorted(self._trials)
+            trials = sorted(self.trials)
             if not trials:
                 continue
             try:

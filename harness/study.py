@@ -11,7 +11,6 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import field
 from functools import partial
 from typing import TYPE_CHECKING
 from typing import Any
@@ -89,7 +88,6 @@ class _Loop:
     heartbeat: Heartbeat
     recovery: Recovery
     counts: dict[str, int]
-    local: set[int] = field(default_factory=set)  # harness ids of the trials in flight here
     waiting_said: bool = False
     reconciled_at: float = float("-inf")
 
@@ -106,22 +104,17 @@ class _Loop:
         if deadline is not None and time.perf_counter() >= deadline:
             return None
         with self.store.lock.held():
-            # Dead processes' trials are looked for once a heartbeat interval, and always
-            # before saying the budget is full (a dead trial may be re-run).
-            due = time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s
-            if due:
+            # Dead processes' trials are looked for once a heartbeat interval (a dead trial's
+            # re-run frees a place in a budget that looked full).
+            if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
-            if claimed >= self.budget.n_trials and not due:
-                self.reconcile()
-                claimed = self.store.claimed(self.study_id)
             if claimed >= self.budget.n_trials or grid_exhausted(self.study):
                 return None
             trial = self.study.ask()
             crash_point("asked")
             plan = suggest_plan(self.run, trial, self.run.config.study.seed)
             trial_id = self.store.start_trial(self.study_id, plan, self.context)
-        self.local.add(trial_id)
         self.heartbeat.add(trial_id)
         crash_point("started")
         self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
@@ -129,14 +122,15 @@ class _Loop:
 
     def reconcile(self) -> None:
         self.reconciled_at = time.monotonic()
-        self.recovery.reconcile(self.local)
+        self.recovery.reconcile(self.heartbeat.trials)
 
     def wait_for_others(self, deadline: float | None) -> bool:
         """The budget is claimed but trials of other processes still run: wait for them (one
         may be dead, and its trial re-run here). False when there is nothing to wait for."""
         if deadline is not None and time.perf_counter() >= deadline:
             return False
-        others = [row for row in self.store.running(self.study_id) if row.id not in self.local]
+        mine = self.heartbeat.trials
+        others = [row for row in self.store.running(self.study_id) if row.id not in mine]
         if not others:
             return False
         if not self.waiting_said:
@@ -155,7 +149,7 @@ class _Loop:
         crash_point("epoch")
         self.observer.epoch_finished(plan, record, self.budget.epochs)
         if len(self.run.objectives) > 1 or self.run.config.search.pruner == "none":
-            return False  # Optuna prunes single-objective studies only
+            return False  # nothing to prune with (Optuna prunes single-objective studies only)
         value = record.val_metrics.get(self.run.objectives[0].name)
         if value is None:
             return False
@@ -167,7 +161,6 @@ class _Loop:
         """Store a result (harness first: a crash before Optuna hears of it loses nothing, the
         next reconcile tells Optuna), then tell Optuna."""
         self.heartbeat.discard(trial_id)
-        self.local.discard(trial_id)
         result = with_objectives(self.run, result)
         try:
             self.store.finish_trial(trial_id, result)
@@ -187,9 +180,8 @@ class _Loop:
 
     def abandon_local(self, reason: str) -> None:
         """Fail the trials still in flight here (Ctrl-C, SIGTERM)."""
-        for trial_id in list(self.local):
+        for trial_id in self.heartbeat.trials:
             self.heartbeat.discard(trial_id)
-            self.local.discard(trial_id)
             if self.store.fail_if_running(trial_id, reason):
                 self.counts["failed"] += 1
         with self.store.lock.held():
@@ -208,6 +200,33 @@ def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.devic
     """
     cfg = run.config
     started = time.perf_counter()
+    loop = open_loop(run, store, db_url=db_url, context=context, observer=observer,
+                     on_result=on_result, retry_failed=retry_failed)
+    deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
+    with loop.heartbeat:
+        try:
+            if cfg.device.workers == 0:
+                _in_process(loop, deadline, device)
+            else:
+                _in_workers(loop, deadline, device, disabled_plugins)
+            interrupted = False
+        except KeyboardInterrupt:
+            loop.abandon_local("interrupted by the user")
+            interrupted = True
+    return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
+                        loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
+                        store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
+                        time.perf_counter() - started)
+
+
+def open_loop(run: Run, store: ResultsStore, *, db_url: str, context: TrialContext,
+              observer: StudyObserver,
+              on_result: Callable[[TrialResult], None] = lambda result: None,
+              retry_failed: bool = False) -> _Loop:
+    """Join the study (creating it on first use) under the database lock, and return the loop
+    that claims and records its trials; its heartbeat thread starts with ``with
+    loop.heartbeat``."""
+    cfg = run.config
     with store.lock.held():
         study_id = store.ensure_study(
             name=cfg.study.name, task=run.task.name, dataset=run.dataset.name,
@@ -222,23 +241,8 @@ def run_study(run: Run, store: ResultsStore, *, db_url: str, device: torch.devic
             recovery.retry_failed()
     heartbeat = Heartbeat(store.beat, cfg.budget.heartbeat_s,
                           on_error=lambda exc: observer.notice(f"heartbeat not recorded: {exc}"))
-    loop = _Loop(run, study, store, study_id, context, observer, on_result, heartbeat,
+    return _Loop(run, study, store, study_id, context, observer, on_result, heartbeat,
                  recovery, {"complete": 0, "pruned": 0, "failed": 0})
-    deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with heartbeat:
-        try:
-            if cfg.device.workers == 0:
-                _in_process(loop, deadline, device)
-            else:
-                _in_workers(loop, deadline, device, disabled_plugins)
-            interrupted = False
-        except KeyboardInterrupt:
-            loop.abandon_local("interrupted by the user")
-            interrupted = True
-    return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
-                        loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
-                        store.finished(study_id), cfg.budget.n_trials, interrupted,
-                        time.perf_counter() - started)
 
 
 def public_config(cfg: RunConfig) -> dict[str, Any]:
