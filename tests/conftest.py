@@ -203,6 +203,18 @@ def fake_plugin_path(install_plugin: Callable[..., Path]) -> Path:
     return install_plugin("harness-fake", "harness_fake", FAKE_PLUGIN, "fake")
 
 
+def assert_one_line_error(result, path: Path, fragments: list[str]) -> None:
+    """A CliRunner result that failed with exit status 2 and one stderr line naming ``path``
+    and containing every fragment — never a traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {path}: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "Traceback" not in result.output
+
+
 def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,
             env: dict[str, str] | None = None, timeout: float = 300,
             ) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from harness.cli import main
 from harness.config import load_config
 from harness.errors import ConfigError
 from tests.conftest import TINY_TASK
+from tests.conftest import assert_one_line_error
 from tests.conftest import run_cli
 
 # (id, replacements or appended text, fragments the one-line error must contain)
@@ -85,7 +86,8 @@ MALFORMED = [
 ]
 
 
-def _apply(replacements: list[tuple[str, str]]) -> str:
+def malformed_text(replacements: list[tuple[str, str]]) -> str:
+    """TINY_TASK with one MALFORMED case's replacements applied."""
     text = TINY_TASK
     for old, new in replacements:
         assert old in text
@@ -96,22 +98,15 @@ def _apply(replacements: list[tuple[str, str]]) -> str:
 @pytest.mark.parametrize(("replacements", "fragments"),
                          [pytest.param(r, f, id=i) for i, r, f in MALFORMED])
 def test_validate_reports_one_line_naming_file_and_key(write_task, replacements, fragments):
-    path = write_task(_apply(replacements), name="bad.toml")
-    result = CliRunner().invoke(main, ["validate", str(path)])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: {path}: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.output
+    path = write_task(malformed_text(replacements), name="bad.toml")
+    assert_one_line_error(CliRunner().invoke(main, ["validate", str(path)]), path, fragments)
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 @pytest.mark.parametrize("case", ["unknown-key", "unknown-arch", "toml-syntax", "lr-reversed"])
 def test_real_cli_exits_2_with_one_line(write_task, tmp_path, command, case):
     replacements = next(r for i, r, _ in MALFORMED if i == case)
-    path = write_task(_apply(replacements), name="bad.toml")
+    path = write_task(malformed_text(replacements), name="bad.toml")
     args = [command, str(path)] + (["--db", str(tmp_path / "r.db")] if command == "run" else [])
     proc = run_cli(*args)
     assert proc.returncode == 2, proc.stderr

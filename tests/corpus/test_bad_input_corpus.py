@@ -21,8 +21,10 @@ from click.testing import CliRunner
 from harness.cli import main
 from tests.conftest import REPO
 from tests.conftest import TINY_TASK
+from tests.conftest import assert_one_line_error
 from tests.conftest import run_cli
 from tests.core.test_config import MALFORMED
+from tests.core.test_config import malformed_text
 
 # -- task files beyond the validation table of tests/core/test_config.py ----------------------
 
@@ -159,13 +161,7 @@ def _snapshot(db: Path) -> list[tuple]:
 def _run_and_expect_one_line(task: Path, db: Path, fragments: list[str]) -> None:
     before = _snapshot(db)
     result = CliRunner().invoke(main, ["run", str(task), "--db", str(db)])
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: {task}: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert "Traceback" not in result.output
+    assert_one_line_error(result, task, fragments)
     assert _snapshot(db) == before, "a bad input changed the results database"
 
 
@@ -176,11 +172,8 @@ def test_the_corpus_is_large_enough():
 @pytest.mark.parametrize(("replacements", "fragments"),
                          [pytest.param(r, f, id=i) for i, r, f in MALFORMED])
 def test_validation_corpus_through_run(populated_db, tmp_path, replacements, fragments):
-    text = TINY_TASK
-    for old, new in replacements:
-        text = text.replace(old, new, 1)
     task = tmp_path / "bad.toml"
-    task.write_text(text)
+    task.write_text(malformed_text(replacements))
     _run_and_expect_one_line(task, populated_db, fragments)
 
 
