@@ -15,6 +15,8 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from typing import TypeGuard
+from typing import TypeVar
 
 from harness.registry import ArchitectureChoice
 from harness.registry import Registry
@@ -39,6 +41,9 @@ class CheckResult:
     detail: str = ""
 
 
+_T = TypeVar("_T")
+
+
 class _Checker:
     """Collects results; a check that raises is a failure with the exception as its detail."""
 
@@ -57,6 +62,12 @@ class _Checker:
 
     def skip(self, check: str, why: str) -> None:
         self.results.append(CheckResult(self.kind, self.name, check, None, why))
+
+    def registered(self, found: _T | None) -> TypeGuard[_T]:
+        """False, recording the failed 'is registered' check, when nothing has the name."""
+        if found is None:
+            self.run("is registered", lambda: f"no {self.kind} named '{self.name}'")
+        return found is not None
 
 
 def _defaults(params: Any) -> dict[str, Any]:
@@ -110,8 +121,7 @@ def check_architecture(registry: Registry, name: str) -> list[CheckResult]:
     """Builds for every task it claims; trains a step; evaluates; seeded; picklable."""
     checker = _Checker("architecture", name)
     choice = _resolve(registry, name)
-    if choice is None:
-        checker.run("is registered", lambda: f"no architecture named '{name}'")
+    if not checker.registered(choice):
         return checker.results
     for task_name in choice.spec.tasks:
         if task_name in registry.tasks.specs:
@@ -216,8 +226,7 @@ def check_optimizer(registry: Registry, name: str) -> list[CheckResult]:
 
     checker = _Checker("optimizer", name)
     spec = registry.optimizers.specs.get(name)
-    if spec is None:
-        checker.run("is registered", lambda: f"no optimizer named '{name}'")
+    if not checker.registered(spec):
         return checker.results
     hp = _optimizer_hp(spec)
 
@@ -261,8 +270,7 @@ def check_scheduler(registry: Registry, name: str) -> list[CheckResult]:
 
     checker = _Checker("scheduler", name)
     spec = registry.schedulers.specs.get(name)
-    if spec is None:
-        checker.run("is registered", lambda: f"no scheduler named '{name}'")
+    if not checker.registered(spec):
         return checker.results
     plan = SchedulePlan(epochs=3, steps_per_epoch=4)
 
@@ -305,8 +313,7 @@ def check_dataset(registry: Registry, name: str,
     """
     checker = _Checker("dataset", name)
     spec = registry.datasets.specs.get(name)
-    if spec is None:
-        checker.run("is registered", lambda: f"no dataset named '{name}'")
+    if not checker.registered(spec):
         return checker.results
     if spec.test_options is None and options is None:
         checker.skip("loads", "needs files: pass options (it declares no test_options)")
@@ -358,8 +365,7 @@ def check_task(registry: Registry, name: str) -> list[CheckResult]:
 
     checker = _Checker("task", name)
     spec = registry.tasks.specs.get(name)
-    if spec is None:
-        checker.run("is registered", lambda: f"no task named '{name}'")
+    if not checker.registered(spec):
         return checker.results
     checker.run("declares its primary metric", lambda: None if spec.metric(
         spec.primary_metric) else f"primary metric '{spec.primary_metric}' is not declared")

@@ -163,3 +163,12 @@ def test_kit_catches_broken_datasets(faulty_registry):
                      "labels in range": "train has labels outside [0, 3): [7]"}
     assert _failures(check_dataset(faulty_registry, "random")) == {
         "deterministic": "two loads with the same options differ"}
+
+
+@pytest.mark.parametrize(("check", "kind"), [
+    (check_architecture, "architecture"), (check_optimizer, "optimizer"),
+    (check_scheduler, "scheduler"), (check_dataset, "dataset"), (check_task, "task")])
+def test_an_unknown_name_fails_one_registration_check(check, kind):
+    (result,) = check(REGISTRY, "no_such_plugin")
+    assert (result.check, result.ok) == ("is registered", False)
+    assert result.detail == f"no {kind} named 'no_such_plugin'"
