@@ -21,16 +21,16 @@ from typing import Any
 
 import optuna
 
-from harness.config import parse_config
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
-from harness.resolve import resolve_run
-from harness.store import ResultsStore
-from harness.store import TrialContext
-from harness.study import _Loop
-from harness.study import open_loop
-from harness.trial import EpochRecord
-from harness.trial import TrialResult
+from harness._config import parse_config
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._records import EpochRecord
+from harness._records import TrialResult
+from harness._store import ResultsStore
+from harness._store import TrialContext
+from harness._study.loop import StudyLoop
+from harness._study.loop import open_loop
+from harness._study.resolve import resolve_task
 
 TASK = """
 [study]
@@ -109,11 +109,11 @@ class NullObserver:
     def notice(self, *args: Any) -> None: ...
 
 
-def make_loop(url: str, trials: int, folder: Path) -> tuple[_Loop, TimedSampler, TimedStore]:
+def make_loop(url: str, trials: int, folder: Path) -> tuple[StudyLoop, TimedSampler, TimedStore]:
     """The real study loop on ``url`` (set up as ``harness run`` sets it up) for a study of
     ``trials`` no-op trials, with the store and the sampler timed."""
     config = parse_config(TASK.format(n=trials), source="bookkeeping.toml", base_dir=folder)
-    run = resolve_run(config, load_registry(make_plugin_manager()))
+    run = resolve_task(config, load_registry(make_plugin_manager()))
     timed_store = TimedStore(ResultsStore(url))
     loop = open_loop(run, timed_store, db_url=url,  # type: ignore[arg-type]
                      context=TrialContext("cpu", config.space_hash(), {}),
@@ -123,7 +123,7 @@ def make_loop(url: str, trials: int, folder: Path) -> tuple[_Loop, TimedSampler,
     return loop, sampler, timed_store
 
 
-def noop_trial(loop: _Loop, value: float) -> bool:
+def noop_trial(loop: StudyLoop, value: float) -> bool:
     """Claim, store an epoch, finish and tell one trial whose objective does nothing;
     False when the budget is claimed."""
     claimed = loop.claim(None)

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import torch
 
-from harness.config import load_config
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
-from harness.resolve import resolve_run
-from harness.specs import ModelRequest
-from harness.specs import TaskContext
-from harness.trial import TrialPlan
-from harness.trial import load_dataset
-from harness.trial import run_trial
-from harness.trial import seed_everything
+from harness._config import load_config
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._records import TrialPlan
+from harness._specs import ModelRequest
+from harness._specs import TaskContext
+from harness._study.resolve import resolve_task
+from harness._study.trial import load_dataset
+from harness._study.trial import run_trial
+from harness._study.trial import seed_everything
 
 TASK = """
 [study]
@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     path = Path("/tmp/harness-overhead.toml")
     path.write_text(TASK.format(arch=args.arch, epochs=args.epochs))
-    run = resolve_run(load_config(path), load_registry(make_plugin_manager()))
+    run = resolve_task(load_config(path), load_registry(make_plugin_manager()))
     params = {k: p.default for k, p in run.space[run.task.name].items()}
     arch_key = run.architectures[0].params_key
     plan = TrialPlan(0, 0, args.arch, "sgd", "constant", 64,

@@ -19,11 +19,11 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 
-from harness.report.writer import write_report
-from harness.store import ResultsStore
-from harness.store.models import MetricRow
-from harness.store.models import StudyRow
-from harness.store.models import TrialRow
+from harness._report.writer import write_report
+from harness._store import ResultsStore
+from harness._store.models import MetricRow
+from harness._store.models import StudyRow
+from harness._store.models import TrialRow
 
 
 def fill(store: ResultsStore, trials: int) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.meter import percentile
-from harness.report.pareto import pareto_mask
+from harness._meter import percentile
+from harness._report.pareto import pareto_mask
 
 
 def test_pareto_front_of_100k_points(benchmark):

@@ -4,35 +4,35 @@ The public API for plugin authors: ``hookimpl``, the ``*Spec`` records, hyperpar
 declarations (``Float``, ``Int``, ``Choice``), ``Option`` and the errors.
 """
 
-from harness.batching import shuffled_batches
-from harness.errors import ConfigError
-from harness.errors import DataError
-from harness.errors import HarnessError
-from harness.errors import PluginError
-from harness.errors import StoreError
-from harness.errors import TrialFailed
-from harness.errors import did_you_mean
-from harness.plugins import hookimpl
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
-from harness.space import Choice
-from harness.space import Float
-from harness.space import Int
-from harness.space import Param
-from harness.specs import REQUIRED
-from harness.specs import ArchitectureCatalogSpec
-from harness.specs import ArchitectureSpec
-from harness.specs import DatasetSpec
-from harness.specs import DataSummary
-from harness.specs import MetricSpec
-from harness.specs import ModelRequest
-from harness.specs import OptimizerSpec
-from harness.specs import Option
-from harness.specs import SchedulePlan
-from harness.specs import SchedulerSpec
-from harness.specs import Task
-from harness.specs import TaskContext
-from harness.specs import TaskSpec
+from harness._batching import shuffled_batches
+from harness._errors import ConfigError
+from harness._errors import DataError
+from harness._errors import HarnessError
+from harness._errors import PluginError
+from harness._errors import StoreError
+from harness._errors import TrialFailed
+from harness._errors import did_you_mean
+from harness._plugins import hookimpl
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._space import Choice
+from harness._space import Float
+from harness._space import Int
+from harness._space import Param
+from harness._specs import REQUIRED
+from harness._specs import ArchitectureCatalogSpec
+from harness._specs import ArchitectureSpec
+from harness._specs import DatasetSpec
+from harness._specs import DataSummary
+from harness._specs import MetricSpec
+from harness._specs import ModelRequest
+from harness._specs import OptimizerSpec
+from harness._specs import Option
+from harness._specs import SchedulePlan
+from harness._specs import SchedulerSpec
+from harness._specs import Task
+from harness._specs import TaskContext
+from harness._specs import TaskSpec
 
 __version__ = "0.1.0"
 

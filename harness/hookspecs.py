@@ -14,12 +14,12 @@ from typing import Any
 import pluggy
 
 if TYPE_CHECKING:
-    from harness.specs import ArchitectureCatalogSpec
-    from harness.specs import ArchitectureSpec
-    from harness.specs import DatasetSpec
-    from harness.specs import OptimizerSpec
-    from harness.specs import SchedulerSpec
-    from harness.specs import TaskSpec
+    from harness._specs import ArchitectureCatalogSpec
+    from harness._specs import ArchitectureSpec
+    from harness._specs import DatasetSpec
+    from harness._specs import OptimizerSpec
+    from harness._specs import SchedulerSpec
+    from harness._specs import TaskSpec
 
 hookspec = pluggy.HookspecMarker("harness")
 
@@ -109,7 +109,7 @@ def configure(config: Any) -> None:
     Historic: a plugin registered after the call still receives it.
 
     Args:
-        config: the frozen ``harness.config.RunConfig``.
+        config: the frozen ``harness._config.TaskConfig``.
 
     Returns: ignored.
 
@@ -125,7 +125,7 @@ def trial_finished(result: Any) -> None:
     here are reported and ignored: they never change a stored result.
 
     Args:
-        result: the frozen ``harness.trial.TrialResult``.
+        result: the frozen ``harness._study.trial.TrialResult``.
 
     Returns: ignored.
 
@@ -138,7 +138,7 @@ def study_finished(summary: Any) -> None:
     """A ``harness run`` ended (budget reached, timeout, or interrupted).
 
     Args:
-        summary: the frozen ``harness.search.StudySummary``.
+        summary: the frozen ``harness._records.StudySummary``.
 
     Returns: ignored.
 

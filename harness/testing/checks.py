@@ -18,13 +18,13 @@ from typing import Any
 from typing import TypeGuard
 from typing import TypeVar
 
-from harness.registry import ArchitectureChoice
-from harness.registry import Registry
-from harness.specs import DatasetSpec
-from harness.specs import ModelRequest
-from harness.specs import SchedulePlan
-from harness.specs import TaskContext
-from harness.specs import TaskSpec
+from harness._registry import ArchitectureChoice
+from harness._registry import Registry
+from harness._specs import DatasetSpec
+from harness._specs import ModelRequest
+from harness._specs import SchedulePlan
+from harness._specs import TaskContext
+from harness._specs import TaskSpec
 
 __all__ = ["CheckResult", "check_architecture", "check_dataset", "check_optimizer",
            "check_registry", "check_scheduler", "check_task"]

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 from typing import ClassVar
 
-from harness.registry import Registry
+from harness._registry import Registry
 from harness.testing import checks
 
 __all__ = ["ArchitectureContract", "DatasetContract", "OptimizerContract",
@@ -27,8 +27,8 @@ __all__ = ["ArchitectureContract", "DatasetContract", "OptimizerContract",
 
 @lru_cache(maxsize=1)
 def installed_registry() -> Registry:
-    from harness.plugins import load_registry
-    from harness.plugins import make_plugin_manager
+    from harness._plugins import load_registry
+    from harness._plugins import make_plugin_manager
 
     return load_registry(make_plugin_manager())
 

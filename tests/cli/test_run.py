@@ -165,7 +165,7 @@ def test_multi_objective_amp_run_ranks_by_the_first_objective(write_task, tmp_pa
 
 def test_pretrained_weights_without_network_fail_clearly():
     code = ("from harness_plugins.arch_timm import build\n"
-            "from harness.specs import ModelRequest\n"
+            "from harness._specs import ModelRequest\n"
             "io = {'num_classes': 10, 'in_chans': 1, 'img_size': 16}\n"
             "build(ModelRequest('resnet10t', 'classification', io,\n"
             "                   {'drop_rate': 0.0, 'pretrained': True}))\n")

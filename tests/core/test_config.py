@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
-from harness.config import load_config
-from harness.errors import ConfigError
+from harness._cli import main
+from harness._config import load_config
+from harness._errors import ConfigError
 from tests.conftest import TINY_TASK
 from tests.conftest import assert_one_line_error
 from tests.conftest import run_cli

@@ -7,11 +7,11 @@ import io
 import json
 import random
 
-from harness.report import query_leaderboards
-from harness.report import render
-from harness.store import ResultsStore
-from harness.store import TrialContext
-from harness.trial import TrialPlan
+from harness._records import TrialPlan
+from harness._report import query_leaderboards
+from harness._report import render
+from harness._store import ResultsStore
+from harness._store import TrialContext
 from tests.core.test_store import _result
 from tests.core.test_store import _study
 

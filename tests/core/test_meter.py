@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.meter import measure_inference
-from harness.meter import percentile
+from harness._meter import measure_inference
+from harness._meter import percentile
 
 
 class FakeClock:
@@ -81,7 +81,7 @@ def test_iterations_grow_until_the_estimate_is_stable():
 
 
 def test_synchronize_precedes_every_clock_read(monkeypatch):
-    import harness.meter as meter
+    import harness._meter as meter
 
     events = []
     monkeypatch.setattr(meter, "synchronize", lambda device: events.append("sync"))
@@ -117,8 +117,8 @@ def test_cuda_synchronisation_is_real(monkeypatch):
 
 
 def test_flops_and_peak_memory():
-    from harness.meter import flops_per_sample
-    from harness.meter import peak_memory_mb
+    from harness._meter import flops_per_sample
+    from harness._meter import peak_memory_mb
 
     assert flops_per_sample(torch.nn.Linear(8, 2), torch.randn(4, 8), 4) == 2 * 8 * 2
     assert peak_memory_mb(torch.device("cpu")) > 10

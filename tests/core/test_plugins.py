@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import harness
-from harness.errors import NotInstalledError
-from harness.errors import PluginError
-from harness.plugins import call_event
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
+from harness._errors import NotInstalledError
+from harness._errors import PluginError
+from harness._plugins import call_event
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
 
 BUILTINS = {"classification", "digits", "imagefolder", "small_cnn", "timm", "torch_optim",
             "timm_optim", "schedulers"}

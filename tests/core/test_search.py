@@ -5,14 +5,14 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from harness.config import SAMPLERS
-from harness.config import load_config
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
-from harness.resolve import resolve_run
-from harness.search import create_pruner
-from harness.search import create_sampler
-from harness.search import suggest_plan
+from harness._config import SAMPLERS
+from harness._config import load_config
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._study.planning import suggest_plan
+from harness._study.resolve import resolve_task
+from harness._study.samplers import create_pruner
+from harness._study.samplers import create_sampler
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def registry():
 
 def _run(write_task, registry, **kw):
     replace = tuple(kw.get("replace", ()))
-    return resolve_run(load_config(write_task(replace=replace, append=kw.get("append", ""))),
+    return resolve_task(load_config(write_task(replace=replace, append=kw.get("append", ""))),
                        registry)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.space import Choice
-from harness.space import Float
-from harness.space import Int
-from harness.space import apply_override
+from harness._space import Choice
+from harness._space import Float
+from harness._space import Int
+from harness._space import apply_override
 
 
 def test_scalar_fixes_a_parameter():

@@ -8,15 +8,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from harness.cli import main
-from harness.errors import StoreError
-from harness.meter import InferenceFigures
-from harness.store import ResultsStore
-from harness.store import TrialContext
-from harness.store import safe_url
-from harness.trial import EpochRecord
-from harness.trial import TrialPlan
-from harness.trial import TrialResult
+from harness._cli import main
+from harness._errors import StoreError
+from harness._meter import InferenceFigures
+from harness._records import EpochRecord
+from harness._records import TrialPlan
+from harness._records import TrialResult
+from harness._store import ResultsStore
+from harness._store import TrialContext
+from harness._store import safe_url
 
 CONTEXT = TrialContext(device="cpu: test", space_hash="h" * 64, environment={"torch": "x"})
 
@@ -94,7 +94,7 @@ def test_a_0_1_database_upgrades_to_0_2_keeping_its_trials(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine
 
-    from harness.store.session import alembic_config
+    from harness._store.session import alembic_config
 
     db = tmp_path / "old.db"
     engine = create_engine(f"sqlite:///{db}")

@@ -6,15 +6,15 @@ from __future__ import annotations
 import optuna
 import torch
 
-from harness.config import load_config
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
-from harness.resolve import resolve_run
-from harness.store import ResultsStore
-from harness.store import TrialContext
-from harness.study import run_study
-from harness.trial import EpochRecord
-from harness.trial import TrialResult
+from harness._config import load_config
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._records import EpochRecord
+from harness._records import TrialResult
+from harness._store import ResultsStore
+from harness._store import TrialContext
+from harness._study.loop import drive_study
+from harness._study.resolve import resolve_task
 
 
 class Quiet:
@@ -44,12 +44,12 @@ def test_the_pruner_stops_a_worse_trial_and_it_is_stored_as_pruned(write_task, t
                                ("n_trials = 2", "n_trials = 4")),
                       append="workers = 0\n\n[search.pruner_options]\nn_startup_trials = 2\n"
                              "n_warmup_steps = 0\n")
-    run = resolve_run(load_config(task), load_registry(make_plugin_manager()))
-    monkeypatch.setattr("harness.study.run_trial", _scripted)
+    run = resolve_task(load_config(task), load_registry(make_plugin_manager()))
+    monkeypatch.setattr("harness._study.loop.run_trial", _scripted)
     url = f"sqlite:///{tmp_path / 'prune.db'}"
     store = ResultsStore(url)
     try:
-        summary = run_study(run, store, db_url=url, device=torch.device("cpu"),
+        summary = drive_study(run, store, db_url=url, device=torch.device("cpu"),
                             context=TrialContext("cpu", run.config.space_hash(), {}),
                             observer=Quiet())
         assert (summary.complete, summary.pruned, summary.failed) == (2, 2, 0)

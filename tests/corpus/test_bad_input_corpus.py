@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import main
+from harness._cli import main
 from tests.conftest import REPO
 from tests.conftest import TINY_TASK
 from tests.conftest import assert_one_line_error

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness.errors import DataError
+from harness._errors import DataError
 from harness_plugins.data_coco import load_coco
 from harness_plugins.data_voc import load_voc
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.errors import DataError
+from harness._errors import DataError
 from harness_plugins._imagedata import ImageClassificationData
 from harness_plugins._imagedata import Split
 from harness_plugins.data_digits import load_digits

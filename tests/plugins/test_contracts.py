@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import harness
-from harness.plugins import load_registry
-from harness.plugins import make_plugin_manager
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
 from harness.testing import ArchitectureContract
 from harness.testing import DatasetContract
 from harness.testing import OptimizerContract

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.data import gather
-from harness.report.pareto import pareto_mask
-from harness.store import ResultsStore
-from harness.store import TrialContext
-from harness.trial import TrialPlan
+from harness._records import TrialPlan
+from harness._report.data import gather
+from harness._report.pareto import pareto_mask
+from harness._store import ResultsStore
+from harness._store import TrialContext
 from tests.conftest import TINY_TASK
 from tests.conftest import run_cli
 from tests.core.test_store import _result

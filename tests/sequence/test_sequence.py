@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.specs import ModelRequest
+from harness._specs import ModelRequest
 from harness.testing import installed_registry
 from harness_plugins._seqdata import SeriesData
 from harness_plugins._seqprep import deduplicate

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import DataError
+from harness._errors import DataError
 from harness_plugins._seqdata import SeriesData
 from harness_plugins.data_csv import load_csv
 from harness_plugins.data_ucr import load_ucr

@@ -1,0 +1,125 @@
+"""``harness bench``: untrained-model speed in the spirit of timm's benchmark script —
+inference throughput and latency (model only, synthetic on-device input), a training step,
+FLOPs, parameters and peak memory — stored beside study results so leaderboards show them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from dataclasses import dataclass
+from typing import Any
+
+from harness._errors import HarnessError
+from harness._registry import Registry
+
+__all__ = ["BenchResult", "bench_architecture"]
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    architecture: str
+    task: str
+    batch_size: int
+    precision: str
+    memory_format: str
+    device: str
+    infer_samples_per_s: float
+    infer_latency_ms_p50: float
+    infer_latency_ms_p90: float
+    infer_latency_ms_p99: float
+    latency_b1_ms_p50: float
+    latency_b1_ms_p99: float
+    train_samples_per_s: float | None
+    param_count: int
+    gflops_per_sample: float | None
+    peak_memory_mb: float
+    iterations: int
+    iqr_ratio: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _classification_io(img_size: int, num_classes: int) -> dict[str, Any]:
+    return {"in_chans": 3, "num_classes": num_classes, "img_size": img_size,
+            "input_shape": (3, img_size, img_size)}
+
+
+def bench_architecture(registry: Registry, name: str, *, task: str, batch_size: int,
+                       img_size: int, precision: str, memory_format: str, device: Any,
+                       train: bool = True) -> BenchResult:
+    import torch
+
+    from harness._meter import flops_per_sample
+    from harness._meter import measure_inference
+    from harness._meter import peak_memory_mb
+    from harness._specs import ModelRequest
+
+    choices = registry.resolve_architectures(name)
+    if len(choices) != 1:
+        raise HarnessError(f"'{name}' matches {len(choices)} architectures: name one")
+    spec = choices[0].spec
+    if task not in spec.tasks:
+        raise HarnessError(f"architecture '{name}' does not serve task '{task}' "
+                           f"(it serves: {', '.join(spec.tasks)})")
+    io, example = _inputs(registry, task, img_size, batch_size, device)
+    params = {k: p.default for k, p in spec.params.items()}
+    torch.manual_seed(0)
+    model = spec.build(ModelRequest(choices[0].name, task, io, params)).to(device)
+    if memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    # A standalone benchmark can afford the time a trial cannot: more warm-up, more samples.
+    figures = measure_inference(model, example(batch_size), batch_size, device, precision,
+                                warmup=3, min_iterations=10, min_time_s=3.0, max_time_s=20.0)
+    single = measure_inference(model, example(1), 1, device, precision,
+                               warmup=3, min_iterations=10, min_time_s=3.0, max_time_s=20.0)
+    flops = flops_per_sample(model, example(1), 1)
+    train_speed = _train_speed(model, example(batch_size), batch_size, device,
+                               precision) if train and task == "classification" else None
+    return BenchResult(
+        choices[0].name, task, batch_size, precision, memory_format, str(device),
+        figures.samples_per_s, figures.latency_ms_p50, figures.latency_ms_p90,
+        figures.latency_ms_p99, single.latency_ms_p50, single.latency_ms_p99, train_speed,
+        sum(p.numel() for p in model.parameters()), flops / 1e9 if flops else None,
+        peak_memory_mb(device), figures.iterations, figures.iqr_ratio)
+
+
+def _inputs(registry: Registry, task: str, img_size: int, batch_size: int,
+            device: Any) -> tuple[dict[str, Any], Any]:
+    import torch
+
+    if task == "classification":
+        io = _classification_io(img_size, 1000)
+        return io, lambda n: torch.randn(n, 3, img_size, img_size, device=device)
+    from harness.testing.checks import tiny_task
+
+    instance = tiny_task(registry, registry.tasks.get(task))
+    return dict(instance.model_io()), lambda n: instance.example_input(n, device)
+
+
+def _train_speed(model: Any, x: Any, batch_size: int, device: Any, precision: str,
+                 steps: int = 5) -> float:
+    """Samples/s of forward + backward + SGD step on synthetic labels (warm-up excluded)."""
+    import torch
+
+    from harness._devices import autocast
+    from harness._devices import synchronize
+
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    labels = torch.randint(0, 1000, (batch_size,), device=device)
+
+    def step() -> None:
+        with autocast(device, precision):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+
+    step()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return batch_size * steps / (time.perf_counter() - started)

@@ -1,0 +1,423 @@
+"""Task files: TOML in, frozen and validated ``TaskConfig`` out.
+
+Validation is strict: an unknown key, a wrong type, an out-of-range value or an empty list is a
+``ConfigError`` naming the file and the key path, with "did you mean …" where it helps. This
+module checks the file on its own; ``harness._study.resolve`` then checks it against
+the installed plugins (names, options, hyperparameter overrides).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness._errors import ConfigError
+from harness._errors import did_you_mean
+from harness._specs import REQUIRED
+from harness._specs import Option
+
+__all__ = [
+    "SAMPLERS",
+    "PRUNERS",
+    "PRECISIONS",
+    "TaskConfig",
+    "default_db_url",
+    "load_config",
+    "parse_config",
+    "validate_options",
+]
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsgaii", "qmc", "grid")
+PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
+PRECISIONS = ("fp32", "amp", "bf16", "fp16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+GENERIC_HPARAMS = ("lr", "batch_size", "weight_decay", "momentum")
+DEFAULT_DB_PATH = Path("results") / "harness.db"
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str
+    task: str
+    seed: int = 0
+    objectives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSection:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    architectures: tuple[str, ...]
+    optimizers: tuple[str, ...] = ("adamw",)
+    schedulers: tuple[str, ...] = ("constant",)
+    sampler: str = "tpe"
+    sampler_options: Mapping[str, Any] = field(default_factory=dict)
+    pruner: str = "median"
+    pruner_options: Mapping[str, Any] = field(default_factory=dict)
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    """Overrides of the generic hyperparameters (lr, batch_size, weight_decay, momentum)."""
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Overrides of plugin hyperparameters, by plugin name: ``[search.space.<name>]``."""
+
+
+@dataclass(frozen=True)
+class BudgetSection:
+    n_trials: int = 10
+    timeout_s: float | None = None
+    epochs: int = 5
+    trial_timeout_s: float | None = None
+    retry_crashed: int = 0
+    """Re-run a trial whose process died (killed, out of memory, machine lost) this many times,
+    with the same hyperparameters."""
+    heartbeat_s: float = 10.0
+    """How often a running trial's process records that it is alive."""
+    grace_s: float = 60.0
+    """A running trial with no heartbeat for this long belongs to a dead process: it is failed
+    (and re-run, if ``retry_crashed`` allows) by the next process that looks."""
+
+
+@dataclass(frozen=True)
+class DeviceSection:
+    """Where and how trials run. ``precision``, ``memory_format`` and ``compile`` hold one
+    value, or several for the search to choose between."""
+
+    device: str = "auto"
+    precision: tuple[str, ...] = ("fp32",)
+    threads: int = 0
+    memory_format: tuple[str, ...] = ("contiguous",)
+    compile: tuple[str, ...] = ("none",)
+    workers: int = 1
+    devices: tuple[str, ...] = ()
+    min_batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A validated task file. ``source`` is the path as given; ``base_dir`` resolves its paths."""
+
+    source: str
+    base_dir: Path
+    study: StudySection
+    dataset: DatasetSection
+    search: SearchSection
+    budget: BudgetSection = BudgetSection()
+    device: DeviceSection = DeviceSection()
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    db: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain data (what gets stored and hashed)."""
+        data = asdict(self)
+        data["base_dir"] = str(self.base_dir)
+        return data
+
+    def space_hash(self) -> str:
+        """Hash of everything that shapes the search space (not the budget or the storage)."""
+        return hashlib.sha256(json.dumps(search_space_of(self.to_dict()), sort_keys=True,
+                                         default=str).encode()).hexdigest()
+
+    def with_overrides(self, *, n_trials: int | None = None, timeout_s: float | None = None,
+                       db: str | None = None, study: str | None = None,
+                       workers: int | None = None) -> TaskConfig:
+        """Apply command-line overrides: the budget, the storage, the study name and how many
+        worker processes run trials (none of them changes the search space)."""
+        budget, device = self.budget, self.device
+        if workers is not None:
+            _check(workers >= 0, "--workers", "", "must be 0 (in-process) or more")
+            device = replace(device, workers=workers)
+        if n_trials is not None:
+            _check(n_trials >= 1, "--n-trials", "", "must be at least 1")
+            budget = replace(budget, n_trials=n_trials)
+        if timeout_s is not None:
+            _check(timeout_s > 0, "--timeout", "", "must be positive")
+            budget = replace(budget, timeout_s=timeout_s)
+        return replace(self, budget=budget, device=device, db=db if db is not None else self.db,
+                       study=replace(self.study, name=study) if study else self.study)
+
+
+def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a stored configuration (``TaskConfig.to_dict()``) that shapes the search."""
+    keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
+    keep["task"] = data["study"]["task"]
+    keep["objectives"] = list(data["study"]["objectives"])
+    keep["epochs"] = data["budget"]["epochs"]
+    return keep
+
+
+def default_db_url() -> str:
+    """``$HARNESS_DB`` if set, else ``sqlite:///results/harness.db`` relative to the cwd."""
+    return os.environ.get("HARNESS_DB") or f"sqlite:///{DEFAULT_DB_PATH.as_posix()}"
+
+
+def load_config(path: str | os.PathLike[str]) -> TaskConfig:
+    """Read and validate a task file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "no such task file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read task file: {exc}") from None
+    return parse_config(text, source=source, base_dir=Path(path).resolve().parent)
+
+
+def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
+    """Validate TOML text into a TaskConfig; ``source`` names it in every error."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"TOML syntax error: {exc}") from None
+    top = _Table(source, "", data)
+    top.expect("study", "dataset", "search", "budget", "device", "results", "task")
+    study = _study(top.table("study", required=True), source)
+    dataset = _dataset(top.table("dataset", required=True))
+    search = _search(top.table("search", required=True))
+    budget = _budget(top.table("budget"))
+    device = _device(top.table("device"))
+    results = top.table("results")
+    db = results.get("db", str, None)
+    results.done()
+    task_options = top.table("task").raw()
+    top.done()
+    if db and "://" not in db:
+        db = f"sqlite:///{(base_dir / db).resolve().as_posix()}"
+    return TaskConfig(source, base_dir, study, dataset, search, budget, device,
+                     task_options, db)
+
+
+def _study(t: _Table, source: str) -> StudySection:
+    t.expect("name", "task", "seed", "objectives")
+    default_name = Path(source).stem
+    name = t.get("name", str, default_name, check=_nonempty)
+    task = t.get("task", str, check=_nonempty)
+    seed = t.get("seed", int, 0, check=_at_least(0))
+    objectives = t.get("objectives", list, [], check=_nonempty_strings)
+    t.done()
+    return StudySection(name, task, seed, tuple(objectives))
+
+
+def _dataset(t: _Table) -> DatasetSection:
+    name = t.get("name", str, check=_nonempty)
+    return DatasetSection(name, {k: v for k, v in t.raw().items() if k != "name"})
+
+
+def _search(t: _Table) -> SearchSection:
+    t.expect("architectures", "optimizers", "schedulers", "sampler", "sampler_options",
+             "pruner", "pruner_options", "space", *GENERIC_HPARAMS)
+    archs = tuple(t.get("architectures", list, check=_nonempty_strings))
+    optimizers = tuple(t.get("optimizers", list, ["adamw"], check=_nonempty_strings))
+    schedulers = tuple(t.get("schedulers", list, ["constant"], check=_nonempty_strings))
+    sampler = t.get("sampler", str, "tpe", check=_one_of(SAMPLERS))
+    pruner = t.get("pruner", str, "median", check=_one_of(PRUNERS))
+    sampler_options = t.table("sampler_options").raw()
+    pruner_options = t.table("pruner_options").raw()
+    hparams = {k: t.get(k, object) for k in GENERIC_HPARAMS if k in t.data}
+    space_table = t.table("space")
+    space = {owner: space_table.table(owner).raw() for owner in list(space_table.data)}
+    t.done()
+    return SearchSection(archs, optimizers, schedulers, sampler, sampler_options, pruner,
+                         pruner_options, hparams, space)
+
+
+def _budget(t: _Table) -> BudgetSection:
+    n_trials = t.get("n_trials", int, 10, check=_at_least(1))
+    timeout = t.get("timeout_s", float, None, check=_positive)
+    epochs = t.get("epochs", int, 5, check=_at_least(1))
+    trial_timeout = t.get("trial_timeout_s", float, None, check=_positive)
+    retry_crashed = t.get("retry_crashed", int, 0, check=_at_least(0))
+    heartbeat = t.get("heartbeat_s", float, 10.0, check=_positive)
+    grace = t.get("grace_s", float, max(60.0, 3 * heartbeat), check=_positive)
+    _check(grace > heartbeat, t.source, t.key("grace_s"),
+           f"must be longer than heartbeat_s ({heartbeat:g}), got {grace:g}: a live trial "
+           "would be declared dead between two heartbeats")
+    t.done()
+    return BudgetSection(n_trials, timeout, epochs, trial_timeout, retry_crashed, heartbeat,
+                         grace)
+
+
+def _device(t: _Table) -> DeviceSection:
+    device = t.get("device", str, "auto", check=_device_name)
+    precision = _one_or_many(t, "precision", "fp32", PRECISIONS)
+    threads = t.get("threads", int, 0, check=_at_least(0))
+    memory_format = _one_or_many(t, "memory_format", "contiguous", MEMORY_FORMATS)
+    if isinstance(t.data.get("compile"), bool):  # `compile = true` reads naturally
+        t.data["compile"] = "default" if t.data["compile"] else "none"
+    compile_modes = _one_or_many(t, "compile", "none", COMPILE_MODES)
+    workers = t.get("workers", int, 1, check=_at_least(0))
+    devices = tuple(t.get("devices", list, [], check=lambda v: next(
+        (p for p in map(_device_name, v) if p), None) if all(isinstance(x, str) for x in v)
+        else "expected device names"))
+    min_batch = t.get("min_batch_size", int, 1, check=_at_least(1))
+    t.done()
+    return DeviceSection(device, precision, threads, memory_format, compile_modes, workers,
+                         devices, min_batch)
+
+
+def _one_or_many(t: _Table, key: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A value, or a list of values the search chooses between."""
+    value = t.get(key, object, default)
+    values = value if isinstance(value, list) else [value]
+    for i, v in enumerate(values):
+        where = f"{key}[{i}]" if isinstance(value, list) else key
+        if not isinstance(v, str):
+            raise ConfigError(t.source, t.key(where), f"expected a string, got {_describe(v)}")
+        problem = _one_of(choices)(v)
+        if problem:
+            raise ConfigError(t.source, t.key(where), problem)
+    if not values:
+        raise ConfigError(t.source, t.key(key), "empty list: give at least one value")
+    return tuple(dict.fromkeys(values))
+
+
+def validate_options(options: Mapping[str, Option], values: Mapping[str, Any], *, source: str,
+                     key: str, base_dir: Path, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check a plugin's options table (``[dataset]``, ``[task]``) and fill defaults.
+
+    Paths are resolved relative to ``base_dir`` (the task file's folder).
+    """
+    t = _Table(source, key, {k: v for k, v in values.items() if k not in ignore})
+    resolved: dict[str, Any] = {}
+    for name, option in options.items():
+        if option.type == "path":
+            value = t.get(name, str, option.default)
+            resolved[name] = value if value in (None, REQUIRED) else str(
+                (base_dir / os.path.expanduser(value)).resolve())
+        else:
+            resolved[name] = t.get(name, option.type, option.default)
+    t.done()
+    return resolved
+
+
+# -- the little table reader behind every section --------------------------------------------
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table", object: "a value"}
+
+Check = Callable[[Any], "str | None"]
+
+
+class _Table:
+    """Reads one TOML table, remembering which keys were consumed so leftovers are errors."""
+
+    def __init__(self, source: str, path: str, data: Any) -> None:
+        self.source, self.path = source, path
+        if not isinstance(data, dict):
+            raise ConfigError(source, path, f"expected a table, got {_describe(data)}")
+        self.data: dict[str, Any] = data
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, kind: Any, default: Any = REQUIRED, *,
+            check: Check | None = None) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            if default is REQUIRED:
+                raise ConfigError(self.source, self.key(name), "required key is missing")
+            return default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is not object and (not isinstance(value, kind) or (
+                kind is int and isinstance(value, bool))):
+            raise ConfigError(self.source, self.key(name),
+                              f"expected {_TYPE_NAMES.get(kind, kind)}, got {_describe(value)}")
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(self.source, self.key(name), problem)
+        return value
+
+    def table(self, name: str, *, required: bool = False) -> _Table:
+        if name not in self.data and required:
+            raise ConfigError(self.source, f"[{self.key(name)}]", "required table is missing")
+        self.seen.add(name)
+        return _Table(self.source, self.key(name), self.data.get(name, {}))
+
+    def raw(self) -> dict[str, Any]:
+        self.seen.update(self.data)
+        return dict(self.data)
+
+    def expect(self, *known: str) -> None:
+        """Reject unknown keys up front, so a typo is reported before a 'missing' error."""
+        for name in self.data:
+            if name not in known:
+                raise ConfigError(self.source, self.key(name),
+                                  f"unknown key{did_you_mean(name, known)}")
+
+    def done(self) -> None:
+        for name in self.data:
+            if name not in self.seen:
+                expected = [k for k in self.seen if k not in self.data] or list(self.seen)
+                raise ConfigError(self.source, self.key(name),
+                                  f"unknown key{did_you_mean(name, expected)}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _check(ok: bool, source: str, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(source, key, message)
+
+
+def _nonempty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _nonempty_strings(value: list[Any]) -> str | None:
+    if not value:
+        return "empty list: give at least one name"
+    bad = next((v for v in value if not isinstance(v, str) or not v.strip()), None)
+    if bad is not None:
+        return f"expected names (strings), got {_describe(bad)}"
+    if len(set(value)) != len(value):
+        return "a name is listed twice"
+    return None
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: str) -> str | None:
+        if value in choices:
+            return None
+        return (f"unknown value '{value}'{did_you_mean(value, choices)} "
+                f"(choose from: {', '.join(choices)})")
+    return check
+
+
+def _at_least(low: int) -> Check:
+    return lambda value: None if value >= low else f"must be at least {low}, got {value}"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"must be positive, got {value}"
+
+
+def _device_name(value: str) -> str | None:
+    head, _, index = value.partition(":")
+    if head in ("auto", "cpu", "cuda", "mps") and (not index or index.isdigit()):
+        return None
+    return f"unknown device '{value}'{did_you_mean(head, ['auto', 'cpu', 'cuda', 'mps'])} " \
+           "(use auto, cpu, cuda, cuda:N or mps)"

@@ -1,0 +1,95 @@
+"""The progress display of ``harness run``: a trial bar, an epoch bar, one line per trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn
+from rich.progress import MofNCompleteColumn
+from rich.progress import Progress
+from rich.progress import TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.text import Text
+
+from harness._records import EpochRecord
+from harness._records import StudySummary
+from harness._records import TrialPlan
+from harness._records import TrialResult
+
+__all__ = ["RichObserver"]
+
+
+class RichObserver:
+    """Draws live bars on a terminal; prints plain lines when output is captured."""
+
+    def __init__(self, console: Console, objective: str, done_before: int = 0) -> None:
+        self.console = console
+        self.objective = objective
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                                 transient=True)
+        self._trials: Any = None
+        self._epochs: dict[int, Any] = {}  # one bar per trial in flight (workers run several)
+
+    def __enter__(self) -> RichObserver:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def trial_started(self, plan: TrialPlan, index: int, total: int) -> None:
+        if self._trials is None:
+            self._trials = self.progress.add_task("trials", total=total, completed=index - 1)
+        self.progress.update(self._trials, description=f"trial {index}/{total}")
+        self._epochs[plan.number] = self.progress.add_task(
+            f"  #{plan.number} {plan.architecture} · {plan.optimizer} · {plan.scheduler}",
+            total=None)
+
+    def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None:
+        value = record.val_metrics.get(self.objective)
+        shown = f"val_{self.objective}={value:.4f}" if value is not None else ""
+        self.progress.update(self._epochs[plan.number], total=epochs, completed=record.epoch,
+                             description=f"  #{plan.number} {plan.architecture} · "
+                                         f"{plan.optimizer} · epoch {record.epoch}/{epochs} "
+                                         f"loss={record.train_loss:.4f} {shown}")
+
+    def trial_finished(self, result: TrialResult) -> None:
+        plan = result.plan
+        used = result.batch_size_used or plan.batch_size
+        head = (f"trial {plan.number}: {plan.architecture} · {plan.optimizer} · "
+                f"{plan.scheduler} · bs {used} · lr "
+                f"{plan.optimizer_params.get('lr', 0):.2g}")
+        if result.status == "complete":
+            value = result.val_metrics.get(self.objective)
+            shown = f"val_{self.objective}={value:.4f}" if value is not None else "done"
+            speed = (f", {result.inference.samples_per_s:,.0f} samples/s"
+                     if result.inference else "")
+            self.console.print(Text.assemble(("✓", "green"), f" {head} → {shown}{speed} "
+                                                              f"({result.duration_s:.1f} s)"),
+                               highlight=False)
+        elif result.status == "pruned":
+            self.console.print(Text.assemble(("✂", "yellow"), f" {head} → pruned after epoch "
+                                                               f"{len(result.history)}"),
+                               highlight=False)
+        else:
+            # The reason is text from a plugin or an exception: never read as markup.
+            self.console.print(Text.assemble(("✗", "red"), f" {head} → FAILED: "
+                                                            f"{result.fail_reason}"),
+                               highlight=False)
+        if plan.number in self._epochs:
+            self.progress.remove_task(self._epochs.pop(plan.number))
+        if self._trials is not None:
+            self.progress.advance(self._trials)
+
+    def notice(self, message: str) -> None:
+        self.console.print(Text(f"… {message}", style="dim"), highlight=False)
+
+
+def summary_line(summary: StudySummary) -> str:
+    state = "interrupted" if summary.interrupted else "done"
+    return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "
+            f"{summary.duration_s:.1f} s ({summary.complete} complete, {summary.pruned} pruned, "
+            f"{summary.failed} failed); {summary.total_finished}/{summary.budget} of the budget "
+            f"finished; results in {summary.db}")

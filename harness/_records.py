@@ -1,0 +1,105 @@
+"""The frozen records a study produces and hooks receive: what a trial will do (TrialPlan),
+each epoch (EpochRecord), what it produced (TrialResult), and what a ``harness run`` did
+(StudySummary). They travel between processes (pickled) and into the results store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Literal
+
+from harness._meter import InferenceFigures
+
+if TYPE_CHECKING:
+    from harness._study.resolve import Objective
+
+__all__ = ["EpochRecord", "Status", "StudySummary", "TrialPlan", "TrialResult"]
+
+Status = Literal["complete", "pruned", "failed"]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Everything one trial will do, as chosen by the search."""
+
+    number: int
+    seed: int
+    architecture: str
+    optimizer: str
+    scheduler: str
+    batch_size: int
+    architecture_params: Mapping[str, Any] = field(default_factory=dict)
+    optimizer_params: Mapping[str, Any] = field(default_factory=dict)
+    scheduler_params: Mapping[str, Any] = field(default_factory=dict)
+    task_params: Mapping[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+    memory_format: str = "contiguous"
+    compile: str = "none"
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """A flat view for storage and reports: generic names bare, plugin ones qualified."""
+        flat: dict[str, Any] = {"batch_size": self.batch_size}
+        flat.update(self.optimizer_params)
+        for prefix, params in (("arch", self.architecture_params),
+                               ("sched", self.scheduler_params), ("task", self.task_params)):
+            flat.update({f"{prefix}.{k}": v for k, v in params.items()})
+        return flat
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_metrics: Mapping[str, float]
+    lr: float
+    train_seconds: float
+    train_samples: int
+    val_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a trial produced. Frozen: a stored result is never rewritten."""
+
+    plan: TrialPlan
+    status: Status
+    val_metrics: Mapping[str, float] = field(default_factory=dict)
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
+    history: tuple[EpochRecord, ...] = ()
+    train_samples_per_s: float | None = None
+    inference: InferenceFigures | None = None
+    latency_b1: InferenceFigures | None = None
+    param_count: int | None = None
+    duration_s: float = 0.0
+    fail_reason: str | None = None
+    batch_size_used: int | None = None
+    peak_memory_mb: float | None = None
+    flops_per_sample: float | None = None
+    e2e_infer_samples_per_s: float | None = None
+
+    def objective_value(self, objective: Objective) -> float | None:
+        if objective.is_metric:
+            return self.val_metrics.get(objective.name)
+        if objective.name == "train_samples_per_s":
+            return self.train_samples_per_s
+        return self.inference.samples_per_s if self.inference else None
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """What ``harness run`` reports at the end."""
+
+    study_name: str
+    db: str
+    ran: int
+    complete: int
+    pruned: int
+    failed: int
+    total_finished: int
+    budget: int
+    interrupted: bool
+    duration_s: float

@@ -1,0 +1,117 @@
+"""Render leaderboards for a terminal, JSON, CSV or Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from harness._report.leaderboard import Leaderboard
+
+__all__ = ["FORMATS", "render", "table_columns"]
+
+FORMATS = ("table", "json", "csv", "md")
+
+
+def render(boards: Sequence[Leaderboard], fmt: str) -> str:
+    """Render ``boards`` in ``fmt`` (one of FORMATS)."""
+    if fmt == "json":
+        return json.dumps([row for b in boards for row in b.rows], indent=2, default=str)
+    if fmt == "csv":
+        return _csv(boards)
+    if fmt == "md":
+        return "\n\n".join(_markdown(b) for b in boards) + "\n"
+    if fmt == "table":
+        return _terminal(boards)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
+    """``(header, row key)`` pairs shown in human-facing tables."""
+    metric = board.primary.removeprefix("val_")
+    columns = [("#", "rank"), ("trial", "trial"), ("architecture", "architecture"),
+               ("optimizer", "optimizer"), ("scheduler", "scheduler")]
+    if board.primary.startswith("val_"):
+        columns += [(f"val {metric}", f"val_{metric}"), (f"test {metric}", f"test_{metric}")]
+    columns += [("infer samples/s", "infer_samples_per_s"),
+                ("train samples/s", "train_samples_per_s"),
+                ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count")]
+    return columns
+
+
+def format_value(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if key == "param_count":
+        return f"{value / 1e6:.3g}"
+    if isinstance(value, float):
+        if key.endswith("_per_s"):
+            return f"{value:.1f}"
+        return f"{value:.3g}" if key.endswith(("ms_p50", "ms_p99")) else f"{value:.4f}"
+    return str(value)
+
+
+def _title(board: Leaderboard) -> str:
+    arrow = "↑" if board.direction == "maximize" else "↓"
+    return (f"{board.study}: {board.task} on {board.dataset}, best per architecture × "
+            f"optimizer, ranked by {board.primary} {arrow}")
+
+
+def _caption(board: Leaderboard) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
+    return f"{board.hardware} — trials: {counts or 'none'}"
+
+
+def _terminal(boards: Sequence[Leaderboard]) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), record=True, width=160, force_terminal=False)
+    for board in boards:
+        table = Table(title=_title(board), title_justify="left", caption=_caption(board),
+                      caption_justify="left")
+        columns = table_columns(board)
+        for header, key in columns:
+            table.add_column(header, justify="right" if key not in (
+                "architecture", "optimizer", "scheduler") else "left")
+        for row in board.rows:
+            table.add_row(*(format_value(key, row.get(key)) for _, key in columns))
+        if not board.rows:
+            table.caption = f"{_caption(board)} — no complete trial yet"
+        console.print(table)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+def _markdown(board: Leaderboard) -> str:
+    columns = table_columns(board)
+    lines = [f"### {_escape_md(_title(board))}", "", f"_{_escape_md(_caption(board))}_", "",
+             "| " + " | ".join(h for h, _ in columns) + " |",
+             "|" + "|".join("---:" if k not in ("architecture", "optimizer", "scheduler")
+                            else "---" for _, k in columns) + "|"]
+    for row in board.rows:
+        lines.append("| " + " | ".join(_escape_md(format_value(k, row.get(k)))
+                                       for _, k in columns) + " |")
+    if not board.rows:
+        lines.append("")
+        lines.append("_No complete trial yet._")
+    return "\n".join(lines)
+
+
+def _escape_md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _csv(boards: Sequence[Leaderboard]) -> str:
+    rows = [row for b in boards for row in b.rows]
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v
+                         for k, v in row.items()})
+    return out.getvalue()

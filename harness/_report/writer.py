@@ -1,0 +1,75 @@
+"""``harness report``: gather once, write every requested format into one folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy import select
+
+from harness._report.data import gather
+from harness._report.data import raw_rows
+from harness._report.render import render
+from harness._store.models import StudyRow
+from harness._store.models import TrialRow
+
+__all__ = ["REPORT_FORMATS", "write_report"]
+
+REPORT_FORMATS = ("md", "html", "csv", "json")
+TRIAL_COLUMNS = ("number", "status", "architecture", "optimizer", "scheduler", "batch_size",
+                 "hardware", "precision", "param_count", "train_samples_per_s",
+                 "infer_samples_per_s", "latency_b1_ms_p50", "duration_s", "fail_reason")
+
+
+def write_report(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
+                 task: str | None = None, study: str | None = None,
+                 across_hardware: bool = False) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    reports = gather(engine, task=task, study=study, across_hardware=across_hardware)
+    boards = [b for r in reports for b in r.boards]
+    written = []
+    if "html" in formats:
+        from harness._report.html import render_html
+
+        written.append(_write(out / "report.html", render_html(reports, db=db)))
+    if "md" in formats:
+        from harness._report.markdown import render_markdown
+
+        written.append(_write(out / "report.md", render_markdown(reports, out, db=db)))
+        written += sorted(out.glob("*.png"))
+    if "csv" in formats:
+        written.append(_write(out / "leaderboard.csv", render(boards, "csv")))
+        written.append(_trials_csv(engine, out / "trials.csv", task, study))
+    if "json" in formats:
+        written.append(_write(out / "leaderboard.json", json.dumps(
+            [{"study": r.study, "task": r.task, "dataset": r.dataset, "primary": r.primary,
+              "direction": r.direction, "counts": r.counts,
+              "leaderboards": [{"hardware": b.hardware, "rows": list(b.rows)}
+                               for b in r.boards]} for r in reports], indent=2, default=str)))
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _trials_csv(engine: Engine, path: Path, task: str | None, study: str | None) -> Path:
+    """Every trial, streamed from SQL (no object per row), for analysis elsewhere."""
+    query = (select(StudyRow.name.label("study"), *[getattr(TrialRow, c) for c in TRIAL_COLUMNS])
+             .join(StudyRow, StudyRow.id == TrialRow.study_id)
+             .order_by(StudyRow.name, TrialRow.number))
+    if task:
+        query = query.where(StudyRow.task == task)
+    if study:
+        query = query.where(StudyRow.name == study)
+    with engine.connect() as conn, path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("study", *TRIAL_COLUMNS))
+        cursor = raw_rows(conn, query)
+        while chunk := cursor.fetchmany(5000):
+            writer.writerows(chunk)
+    return path

@@ -1,0 +1,299 @@
+"""Frozen records that plugins register, and the small protocols their factories return.
+
+Records carry capability flags (what inputs an architecture needs, whether an optimizer takes
+momentum) so the search space adapts to each plugin without the core knowing any of them.
+Factories do their heavy imports (torch, timm) when called, never when the plugin is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Literal
+from typing import Protocol
+
+from harness._space import Param
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "REQUIRED",
+    "ArchitectureCatalogSpec",
+    "ArchitectureSpec",
+    "DataSummary",
+    "DatasetSpec",
+    "MetricSpec",
+    "ModelRequest",
+    "Option",
+    "OptimizerSpec",
+    "SchedulePlan",
+    "SchedulerSpec",
+    "Task",
+    "TaskContext",
+    "TaskSpec",
+]
+
+Direction = Literal["maximize", "minimize"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default of an :class:`Option` that the task file must set."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A dataset or task option set in the task file (never searched).
+
+    Attributes:
+        type: ``str``, ``int``, ``float``, ``bool``, ``list`` or ``"path"`` (a string resolved
+            relative to the task file).
+        default: the value when absent, or :data:`REQUIRED`.
+        help: one line shown by ``harness plugins show``.
+    """
+
+    type: Any
+    default: Any = REQUIRED
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What an architecture factory is asked to build.
+
+    Attributes:
+        name: the architecture name as chosen (for catalogs: the variant, e.g. ``resnet18``).
+        task: the task's name.
+        io: what the task says about inputs and outputs, e.g. ``{"in_chans": 1,
+            "num_classes": 10, "img_size": 16}``.
+        params: this trial's hyperparameters for the architecture.
+    """
+
+    name: str
+    task: str
+    io: Mapping[str, Any]
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """One named architecture.
+
+    Attributes:
+        name: globally unique name used in task files.
+        build: ``build(request: ModelRequest) -> torch.nn.Module``.
+        tasks: names of the tasks it can serve.
+        description: one line for listings.
+        params: hyperparameters the search may vary.
+    """
+
+    name: str
+    build: Callable[[ModelRequest], torch.nn.Module]
+    tasks: tuple[str, ...]
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArchitectureCatalogSpec:
+    """A family of many architectures, listed lazily (e.g. every timm model).
+
+    Task files name variants directly (``resnet18``), by wildcard (``resnet1*``) or qualified
+    (``timm/resnet18``). Listing imports the library, so it happens only when a pattern is
+    resolved.
+
+    Attributes:
+        name: the catalog's name, also the key of its ``[search.space.<name>]`` table.
+        list_names: returns every variant name.
+        build: like :attr:`ArchitectureSpec.build`; ``request.name`` is the variant.
+        tasks: names of the tasks its variants can serve.
+        params: hyperparameters shared by every variant.
+        sample_variant: the variant the conformance kit checks on behalf of the catalog.
+    """
+
+    name: str
+    list_names: Callable[[], Sequence[str]]
+    build: Callable[[ModelRequest], torch.nn.Module]
+    tasks: tuple[str, ...]
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+    sample_variant: str | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer.
+
+    The capability flags decide which generic hyperparameters (``weight_decay``, ``momentum``)
+    the search proposes for it; ``params`` adds its own (e.g. ``beta2``).
+
+    Attributes:
+        build: ``build(model_parameters, hp) -> torch.optim.Optimizer``; ``hp`` holds ``lr`` and,
+            where the flags say so, ``weight_decay`` and ``momentum``, plus ``params``.
+    """
+
+    name: str
+    build: Callable[[Iterable[Any], Mapping[str, Any]], torch.optim.Optimizer]
+    description: str = ""
+    has_momentum: bool = False
+    has_betas: bool = False
+    has_weight_decay: bool = True
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """How long training runs, for schedulers that need to know. Schedulers step once per batch."""
+
+    epochs: int
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """A learning-rate schedule: ``build(optimizer, plan, hp)`` returns one stepped per batch."""
+
+    name: str
+    build: Callable[[torch.optim.Optimizer, SchedulePlan, Mapping[str, Any]], Any]
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data source.
+
+    Attributes:
+        kind: the data contract it produces, matched against :attr:`TaskSpec.data_kind`
+            (e.g. ``"image_classification"``).
+        load: ``load(options) -> data``; options are validated against ``options``, paths already
+            resolved. The result is cached per process and handed to the task. If it has a
+            ``repairs`` mapping (kind → count of fixes made to messy input), ``harness run``
+            reports it once at the start.
+        options: what the ``[dataset]`` table may set.
+        test_options: options that make a tiny instance, for the conformance kit
+            (``harness plugins check``); a dataset that needs user files leaves it empty and is
+            checked only where a test supplies them.
+    """
+
+    name: str
+    kind: str
+    load: Callable[[Mapping[str, Any]], Any]
+    description: str = ""
+    options: Mapping[str, Option] = field(default_factory=dict)
+    test_options: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric a task reports for the validation and test splits."""
+
+    name: str
+    direction: Direction = "maximize"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What a task can say about a loaded dataset, for the conformance kit.
+
+    Attributes:
+        fingerprints: per split, one hash per sample (to check splits are disjoint and loads
+            deterministic).
+        labels: per split, every label (zero-based) found in it.
+        num_classes: labels must lie in ``[0, num_classes)``.
+    """
+
+    fingerprints: Mapping[str, Sequence[str]]
+    labels: Mapping[str, Sequence[int]]
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task factory receives for one trial."""
+
+    data: Any
+    params: Mapping[str, Any]
+    options: Mapping[str, Any]
+    seed: int
+
+
+class Task(Protocol):
+    """What a task object does for the core's task-agnostic training loop.
+
+    A task owns its data splits, preprocessing, loss and evaluation. Batches are opaque to the
+    core: the task moves them to the device and computes the loss.
+    """
+
+    def model_io(self) -> Mapping[str, Any]:
+        """Input/output description passed to architecture factories."""
+        ...
+
+    def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
+        """Yield the training batches of one epoch (shuffled and augmented, deterministically)."""
+        ...
+
+    def split_size(self, split: str) -> int:
+        """Number of samples in ``"train"``, ``"val"`` or ``"test"``."""
+        ...
+
+    def train_step(self, model: torch.nn.Module, batch: Any,
+                   device: torch.device) -> tuple[torch.Tensor, int]:
+        """Return ``(loss, samples_in_batch)`` for one batch; the core does backward and step."""
+        ...
+
+    def evaluate(self, model: torch.nn.Module, split: str, batch_size: int,
+                 device: torch.device) -> dict[str, float]:
+        """Metrics on ``"val"`` or ``"test"``, named as in the task's MetricSpecs."""
+        ...
+
+    def example_input(self, batch_size: int, device: torch.device) -> Any:
+        """A synthetic model input of ``batch_size`` samples on ``device``, for throughput."""
+        ...
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task: what is learnt, how it is scored.
+
+    Attributes:
+        build: ``build(context: TaskContext) -> Task``.
+        data_kind: the dataset kind it consumes.
+        metrics: every metric it reports; the first objective defaults to ``primary_metric``.
+        params: preprocessing choices the search may vary.
+        options: fixed settings the ``[task]`` table may set.
+        summarize_data: ``summarize_data(data) -> DataSummary`` for datasets of its kind; lets
+            the conformance kit check any such dataset.
+        test_params: parameter values that keep a conformance-kit instance tiny.
+    """
+
+    name: str
+    build: Callable[[TaskContext], Task]
+    data_kind: str
+    metrics: tuple[MetricSpec, ...]
+    primary_metric: str
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+    options: Mapping[str, Option] = field(default_factory=dict)
+    summarize_data: Callable[[Any], DataSummary] | None = None
+    test_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def metric(self, name: str) -> MetricSpec | None:
+        return next((m for m in self.metrics if m.name == name), None)

@@ -1,0 +1,133 @@
+"""SQLAlchemy 2.0 typed models of what harness stores beside Optuna's own tables.
+
+Table names carry a ``harness_`` prefix: Optuna keeps ``studies`` and ``trials`` tables in the
+same database, so ``optuna-dashboard <url>`` opens the study where our results live.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+__all__ = ["Base", "EpochRow", "MetricRow", "StudyRow", "TrialRow", "now", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def now() -> float:
+    """The clock heartbeats use: Unix time, so machines sharing a database must keep NTP time
+    (grace periods of a minute dwarf ordinary clock skew)."""
+    return time.time()
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class StudyRow(Base):
+    __tablename__ = "harness_studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    task: Mapped[str] = mapped_column(String(100))
+    dataset: Mapped[str] = mapped_column(String(100))
+    primary_metric: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(8))
+    objectives: Mapped[list[Any]]
+    space_hash: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many ``harness run`` sessions have joined the study (each samples with its own seed)."""
+    claimed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Trials that count in the budget (running or finished, less re-run failures): kept with
+    every insert so claiming a trial reads one row, not a count of the whole study."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrialRow(Base):
+    __tablename__ = "harness_trials"
+    __table_args__ = (UniqueConstraint("study_id", "number"),
+                      Index("ix_harness_trials_study_status", "study_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("harness_studies.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    architecture: Mapped[str] = mapped_column(String(200), index=True)
+    optimizer: Mapped[str] = mapped_column(String(100))
+    scheduler: Mapped[str] = mapped_column(String(100))
+    batch_size: Mapped[int]
+    hyperparameters: Mapped[dict[str, Any]]
+    seed: Mapped[int]
+    device: Mapped[str] = mapped_column(String(200))
+    hardware: Mapped[str] = mapped_column(String(300), index=True)
+    precision: Mapped[str] = mapped_column(String(16))
+    space_hash: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[dict[str, Any]]
+    param_count: Mapped[int | None]
+    train_samples_per_s: Mapped[float | None] = mapped_column(Float)
+    infer_samples_per_s: Mapped[float | None] = mapped_column(Float)
+    infer_batch_size: Mapped[int | None]
+    infer_latency_ms_p50: Mapped[float | None] = mapped_column(Float)
+    infer_latency_ms_p90: Mapped[float | None] = mapped_column(Float)
+    infer_latency_ms_p99: Mapped[float | None] = mapped_column(Float)
+    latency_b1_ms_p50: Mapped[float | None] = mapped_column(Float)
+    latency_b1_ms_p90: Mapped[float | None] = mapped_column(Float)
+    latency_b1_ms_p99: Mapped[float | None] = mapped_column(Float)
+    e2e_infer_samples_per_s: Mapped[float | None] = mapped_column(Float)
+    batch_size_used: Mapped[int | None]
+    memory_format: Mapped[str] = mapped_column(String(16), default="contiguous")
+    compile_mode: Mapped[str] = mapped_column(String(32), default="none")
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    gflops_per_sample: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fail_reason: Mapped[str | None] = mapped_column(Text)
+    retried: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A failed trial that was re-run under a new number: it no longer counts in the budget."""
+    heartbeat_at: Mapped[float | None] = mapped_column(Float)
+    """Unix time of the running trial's last sign of life (see harness._study.heartbeat)."""
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MetricRow(Base):
+    __tablename__ = "harness_metrics"
+    __table_args__ = (UniqueConstraint("trial_id", "split", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("harness_trials.id"), index=True)
+    split: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class EpochRow(Base):
+    __tablename__ = "harness_epochs"
+    __table_args__ = (UniqueConstraint("trial_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("harness_trials.id"), index=True)
+    epoch: Mapped[int]
+    train_loss: Mapped[float] = mapped_column(Float)
+    lr: Mapped[float] = mapped_column(Float)
+    train_seconds: Mapped[float] = mapped_column(Float)
+    val_metrics: Mapped[dict[str, Any]]

@@ -1,0 +1,404 @@
+"""Opening the results database, keeping its schema current, and writing results.
+
+Contract of :class:`ResultsStore`:
+
+- One store per process; methods may be called from one thread at a time.
+- A trial row moves ``running`` → ``complete`` | ``pruned`` | ``failed`` exactly once; a
+  finished row is never rewritten (``finish_trial`` on a finished row raises ``StoreError``).
+- Every write is its own transaction: it commits, or rolls back and raises ``StoreError``.
+- SQLite files use WAL and a busy timeout so concurrent workers wait instead of failing.
+- Many processes (on many machines, for a server database) may share one database: schema
+  creation and budget claims happen under :attr:`lock`; trial heartbeats let any of them fail
+  the trials of a process that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from harness._errors import StoreError
+from harness._errors import TrialTakenOver
+from harness._store.lock import DatabaseLock
+from harness._store.models import EpochRow
+from harness._store.models import MetricRow
+from harness._store.models import StudyRow
+from harness._store.models import TrialRow
+from harness._store.models import now
+from harness._store.models import utcnow
+
+__all__ = ["ResultsStore", "TrialContext", "safe_url", "tune_engine"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "harness_alembic_version"
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages, logs and reports."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """Engine options shared with Optuna's storage for the same URL."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    return {"pool_pre_ping": True}
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial runs: stored with its row. The hardware class is the device plus the
+    trial's precision, since results at different precisions are never ranked together."""
+
+    device: str
+    space_hash: str
+    environment: dict[str, Any]
+
+    def hardware(self, precision: str) -> str:
+        return f"{self.device} | {precision}"
+
+
+class ResultsStore:
+    """harness's own tables in the database at ``url`` (SQLite file or server URL)."""
+
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        self.url = url
+        self.safe_url = safe_url(url)
+        try:
+            _ensure_sqlite_folder(url)
+            self.engine = create_engine(url, **engine_kwargs(url))
+        except (ArgumentError, SQLAlchemyError, ImportError, OSError) as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.lock = DatabaseLock(self.engine)
+        if not self._schema_is_current():
+            # Several processes may meet a fresh database at once: one creates the schema.
+            with self._locked():
+                self._check_schema(upgrade)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self.lock.held():
+                yield
+        except (OSError, SQLAlchemyError) as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: "
+                             f"{_one_line(exc)}") from None
+
+    def _schema_is_current(self) -> bool:
+        try:
+            return self.schema_revision() == schema_head()
+        except SQLAlchemyError:
+            return False  # _check_schema, under the lock, reports the error
+
+    def _check_schema(self, upgrade: bool) -> None:
+        head = schema_head()
+        try:
+            with self.engine.begin() as conn:
+                current = MigrationContext.configure(
+                    conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+                fresh = current is None and not inspect(conn).has_table("harness_trials")
+                if current == head:
+                    return
+                if fresh or upgrade:
+                    command.upgrade(alembic_config(conn), "head")
+                    return
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: "
+                             f"{_one_line(exc)}") from None
+        raise StoreError(f"results database {self.safe_url} has schema {current or 'unknown'}, "
+                         f"this harness needs {head}: run `harness db upgrade --db URL`")
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: commits on success; rolls back and raises StoreError on failure."""
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"results database {self.safe_url}: {_one_line(exc)}") from None
+        finally:
+            session.close()
+
+    def find_study(self, name: str) -> StudyRow | None:
+        with self.session() as s:
+            return s.scalar(select(StudyRow).where(StudyRow.name == name))
+
+    def ensure_study(self, *, name: str, task: str, dataset: str, objectives: list[dict[str, Any]],
+                     config: dict[str, Any], space_hash: str) -> int:
+        """Return the id of study ``name``, creating its row on first use (race-safe: a
+        process that loses the race to create it reads the winner's row)."""
+        existing = self.find_study(name)
+        if existing is not None:
+            return existing.id
+        try:
+            with self.session() as s:
+                row = StudyRow(name=name, task=task, dataset=dataset,
+                               primary_metric=objectives[0]["column"],
+                               direction=objectives[0]["direction"], objectives=objectives,
+                               config=config, space_hash=space_hash)
+                s.add(row)
+                s.flush()
+                return row.id
+        except StoreError:
+            existing = self.find_study(name)
+            if existing is None:
+                raise
+            return existing.id
+
+    def join_study(self, study_id: int) -> int:
+        """Count one more run session of the study; returns how many joined before it."""
+        with self.session() as s:
+            joined = s.scalar(update(StudyRow).where(StudyRow.id == study_id)
+                              .values(runs=StudyRow.runs + 1).returning(StudyRow.runs))
+            return int(joined or 1) - 1
+
+    # -- the budget and heartbeats ----------------------------------------------------------
+
+    def claimed(self, study_id: int) -> int:
+        """Trials that count in the budget: running or finished, except re-run failures."""
+        with self.session() as s:
+            return s.scalar(select(StudyRow.claimed).where(StudyRow.id == study_id)) or 0
+
+    def finished(self, study_id: int) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).where(
+                TrialRow.study_id == study_id, TrialRow.retried.is_(False),
+                TrialRow.status != "running")) or 0
+
+    def running(self, study_id: int) -> list[TrialRow]:
+        with self.session() as s:
+            return list(s.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                         TrialRow.status == "running")))
+
+    def trials_by_number(self, study_id: int, numbers: list[int]) -> dict[int, TrialRow]:
+        with self.session() as s:
+            rows = s.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                    TrialRow.number.in_(numbers)))
+            return {row.number: row for row in rows}
+
+    def failed_not_retried(self, study_id: int) -> list[TrialRow]:
+        with self.session() as s:
+            return list(s.scalars(select(TrialRow).where(
+                TrialRow.study_id == study_id, TrialRow.status == "failed",
+                TrialRow.retried.is_(False)).order_by(TrialRow.number)))
+
+    def beat(self, trial_ids: list[int]) -> None:
+        """Record that this process is still running these trials."""
+        with self.session() as s:
+            s.execute(update(TrialRow).where(TrialRow.id.in_(trial_ids),
+                                             TrialRow.status == "running")
+                      .values(heartbeat_at=now()))
+
+    def fail_if_running(self, trial_id: int, reason: str) -> bool:
+        """Fail a running trial from outside its process; False if it had already finished
+        (whoever changes the row first wins, so two processes never both fail it)."""
+        with self.session() as s:
+            changed = s.execute(update(TrialRow).where(TrialRow.id == trial_id,
+                                                       TrialRow.status == "running")
+                                .values(status="failed", fail_reason=reason,
+                                        finished_at=utcnow()))
+            return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+    def mark_retried(self, trial_id: int) -> None:
+        """The trial is re-run under a new number: it stops counting in the budget."""
+        with self.session() as s:
+            row = s.get(TrialRow, trial_id)
+            if row is None or row.retried:
+                return
+            row.retried = True
+            s.execute(update(StudyRow).where(StudyRow.id == row.study_id)
+                      .values(claimed=StudyRow.claimed - 1))
+
+    def val_metrics(self, trial_id: int) -> dict[str, float]:
+        with self.session() as s:
+            rows = s.execute(select(MetricRow.name, MetricRow.value).where(
+                MetricRow.trial_id == trial_id, MetricRow.split == "val"))
+            return {name: value for name, value in rows}
+
+    def start_trial(self, study_id: int, plan: Any, context: TrialContext) -> int:
+        """Insert the ``running`` row for a trial that is about to start."""
+        with self.session() as s:
+            row = TrialRow(
+                study_id=study_id, number=plan.number, status="running",
+                architecture=plan.architecture, optimizer=plan.optimizer,
+                scheduler=plan.scheduler, batch_size=plan.batch_size,
+                hyperparameters=plan.hyperparameters(), seed=plan.seed, device=context.device,
+                hardware=context.hardware(plan.precision), precision=plan.precision,
+                memory_format=plan.memory_format, compile_mode=plan.compile,
+                space_hash=context.space_hash, environment=context.environment,
+                heartbeat_at=now())
+            s.add(row)
+            s.execute(update(StudyRow).where(StudyRow.id == study_id)
+                      .values(claimed=StudyRow.claimed + 1))
+            s.flush()
+            return row.id
+
+    def add_epoch(self, trial_id: int, record: Any) -> None:
+        with self.session() as s:
+            s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
+                           lr=record.lr, train_seconds=record.train_seconds,
+                           val_metrics=dict(record.val_metrics)))
+
+    def finish_trial(self, trial_id: int, result: Any) -> None:
+        """Write a trial's outcome once; a finished row is never rewritten."""
+        with self.session() as s:
+            row = s.get(TrialRow, trial_id)
+            if row is None or row.status != "running":
+                state = row.status if row else "missing"
+                raise TrialTakenOver(f"trial row {trial_id} is {state}; finished rows are "
+                                     "never rewritten")
+            _fill_outcome(row, result)
+            for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics)):
+                s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
+                          for k, v in metrics.items())
+
+    def record_bench(self, study: str, task: str, results: list[Any], hardware: str,
+                     environment: dict[str, Any]) -> None:
+        """Store ``harness bench`` results as complete rows of a speed-only study."""
+        from harness._records import TrialPlan
+        from harness._records import TrialResult
+
+        objective = {"name": "infer_samples_per_s", "column": "infer_samples_per_s",
+                     "direction": "maximize"}
+        study_id = self.ensure_study(name=study, task=task, dataset="synthetic",
+                                     objectives=[objective], config={}, space_hash="bench")
+        context = TrialContext(device=hardware, space_hash="bench", environment=environment)
+        with self.session() as s:
+            number = s.scalar(select(func.count()).where(TrialRow.study_id == study_id)) or 0
+        for offset, r in enumerate(results):
+            plan = TrialPlan(number + offset, 0, r.architecture, "-", "-", r.batch_size,
+                             precision=r.precision, memory_format=r.memory_format)
+            trial_id = self.start_trial(study_id, plan, context)
+            self.finish_trial(trial_id, TrialResult(
+                plan, "complete", train_samples_per_s=r.train_samples_per_s,
+                inference=_figures(r.batch_size, r.infer_samples_per_s, r.infer_latency_ms_p50,
+                                   r.infer_latency_ms_p90, r.infer_latency_ms_p99),
+                latency_b1=_figures(1, 0.0, r.latency_b1_ms_p50, r.latency_b1_ms_p50,
+                                    r.latency_b1_ms_p99),
+                param_count=r.param_count, batch_size_used=r.batch_size,
+                peak_memory_mb=r.peak_memory_mb,
+                flops_per_sample=r.gflops_per_sample * 1e9 if r.gflops_per_sample else None))
+
+    def count_trials(self, study_name: str) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(TrialRow.status, func.count()).join(StudyRow)
+                             .where(StudyRow.name == study_name).group_by(TrialRow.status))
+            return {status: n for status, n in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _fill_outcome(row: TrialRow, result: Any) -> None:
+    row.status = result.status
+    row.fail_reason = result.fail_reason
+    row.param_count = result.param_count
+    row.duration_s = result.duration_s
+    row.batch_size_used = result.batch_size_used
+    row.peak_memory_mb = result.peak_memory_mb
+    row.gflops_per_sample = (result.flops_per_sample / 1e9
+                             if result.flops_per_sample is not None else None)
+    row.e2e_infer_samples_per_s = _finite(result.e2e_infer_samples_per_s)
+    row.train_samples_per_s = _finite(result.train_samples_per_s)
+    if result.inference is not None:
+        row.infer_samples_per_s = _finite(result.inference.samples_per_s)
+        row.infer_batch_size = result.inference.batch_size
+        row.infer_latency_ms_p50 = result.inference.latency_ms_p50
+        row.infer_latency_ms_p90 = result.inference.latency_ms_p90
+        row.infer_latency_ms_p99 = result.inference.latency_ms_p99
+    if result.latency_b1 is not None:
+        row.latency_b1_ms_p50 = result.latency_b1.latency_ms_p50
+        row.latency_b1_ms_p90 = result.latency_b1.latency_ms_p90
+        row.latency_b1_ms_p99 = result.latency_b1.latency_ms_p99
+    row.finished_at = utcnow()
+
+
+def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> Any:
+    from harness._meter import InferenceFigures
+
+    return InferenceFigures(batch, speed, p50, p90, p99, 0)
+
+
+def _finite(value: float | None) -> float | None:
+    """A throughput too fast for the clock to resolve is unknown, not infinite."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+@functools.cache
+def schema_head() -> str | None:
+    """The newest revision of our migrations (read from their scripts once per process)."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def alembic_config(connection: Any) -> Config:
+    """Alembic's configuration for our migrations, run on ``connection``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def tune_engine(engine: Any) -> None:
+    """Give an engine made elsewhere (Optuna's storage) the same SQLite settings as ours."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        engine.dispose()  # connections opened before the listener reconnect with it
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL stays consistent through any crash of the process (SIGKILL included);
+    # only a power cut can lose the last commits. FULL would fsync every commit: ~25 per trial.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return " ".join(text.split())[:300]

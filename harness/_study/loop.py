@@ -1,0 +1,314 @@
+"""The study loop: claim trials from the study's budget, run them (in worker processes,
+several at once when asked), report epochs for pruning, store every result, tell Optuna.
+Nothing is lost: a trial that fails, hangs past its time limit, or whose worker dies is stored
+as FAIL with its reason. Any number of processes may run one study (see harness._store.lock
+for the lock, harness._study.heartbeat for heartbeats, harness._study.recovery for what happens
+when one of them dies).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+import optuna
+
+from harness._config import BudgetSection
+from harness._config import TaskConfig
+from harness._errors import TrialTakenOver
+from harness._records import EpochRecord
+from harness._records import StudySummary
+from harness._records import TrialPlan
+from harness._records import TrialResult
+from harness._store.session import TrialContext
+from harness._store.session import safe_url
+from harness._study.faults import crash_point
+from harness._study.heartbeat import Heartbeat
+from harness._study.optuna_study import open_study
+from harness._study.optuna_study import tell
+from harness._study.optuna_study import with_objectives
+from harness._study.planning import suggest_plan
+from harness._study.recovery import Recovery
+from harness._study.samplers import grid_exhausted
+from harness._study.trial import run_trial
+from harness._study.workers import TrialJob
+from harness._study.workers import Worker
+from harness._study.workers import wait
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness._store import ResultsStore
+    from harness._study.resolve import ResolvedTask
+
+__all__ = ["StudyObserver", "StudySummary", "drive_study"]
+
+
+class StudyObserver(Protocol):
+    """Progress callbacks (the CLI draws a progress bar from them)."""
+
+    def trial_started(self, plan: TrialPlan, index: int, total: int) -> None: ...
+
+    def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None: ...
+
+    def trial_finished(self, result: TrialResult) -> None: ...
+
+    def notice(self, message: str) -> None: ...
+
+
+@dataclass
+class StudyLoop:
+    resolved: ResolvedTask
+    study: optuna.Study
+    store: ResultsStore
+    study_id: int
+    context: TrialContext
+    observer: StudyObserver
+    on_result: Callable[[TrialResult], None]
+    heartbeat: Heartbeat
+    recovery: Recovery
+    counts: dict[str, int]
+    waiting_said: bool = False
+    reconciled_at: float = float("-inf")
+
+    @property
+    def budget(self) -> BudgetSection:
+        return self.resolved.config.budget
+
+    # -- claiming a trial -------------------------------------------------------------------
+
+    def claim(self, deadline: float | None) -> tuple[optuna.Trial, TrialPlan, int] | None:
+        """Start the next trial of the budget, or None when the budget is claimed (by this
+        process or others) or time is up. Counting, asking Optuna and inserting the row happen
+        under the database lock, so concurrent processes never exceed the budget."""
+        if deadline is not None and time.perf_counter() >= deadline:
+            return None
+        with self.store.lock.held():
+            # Dead processes' trials are looked for once a heartbeat interval (a dead trial's
+            # re-run frees a place in a budget that looked full).
+            if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
+                self.reconcile()
+            claimed = self.store.claimed(self.study_id)
+            if claimed >= self.budget.n_trials or grid_exhausted(self.study):
+                return None
+            trial = self.study.ask()
+            crash_point("asked")
+            plan = suggest_plan(self.resolved, trial, self.resolved.config.study.seed)
+            trial_id = self.store.start_trial(self.study_id, plan, self.context)
+        self.heartbeat.add(trial_id)
+        crash_point("started")
+        self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
+        return trial, plan, trial_id
+
+    def reconcile(self) -> None:
+        self.reconciled_at = time.monotonic()
+        self.recovery.reconcile(self.heartbeat.trials)
+
+    def wait_for_others(self, deadline: float | None) -> bool:
+        """The budget is claimed but trials of other processes still run: wait for them (one
+        may be dead, and its trial re-run here). False when there is nothing to wait for."""
+        if deadline is not None and time.perf_counter() >= deadline:
+            return False
+        mine = self.heartbeat.trials
+        others = [row for row in self.store.running(self.study_id) if row.id not in mine]
+        if not others:
+            return False
+        if not self.waiting_said:
+            self.observer.notice(f"waiting for {len(others)} trial(s) running in other "
+                                 "processes to finish (or miss their heartbeat)")
+            self.waiting_said = True
+        time.sleep(min(self.budget.heartbeat_s, 1.0))
+        return True
+
+    # -- reporting a trial ------------------------------------------------------------------
+
+    def epoch(self, trial: optuna.Trial, trial_id: int, plan: TrialPlan,
+              record: EpochRecord) -> bool:
+        """Store an epoch; returns whether the pruner stops the trial."""
+        self.store.add_epoch(trial_id, record)
+        crash_point("epoch")
+        self.observer.epoch_finished(plan, record, self.budget.epochs)
+        if len(self.resolved.objectives) > 1 or self.resolved.config.search.pruner == "none":
+            return False  # nothing to prune with (Optuna prunes single-objective studies only)
+        value = record.val_metrics.get(self.resolved.objectives[0].name)
+        if value is None:
+            return False
+        trial.report(value, record.epoch)
+        return bool(trial.should_prune())
+
+    def finish(self, trial: optuna.Trial, trial_id: int, result: TrialResult,
+               crashed: bool = False) -> None:
+        """Store a result (harness first: a crash before Optuna hears of it loses nothing, the
+        next reconcile tells Optuna), then tell Optuna."""
+        self.heartbeat.discard(trial_id)
+        result = with_objectives(self.resolved, result)
+        try:
+            self.store.finish_trial(trial_id, result)
+        except TrialTakenOver:
+            self.observer.notice(f"trial {trial.number} was declared dead by another process "
+                                 "(its heartbeat was late); its result is not stored")
+            return
+        crash_point("stored")
+        tell(self.study, trial, self.resolved, result)
+        crash_point("told")
+        self.counts[result.status] += 1
+        self.observer.trial_finished(result)
+        self.on_result(result)
+        if crashed and result.status == "failed":
+            with self.store.lock.held():
+                self.recovery.retry_crashed(trial.number, trial_id)
+
+    def abandon_local(self, reason: str) -> None:
+        """Fail the trials still in flight here (Ctrl-C, SIGTERM)."""
+        for trial_id in self.heartbeat.trials:
+            self.heartbeat.discard(trial_id)
+            if self.store.fail_if_running(trial_id, reason):
+                self.counts["failed"] += 1
+        with self.store.lock.held():
+            self.recovery.settle_optuna()
+
+
+def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, device: torch.device,
+              context: TrialContext, observer: StudyObserver,
+              on_result: Callable[[TrialResult], None] = lambda result: None,
+              disabled_plugins: tuple[str, ...] = (), retry_failed: bool = False,
+              ) -> StudySummary:
+    """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
+
+    Re-running continues the same study: finished trials are counted, not redone. Any number
+    of processes, on any number of machines, may run the same study at once.
+    """
+    cfg = resolved.config
+    started = time.perf_counter()
+    loop = open_loop(resolved, store, db_url=db_url, context=context, observer=observer,
+                     on_result=on_result, retry_failed=retry_failed)
+    deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
+    with loop.heartbeat:
+        try:
+            if cfg.device.workers == 0:
+                _in_process(loop, deadline, device)
+            else:
+                _in_workers(loop, deadline, device, disabled_plugins)
+            interrupted = False
+        except KeyboardInterrupt:
+            loop.abandon_local("interrupted by the user")
+            interrupted = True
+    return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
+                        loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
+                        store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
+                        time.perf_counter() - started)
+
+
+def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, context: TrialContext,
+              observer: StudyObserver,
+              on_result: Callable[[TrialResult], None] = lambda result: None,
+              retry_failed: bool = False) -> StudyLoop:
+    """Join the study (creating it on first use) under the database lock, and return the loop
+    that claims and records its trials; its heartbeat thread starts with ``with
+    loop.heartbeat``."""
+    cfg = resolved.config
+    with store.lock.held():
+        study_id = store.ensure_study(
+            name=cfg.study.name, task=resolved.task.name, dataset=resolved.dataset.name,
+            objectives=[{"name": o.name, "column": o.column, "direction": o.direction}
+                        for o in resolved.objectives],
+            config=public_config(cfg), space_hash=cfg.space_hash())
+        # Each run session samples with its own seed: a resumed or concurrent run must not
+        # replay another session's random proposals.
+        study, storage = open_study(resolved, db_url, cfg.study.seed + store.join_study(study_id))
+        recovery = Recovery(resolved, study, storage, store, study_id)
+        if retry_failed:
+            recovery.retry_failed()
+    heartbeat = Heartbeat(store.beat, cfg.budget.heartbeat_s,
+                          on_error=lambda exc: observer.notice(f"heartbeat not recorded: {exc}"))
+    return StudyLoop(resolved, study, store, study_id, context, observer, on_result, heartbeat,
+                 recovery, {"complete": 0, "pruned": 0, "failed": 0})
+
+
+def public_config(cfg: TaskConfig) -> dict[str, Any]:
+    """The configuration as stored with the study: the database URL without its password."""
+    data = cfg.to_dict()
+    if data.get("db"):
+        data["db"] = safe_url(data["db"])
+    return data
+
+
+def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -> None:
+    """Trials one after another in this process (``workers = 0``: for debugging)."""
+    while True:
+        claimed = loop.claim(deadline)
+        if claimed is None:
+            if loop.wait_for_others(deadline):
+                continue
+            return
+        trial, plan, trial_id = claimed
+        result = run_trial(loop.resolved, plan, device, partial(loop.epoch, trial, trial_id, plan),
+                           min_batch_size=loop.resolved.config.device.min_batch_size)
+        loop.finish(trial, trial_id, result)
+
+
+def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
+                disabled: tuple[str, ...]) -> None:
+    cfg = loop.resolved.config
+    slots = max(1, cfg.device.workers)
+    devices = _devices_for(cfg.device.devices, device, slots)
+    threads = cfg.device.threads or max(1, (os.cpu_count() or 1) // slots)
+    running: list[Worker] = []
+    launched = 0
+    try:
+        while True:
+            while len(running) < slots and (claimed := loop.claim(deadline)) is not None:
+                trial, plan, trial_id = claimed
+                job = TrialJob(cfg, plan, devices[launched % len(devices)], threads,
+                               cfg.device.min_batch_size, disabled)
+                launched += 1
+                running.append(Worker(job, trial, trial_id, cfg.budget.trial_timeout_s).start())
+            if not running:
+                if loop.wait_for_others(deadline):
+                    continue
+                return
+            for worker in wait(running, timeout=0.5):
+                if _handle(loop, worker):
+                    running.remove(worker)
+            for worker in [w for w in running if w.overdue]:
+                worker.stop()
+                loop.finish(worker.optuna_trial, worker.trial_id, worker.failed(
+                    f"exceeded the per-trial time limit of {cfg.budget.trial_timeout_s:g} s"))
+                running.remove(worker)
+    except KeyboardInterrupt:
+        for worker in running:
+            worker.stop()
+        raise
+
+
+def _handle(loop: StudyLoop, worker: Worker) -> bool:
+    """Process one message from a worker; True when its trial is over."""
+    kind, payload = worker.receive()
+    if kind == "ready":
+        worker.mark_ready()
+        return False
+    if kind == "epoch":
+        worker.conn.send(loop.epoch(worker.optuna_trial, worker.trial_id, worker.job.plan,
+                                    payload))
+        return False
+    result = payload if kind == "result" else worker.failed(payload)
+    worker.stop()
+    loop.finish(worker.optuna_trial, worker.trial_id, result, crashed=kind == "died")
+    return True
+
+
+def _devices_for(listed: tuple[str, ...], device: torch.device, slots: int) -> list[str]:
+    """One device per worker: the task file's list, else every GPU in turn, else the CPU."""
+    if listed:
+        return list(listed)
+    if device.type == "cuda" and slots > 1:
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [str(device)]

@@ -1,0 +1,67 @@
+"""The Optuna side of a study: open it in the results database, tell it what trials did.
+
+The study lives at the same database URL as harness's own tables, so ``optuna-dashboard`` opens
+the study where the results are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import optuna
+
+from harness._records import TrialResult
+from harness._store.session import engine_kwargs
+from harness._store.session import tune_engine
+from harness._study.samplers import create_pruner
+from harness._study.samplers import create_sampler
+
+if TYPE_CHECKING:
+    from harness._study.resolve import ResolvedTask
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+__all__ = ["open_study", "tell", "with_objectives"]
+
+
+def open_study(resolved: ResolvedTask, db_url: str, seed: int,
+               ) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Create or load the Optuna study at ``db_url`` (the same database as our tables), its
+    sampler seeded with ``seed``. Call under the database lock: Optuna creates its tables on
+    first use, and two processes doing that at once collide."""
+    storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
+    tune_engine(storage.engine)
+    study = optuna.create_study(
+        storage=storage,
+        sampler=create_sampler(resolved, seed),
+        pruner=create_pruner(resolved),
+        study_name=resolved.config.study.name,
+        directions=[o.direction for o in resolved.objectives],
+        load_if_exists=True,
+    )
+    return study, storage
+
+
+def with_objectives(resolved: ResolvedTask, result: TrialResult) -> TrialResult:
+    """A complete trial that lacks an objective value is a failure with that reason."""
+    if result.status != "complete":
+        return result
+    missing = [o.column for o in resolved.objectives if result.objective_value(o) is None]
+    if not missing:
+        return result
+    return replace(result, status="failed",
+                   fail_reason=f"the task reported no value for objective '{missing[0]}'")
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
+         result: TrialResult) -> None:
+    """Report a finished trial to Optuna; a failure carries its reason as a user attribute
+    (Optuna's own state says complete or pruned: one write fewer per trial)."""
+    if result.status == "complete":
+        study.tell(trial, [float(result.objective_value(o) or 0.0) for o in resolved.objectives])
+    elif result.status == "pruned":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        trial.set_user_attr("fail_reason", result.fail_reason or "failed")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -1,0 +1,124 @@
+"""Putting a shared study right after a process died, and re-running failed trials.
+
+A process can die at any point of a trial's bookkeeping. What it leaves behind, and what the
+next process to look does about it (always under the database lock, so no live process is
+between two steps of a claim):
+
+- harness's row is ``running`` but no heartbeat came for ``grace_s``: fail the row and the
+  Optuna trial, and queue the hyperparameters again if ``retry_crashed`` allows;
+- Optuna's trial is RUNNING but harness has no row (killed right after asking): fail it in
+  Optuna; it never counted in the budget;
+- Optuna's trial is RUNNING but harness's row is finished (killed before telling Optuna):
+  tell Optuna the stored result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import optuna
+
+from harness._store.models import TrialRow
+from harness._store.models import now
+
+if TYPE_CHECKING:
+    from harness._store import ResultsStore
+    from harness._study.resolve import Objective
+    from harness._study.resolve import ResolvedTask
+
+__all__ = ["Recovery"]
+
+RETRIES = "harness_retries"
+RETRY_OF = "harness_retry_of"
+
+
+@dataclass
+class Recovery:
+    resolved: ResolvedTask
+    study: optuna.Study
+    storage: optuna.storages.RDBStorage
+    store: ResultsStore
+    study_id: int
+
+    def reconcile(self, local: Collection[int]) -> None:
+        """Fail the trials of dead processes (not the ``local`` ones, in flight here) and
+        settle Optuna trials left half-told. Call under the database lock."""
+        budget = self.resolved.config.budget
+        cutoff = now() - budget.grace_s
+        for row in self.store.running(self.study_id):
+            if row.id in local or (row.heartbeat_at or 0.0) >= cutoff:
+                continue
+            reason = (f"its process stopped sending heartbeats (none for {budget.grace_s:g} s)"
+                      ": killed, out of memory or machine lost")
+            if self.store.fail_if_running(row.id, reason):
+                self._fail_in_optuna(row.number, reason)
+                self.retry_crashed(row.number, row.id)
+        self.settle_optuna()
+
+    def settle_optuna(self) -> None:
+        """Tell Optuna what harness knows of the trials it still calls RUNNING. Without a
+        cross-process lock a live process may be between asking and inserting, so such
+        backends leave Optuna's trials alone."""
+        if self.store.lock.kind == "none":
+            return
+        asked = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        rows = self.store.trials_by_number(self.study_id, [t.number for t in asked])
+        for frozen in asked:
+            row = rows.get(frozen.number)
+            if row is None:
+                self._fail_in_optuna(frozen.number, "its process died before the trial began")
+            elif row.status != "running":
+                self._tell_stored(frozen.number, row)
+
+    def retry_crashed(self, number: int, row_id: int) -> None:
+        """Queue a crashed trial's hyperparameters again, if the task file allows retries."""
+        frozen = self._frozen(number)
+        retries = int(frozen.user_attrs.get(RETRIES, 0))
+        if retries < self.resolved.config.budget.retry_crashed:
+            self._requeue(frozen, row_id, retries + 1)
+
+    def retry_failed(self) -> None:
+        """``harness run --retry-failed``: queue every failed trial not yet re-run."""
+        for row in self.store.failed_not_retried(self.study_id):
+            frozen = self._frozen(row.number)
+            self._requeue(frozen, row.id, int(frozen.user_attrs.get(RETRIES, 0)) + 1)
+
+    def _requeue(self, frozen: optuna.trial.FrozenTrial, row_id: int, retries: int) -> None:
+        """The next ``ask`` gets these hyperparameters; the failed row stops counting in the
+        budget (its re-run takes its place)."""
+        self.study.enqueue_trial(frozen.params, user_attrs={RETRY_OF: frozen.number,
+                                                            RETRIES: retries})
+        self.store.mark_retried(row_id)
+
+    def _frozen(self, number: int) -> optuna.trial.FrozenTrial:
+        return self.storage.get_trial(self._optuna_id(number))
+
+    def _optuna_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study._study_id,
+                                                                    number)
+
+    def _tell_stored(self, number: int, row: TrialRow) -> None:
+        values = [self._stored_value(row, o) for o in self.resolved.objectives]
+        if row.status == "complete" and None not in values:
+            self.study.tell(number, [float(v) for v in values if v is not None],
+                            skip_if_finished=True)
+        elif row.status == "pruned":
+            self.study.tell(number, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+        else:
+            self._fail_in_optuna(number, row.fail_reason or "failed")
+
+    def _stored_value(self, row: TrialRow, objective: Objective) -> float | None:
+        if objective.is_metric:
+            return self.store.val_metrics(row.id).get(objective.name)
+        value: float | None = getattr(row, objective.column, None)
+        return value
+
+    def _fail_in_optuna(self, number: int, reason: str) -> None:
+        trial_id = self._optuna_id(number)
+        try:
+            self.storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+            self.storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process settled it first

@@ -1,0 +1,202 @@
+"""Check a TaskConfig against the installed plugins and turn it into a searchable ``ResolvedTask``.
+
+This is the second half of validation: names must exist (with wildcards expanded), options must
+match what each plugin declares, and every hyperparameter override must name a real parameter.
+Errors are ``ConfigError`` naming the task file and key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
+
+from harness._config import TaskConfig
+from harness._config import validate_options
+from harness._errors import ConfigError
+from harness._errors import did_you_mean
+from harness._registry import ArchitectureChoice
+from harness._registry import Registry
+from harness._registry import UnknownName
+from harness._space import Choice
+from harness._space import Float
+from harness._space import Param
+from harness._space import apply_override
+from harness._specs import DatasetSpec
+from harness._specs import OptimizerSpec
+from harness._specs import SchedulerSpec
+from harness._specs import TaskSpec
+
+__all__ = ["GENERIC_PARAMS", "THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
+
+GENERIC_PARAMS: dict[str, Param] = {
+    "lr": Float(1e-3, 1e-4, 1e-1, log=True, help="learning rate"),
+    "batch_size": Choice(64, (32, 64, 128), help="training batch size",
+                         check=lambda v: None if v > 0 else f"batch size {v} is not positive"),
+    "weight_decay": Float(1e-4, 1e-6, 1e-2, log=True,
+                          help="weight decay (optimizers with has_weight_decay)"),
+    "momentum": Float(0.9, 0.8, 0.99, help="momentum (optimizers with has_momentum)"),
+}
+THROUGHPUT_OBJECTIVES = ("infer_samples_per_s", "train_samples_per_s")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One value Optuna optimises: a validation metric or a throughput figure."""
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    is_metric: bool
+
+    @property
+    def column(self) -> str:
+        """Its name in results: ``val_<metric>`` or the throughput figure itself."""
+        return f"val_{self.name}" if self.is_metric else self.name
+
+
+@dataclass(frozen=True)
+class ResolvedTask:
+    """A task file resolved against the registry: everything a study needs."""
+
+    config: TaskConfig
+    task: TaskSpec
+    dataset: DatasetSpec
+    dataset_options: Mapping[str, Any]
+    task_options: Mapping[str, Any]
+    architectures: tuple[ArchitectureChoice, ...]
+    optimizers: tuple[OptimizerSpec, ...]
+    schedulers: tuple[SchedulerSpec, ...]
+    generic: Mapping[str, Param]
+    space: Mapping[str, Mapping[str, Param]]
+    objectives: tuple[Objective, ...]
+
+    def architecture(self, name: str) -> ArchitectureChoice:
+        return next(a for a in self.architectures if a.name == name)
+
+    def optimizer(self, name: str) -> OptimizerSpec:
+        return next(o for o in self.optimizers if o.name == name)
+
+    def scheduler(self, name: str) -> SchedulerSpec:
+        return next(s for s in self.schedulers if s.name == name)
+
+
+def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
+    """Resolve and check ``config`` against ``registry``.
+
+    Raises:
+        ConfigError: naming the file and key path of the first problem found.
+    """
+    src = config.source
+    task = _lookup(registry.tasks.get, config.study.task, src, "study.task")
+    dataset = _lookup(registry.datasets.get, config.dataset.name, src, "dataset.name")
+    if dataset.kind != task.data_kind:
+        raise ConfigError(src, "dataset.name", f"dataset '{dataset.name}' provides "
+                          f"{dataset.kind} data, but task '{task.name}' needs {task.data_kind}")
+    dataset_options = validate_options(dataset.options, config.dataset.options, source=src,
+                                       key="dataset", base_dir=config.base_dir)
+    task_options = validate_options(task.options, config.task_options, source=src, key="task",
+                                    base_dir=config.base_dir)
+    archs = _architectures(config, registry, task)
+    optimizers = tuple(_lookup(registry.optimizers.get, name, src, "search.optimizers")
+                       for name in config.search.optimizers)
+    schedulers = tuple(_lookup(registry.schedulers.get, name, src, "search.schedulers")
+                       for name in config.search.schedulers)
+    generic = {name: _override(param, config.search.hparams.get(name), src, f"search.{name}")
+               for name, param in GENERIC_PARAMS.items()}
+    owners: dict[str, Mapping[str, Param]] = {task.name: task.params}
+    for arch in archs:
+        owners[arch.params_key] = arch.spec.params
+    for spec in (*optimizers, *schedulers):
+        owners[spec.name] = spec.params
+    space = _plugin_space(config, owners, _registered_params(registry))
+    objectives = _objectives(config, task)
+    return ResolvedTask(config, task, dataset, dataset_options, task_options, archs, optimizers,
+               schedulers, generic, space, objectives)
+
+
+def _lookup(get: Any, name: str, source: str, key: str) -> Any:
+    try:
+        return get(name)
+    except UnknownName as exc:
+        raise ConfigError(source, key, str(exc)) from None
+
+
+def _architectures(config: TaskConfig, registry: Registry,
+                   task: TaskSpec) -> tuple[ArchitectureChoice, ...]:
+    chosen: dict[str, ArchitectureChoice] = {}
+    for i, pattern in enumerate(config.search.architectures):
+        key = f"search.architectures[{i}]"
+        found = _lookup(registry.resolve_architectures, pattern, config.source, key)
+        usable = [a for a in found if task.name in a.spec.tasks]
+        if not usable:
+            serves = ", ".join(found[0].spec.tasks) or "no task"
+            raise ConfigError(config.source, key, f"architecture '{found[0].name}' does not "
+                              f"support task '{task.name}' (it serves: {serves})")
+        for arch in usable:
+            chosen.setdefault(arch.name, arch)
+    return tuple(chosen.values())
+
+
+def _override(param: Param, value: Any, source: str, key: str) -> Param:
+    if value is None:
+        return param
+    try:
+        return apply_override(param, value)
+    except ValueError as exc:
+        raise ConfigError(source, key, str(exc)) from None
+
+
+def _registered_params(registry: Registry) -> dict[str, Mapping[str, Param]]:
+    found: dict[str, Mapping[str, Param]] = {}
+    for table in (registry.architectures, registry.catalogs, registry.optimizers,
+                  registry.schedulers, registry.tasks):
+        found.update({name: spec.params for name, spec in table.specs.items()})
+    return found
+
+
+def _plugin_space(config: TaskConfig, owners: Mapping[str, Mapping[str, Param]],
+                  registered: Mapping[str, Mapping[str, Param]]) -> dict[str, dict[str, Param]]:
+    # A table for a registered plugin this run does not use is checked, then has no effect:
+    # users keep settings for architectures they switch in and out.
+    checked = {**registered, **owners}
+    for owner in config.search.space:
+        if owner not in checked:
+            raise ConfigError(config.source, f"search.space.{owner}",
+                              "names no installed task, architecture, optimizer or scheduler"
+                              f"{did_you_mean(owner, checked)}")
+    space: dict[str, dict[str, Param]] = {}
+    for owner, params in checked.items():
+        overrides = config.search.space.get(owner, {})
+        if owner not in owners and not overrides:
+            continue
+        for name in overrides:
+            if name not in params:
+                known = ", ".join(params) or "none"
+                raise ConfigError(config.source, f"search.space.{owner}.{name}",
+                                  f"'{owner}' has no such hyperparameter"
+                                  f"{did_you_mean(name, params) or f' (it has: {known})'}")
+        resolved = {name: _override(p, overrides.get(name), config.source,
+                                    f"search.space.{owner}.{name}")
+                    for name, p in params.items()}
+        if owner in owners:
+            space[owner] = resolved
+    return space
+
+
+def _objectives(config: TaskConfig, task: TaskSpec) -> tuple[Objective, ...]:
+    names = config.study.objectives or (task.primary_metric,)
+    result = []
+    for i, raw in enumerate(names):
+        name = raw.removeprefix("val_")
+        metric = task.metric(name)
+        if metric is not None:
+            result.append(Objective(name, metric.direction, True))
+        elif name in THROUGHPUT_OBJECTIVES:
+            result.append(Objective(name, "maximize", False))
+        else:
+            known = [m.name for m in task.metrics] + list(THROUGHPUT_OBJECTIVES)
+            raise ConfigError(config.source, f"study.objectives[{i}]",
+                              f"task '{task.name}' reports no metric '{raw}'"
+                              f"{did_you_mean(name, known)} (choose from: {', '.join(known)})")
+    return tuple(result)

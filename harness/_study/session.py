@@ -1,0 +1,128 @@
+"""Glue between the CLI and the core: load a task file, resolve it, and run its study."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness._config import TaskConfig
+from harness._config import default_db_url
+from harness._config import load_config
+from harness._errors import ConfigError
+from harness._errors import HarnessError
+from harness._plugins import PluginManager
+from harness._plugins import call_event
+from harness._plugins import load_registry
+from harness._plugins import make_plugin_manager
+from harness._records import StudySummary
+from harness._store import ResultsStore
+from harness._store import TrialContext
+from harness._study.loop import StudyObserver
+from harness._study.loop import drive_study
+from harness._study.resolve import ResolvedTask
+from harness._study.resolve import resolve_task
+from harness._study.resume import choose_study_name
+from harness._study.samplers import create_pruner
+from harness._study.samplers import create_sampler
+
+__all__ = ["Prepared", "execute", "prepare"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A task file checked against the installed plugins, ready to run."""
+
+    resolved: ResolvedTask
+    pm: PluginManager
+    disabled: tuple[str, ...] = ()
+
+    @property
+    def config(self) -> TaskConfig:
+        return self.resolved.config
+
+
+def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float | None = None,
+            db: str | None = None, study: str | None = None, workers: int | None = None,
+            disabled: Sequence[str] = (), pm: PluginManager | None = None) -> Prepared:
+    """Load, override and resolve a task file (no training, no database)."""
+    config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
+                                              study=study, workers=workers)
+    pm = pm or make_plugin_manager(block=disabled)
+    resolved = resolve_task(config, load_registry(pm))
+    # Build the sampler and pruner once so their option tables are checked before any work.
+    create_sampler(resolved, config.study.seed)
+    create_pruner(resolved)
+    return Prepared(resolved, pm, tuple(disabled))
+
+
+def execute(prepared: Prepared, observer: StudyObserver,
+            warn: Any = lambda message: None, *, retry_failed: bool = False,
+            new_study: bool = False) -> StudySummary:
+    """Load the data once (so a bad dataset is one clear error), then run the study.
+
+    ``retry_failed`` re-runs the study's failed trials (same hyperparameters) before new ones;
+    ``new_study`` starts a fresh study beside an existing one of the same name.
+    """
+    from harness._devices import check_precision
+    from harness._devices import hardware_class
+    from harness._devices import resolve_device
+    from harness._devices import set_threads
+    from harness._environment import environment
+
+    resolved, cfg = prepared.resolved, prepared.config
+    set_threads(cfg.device.threads)
+    device = resolve_device(cfg.device.device, cfg.source)
+    for precision in cfg.device.precision:
+        check_precision(precision, device, cfg.source)
+    repairs = _load_data(resolved)
+    if repairs:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
+        hint = (" (set strict = true in [dataset] to make these errors)"
+                if "strict" in resolved.dataset.options else "")
+        warn(f"dataset '{resolved.dataset.name}' was repaired while loading: {counts}{hint}")
+    db_url = cfg.db or default_db_url()
+    store = ResultsStore(db_url)
+    try:
+        name = choose_study_name(store, cfg, new_study)
+    except HarnessError:
+        store.close()
+        raise
+    if name != cfg.study.name:
+        warn(f"starting a new study '{name}' (study '{cfg.study.name}' exists in "
+             f"{store.safe_url})")
+        resolved = replace(resolved, config=cfg.with_overrides(study=name))
+        cfg = resolved.config
+    prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
+    context = TrialContext(device=hardware_class(device), space_hash=cfg.space_hash(),
+                           environment=environment(prepared.pm.distributions, device))
+
+    def on_result(result: Any) -> None:
+        for problem in call_event(prepared.pm, "trial_finished", result=result):
+            warn(problem)
+
+    try:
+        summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
+                            observer=observer, on_result=on_result,
+                            disabled_plugins=prepared.disabled, retry_failed=retry_failed)
+    finally:
+        store.close()
+    for problem in call_event(prepared.pm, "study_finished", summary=summary):
+        warn(problem)
+    return summary
+
+
+def _load_data(resolved: ResolvedTask) -> dict[str, int]:
+    """Load the dataset once, up front; return its repair counts (datasets may report them)."""
+    from harness._study.trial import load_dataset
+
+    try:
+        data = load_dataset(resolved)
+        return dict(getattr(data, "repairs", None) or {})
+    except HarnessError as exc:
+        raise ConfigError(resolved.config.source, "dataset", str(exc)) from None
+    except Exception as exc:
+        raise HarnessError(f"dataset '{resolved.dataset.name}' failed to load: "
+                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None

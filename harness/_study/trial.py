@@ -1,0 +1,264 @@
+"""One trial, task-agnostic: build data, model, optimizer and schedule; train; validate each
+epoch; test once; measure speed. Every exception becomes a FAILed result with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from typing import Any
+
+from harness._devices import autocast
+from harness._devices import synchronize
+from harness._errors import HarnessError
+from harness._errors import TrialFailed
+from harness._meter import InferenceFigures
+from harness._meter import flops_per_sample
+from harness._meter import measure_inference
+from harness._meter import peak_memory_mb
+from harness._records import EpochRecord
+from harness._records import Status
+from harness._records import TrialPlan
+from harness._records import TrialResult
+from harness._specs import ModelRequest
+from harness._specs import SchedulePlan
+from harness._specs import TaskContext
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness._specs import Task
+    from harness._study.resolve import ResolvedTask
+
+__all__ = ["EpochRecord", "TrialPlan", "TrialResult", "load_dataset", "run_trial"]
+EVAL_BATCH_SIZE = 256
+
+
+class Pruned(Exception):
+    """The search asked to stop this trial early (not a failure)."""
+
+
+EpochCallback = Callable[[EpochRecord], bool]
+"""Called after each epoch's validation; returns True when the trial should be pruned."""
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def load_dataset(resolved: ResolvedTask) -> Any:
+    """Load (once per process) the run's dataset with its validated options."""
+    key = json.dumps([resolved.dataset.name, dict(resolved.dataset_options)], sort_keys=True,
+                     default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = resolved.dataset.load(resolved.dataset_options)
+    return _DATA_CACHE[key]
+
+
+def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
+              on_epoch: EpochCallback, *, min_batch_size: int = 1) -> TrialResult:
+    """Run one trial to completion, pruning or failure; raises only KeyboardInterrupt.
+
+    A CUDA out-of-memory error halves the batch and starts the trial again, down to
+    ``min_batch_size``; the batch actually used is recorded.
+    """
+    started = time.perf_counter()
+    while True:
+        state = _TrialState()
+        try:
+            _train_and_test(resolved, plan, device, on_epoch, state)
+            status: Status = "complete"
+            reason = None
+        except Pruned:
+            status, reason = "pruned", None
+        except Exception as exc:  # a failing trial is recorded, and the study goes on
+            if is_out_of_memory(exc) and plan.batch_size // 2 >= min_batch_size:
+                release_memory(device)
+                plan = replace(plan, batch_size=plan.batch_size // 2)
+                continue
+            status, reason = "failed", _reason(exc)
+            if is_out_of_memory(exc):
+                reason = (f"out of memory at batch size {plan.batch_size} (the floor is "
+                          f"{min_batch_size}): {reason}")
+        return _result(plan, status, reason, state, time.perf_counter() - started)
+
+
+def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialState,
+            duration: float) -> TrialResult:
+    last = state.history[-1] if state.history else None
+    e2e = (state.val_size / last.val_seconds) if last and last.val_seconds > 0 else None
+    return TrialResult(
+        plan=plan,
+        status=status,
+        val_metrics=last.val_metrics if last else {},
+        test_metrics=state.test_metrics,
+        history=tuple(state.history),
+        train_samples_per_s=state.train_samples_per_s(),
+        inference=state.inference,
+        latency_b1=state.latency_b1,
+        param_count=state.param_count,
+        duration_s=duration,
+        fail_reason=reason,
+        batch_size_used=plan.batch_size,
+        peak_memory_mb=state.peak_memory_mb,
+        flops_per_sample=state.flops_per_sample,
+        e2e_infer_samples_per_s=e2e,
+    )
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def release_memory(device: torch.device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class _TrialState:
+    history: list[EpochRecord] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    inference: InferenceFigures | None = None
+    latency_b1: InferenceFigures | None = None
+    param_count: int | None = None
+    peak_memory_mb: float | None = None
+    flops_per_sample: float | None = None
+    val_size: int = 0
+
+    def train_samples_per_s(self) -> float | None:
+        # The first epoch pays one-off costs (allocator warm-up, lazy init): exclude it when
+        # there is more than one.
+        timed = self.history[1:] if len(self.history) > 1 else self.history
+        seconds = sum(e.train_seconds for e in timed)
+        return sum(e.train_samples for e in timed) / seconds if seconds > 0 else None
+
+
+def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
+                    on_epoch: EpochCallback, state: _TrialState) -> None:
+    import torch
+
+    precision = plan.precision
+    seed_everything(plan.seed)
+    task = resolved.task.build(TaskContext(load_dataset(resolved), plan.task_params,
+                                           resolved.task_options, plan.seed))
+    state.val_size = task.split_size("val")
+    model = _build_model(resolved, plan, task).to(device)
+    if plan.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    state.param_count = sum(p.numel() for p in model.parameters())
+    state.flops_per_sample = flops_per_sample(model.eval(), task.example_input(1, device), 1)
+    if plan.compile != "none":
+        model = torch.compile(model, mode=plan.compile)  # type: ignore[assignment]
+    optimizer = resolved.optimizer(plan.optimizer).build(model.parameters(), plan.optimizer_params)
+    steps = max(1, math.ceil(task.split_size("train") / plan.batch_size))
+    schedule = SchedulePlan(resolved.config.budget.epochs, steps)
+    scheduler = resolved.scheduler(plan.scheduler).build(optimizer, schedule,
+                                                         plan.scheduler_params)
+    scaler = torch.amp.GradScaler(device.type, enabled=_needs_scaler(device, precision))
+    for epoch in range(1, schedule.epochs + 1):
+        record = _train_epoch(task, model, optimizer, scheduler, scaler, plan, epoch, device,
+                              precision)
+        state.history.append(record)
+        if on_epoch(record):
+            raise Pruned()
+    state.test_metrics = _evaluate(task, model, "test", device, precision)
+    # Throughput at the trial's batch, latency at batch 1: what a server sees. Both include
+    # whatever the model's forward does at inference (e.g. a detector's NMS).
+    example = task.example_input(plan.batch_size, device)
+    state.inference = measure_inference(model, example, plan.batch_size, device, precision)
+    state.latency_b1 = measure_inference(model, task.example_input(1, device), 1, device,
+                                         precision)
+    state.peak_memory_mb = peak_memory_mb(device)
+
+
+def _build_model(resolved: ResolvedTask, plan: TrialPlan, task: Task) -> torch.nn.Module:
+    arch = resolved.architecture(plan.architecture)
+    request = ModelRequest(plan.architecture, resolved.task.name, task.model_io(),
+                           plan.architecture_params)
+    return arch.spec.build(request)
+
+
+def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: Any,
+                 scaler: Any, plan: TrialPlan, epoch: int, device: torch.device,
+                 precision: str) -> EpochRecord:
+    import torch
+
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    samples = 0
+    synchronize(device)
+    started = time.perf_counter()
+    for batch in task.train_batches(plan.batch_size, epoch):
+        with autocast(device, precision):
+            loss, count = task.train_step(model, batch, device)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_sum += loss.detach().float() * count
+        samples += count
+    synchronize(device)
+    seconds = time.perf_counter() - started
+    train_loss = float(loss_sum) / max(samples, 1)
+    if not math.isfinite(train_loss):
+        raise TrialFailed(f"training loss became {train_loss} in epoch {epoch}")
+    # The validation pass doubles as the end-to-end inference figure: real data, real
+    # pre-processing, the task's own batching and metric computation.
+    val_started = time.perf_counter()
+    val = _evaluate(task, model, "val", device, precision)
+    synchronize(device)
+    val_seconds = time.perf_counter() - val_started
+    lr = float(optimizer.param_groups[0]["lr"])
+    return EpochRecord(epoch, train_loss, val, lr, seconds, samples, val_seconds)
+
+
+def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,
+              precision: str) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    with torch.inference_mode(), autocast(device, precision):
+        metrics = task.evaluate(model, split, EVAL_BATCH_SIZE, device)
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise TrialFailed(f"{split} metric '{bad[0]}' is {metrics[bad[0]]}")
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _needs_scaler(device: torch.device, precision: str) -> bool:
+    return device.type == "cuda" and precision in ("fp16", "amp")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the exception type and message, plus where it was raised for unexpected ones."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, HarnessError):
+        return message[:500]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {message}"[:480] + where
