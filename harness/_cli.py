@@ -401,21 +401,35 @@ def plugins_show(name: str, as_json: bool, disabled: tuple[str, ...]) -> None:
 
 @plugins.command("check")
 @click.argument("name", required=False)
+@click.option("--all", "check_all", is_flag=True,
+              help="Also check harness's own builtin plugins (about two minutes on two cores).")
 @click.option("--verbose", "-v", is_flag=True, help="List every check, not only failures.")
 @disable_option
 @reports_errors
-def plugins_check(name: str | None, verbose: bool, disabled: tuple[str, ...]) -> None:
-    """Run the conformance kit on installed plugins (or one); exit 1 on any failure."""
+def plugins_check(name: str | None, check_all: bool, verbose: bool,
+                  disabled: tuple[str, ...]) -> None:
+    """Run the conformance kit on third-party plugins (or one, or --all); exit 1 on any
+    failure, 2 for an unknown plugin name."""
     from harness._plugins import load_registry
     from harness._plugins import make_plugin_manager
     from harness._plugins import require_plugin
+    from harness._plugins import third_party_plugins
     from harness.testing import check_registry
 
     pm = make_plugin_manager(block=disabled)
     if name is not None:
         require_plugin(pm, name)
+        chosen: set[str] | None = {name}
+    elif check_all:
+        chosen = None
+    else:
+        chosen = third_party_plugins(pm)
+        if not chosen:
+            click.echo("no third-party plugin is installed; `harness plugins check --all` "
+                       "checks the builtins too")
+            return
     failures = passes = skips = 0
-    for result in check_registry(load_registry(pm), plugin=name):
+    for result in check_registry(load_registry(pm), plugins=chosen):
         label = f"{result.kind} {result.name}: {result.check}"
         if result.ok is False:
             failures += 1

@@ -8,6 +8,7 @@ the installed plugins (names, options, hyperparameter overrides).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -23,8 +24,11 @@ from typing import Any
 
 from harness._errors import ConfigError
 from harness._errors import did_you_mean
+from harness._space import GENERIC_PARAMS
 from harness._specs import REQUIRED
 from harness._specs import Option
+from harness._study.samplers import PRUNERS as PRUNER_TABLE
+from harness._study.samplers import SAMPLERS as SAMPLER_TABLE
 
 __all__ = [
     "SAMPLERS",
@@ -37,12 +41,12 @@ __all__ = [
     "validate_options",
 ]
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsgaii", "qmc", "grid")
-PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
+SAMPLERS = tuple(SAMPLER_TABLE)
+PRUNERS = tuple(PRUNER_TABLE)
 PRECISIONS = ("fp32", "amp", "bf16", "fp16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-GENERIC_HPARAMS = ("lr", "batch_size", "weight_decay", "momentum")
+GENERIC_HPARAMS = tuple(GENERIC_PARAMS)
 DEFAULT_DB_PATH = Path("results") / "harness.db"
 
 
@@ -75,6 +79,15 @@ class SearchSection:
     """Overrides of plugin hyperparameters, by plugin name: ``[search.space.<name>]``."""
 
 
+DEFAULT_HEARTBEAT_S = 10.0
+
+
+def default_grace_s(heartbeat_s: float) -> float:
+    """The heartbeat grace period when the task file sets none: a minute, and never less
+    than three missed heartbeats."""
+    return max(60.0, 3 * heartbeat_s)
+
+
 @dataclass(frozen=True)
 class BudgetSection:
     n_trials: int = 10
@@ -84,11 +97,12 @@ class BudgetSection:
     retry_crashed: int = 0
     """Re-run a trial whose process died (killed, out of memory, machine lost) this many times,
     with the same hyperparameters."""
-    heartbeat_s: float = 10.0
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
     """How often a running trial's process records that it is alive."""
-    grace_s: float = 60.0
+    grace_s: float = default_grace_s(DEFAULT_HEARTBEAT_S)
     """A running trial with no heartbeat for this long belongs to a dead process: it is failed
-    (and re-run, if ``retry_crashed`` allows) by the next process that looks."""
+    (and re-run, if ``retry_crashed`` allows) by the next process that looks. Default:
+    :func:`default_grace_s` of the heartbeat interval."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,13 @@ class TaskConfig:
                        study=replace(self.study, name=study) if study else self.study)
 
 
+# The one source of every default: the section dataclasses above.
+_STUDY = StudySection(name="", task="")
+_SEARCH = SearchSection(architectures=())
+_BUDGET = BudgetSection()
+_DEVICE = DeviceSection()
+
+
 def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a stored configuration (``TaskConfig.to_dict()``) that shapes the search."""
     keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
@@ -205,8 +226,8 @@ def _study(t: _Table, source: str) -> StudySection:
     default_name = Path(source).stem
     name = t.get("name", str, default_name, check=_nonempty)
     task = t.get("task", str, check=_nonempty)
-    seed = t.get("seed", int, 0, check=_at_least(0))
-    objectives = t.get("objectives", list, [], check=_nonempty_strings)
+    seed = t.get("seed", int, _STUDY.seed, check=_at_least(0))
+    objectives = t.get("objectives", list, list(_STUDY.objectives), check=_nonempty_strings)
     t.done()
     return StudySection(name, task, seed, tuple(objectives))
 
@@ -220,10 +241,12 @@ def _search(t: _Table) -> SearchSection:
     t.expect("architectures", "optimizers", "schedulers", "sampler", "sampler_options",
              "pruner", "pruner_options", "space", *GENERIC_HPARAMS)
     archs = tuple(t.get("architectures", list, check=_nonempty_strings))
-    optimizers = tuple(t.get("optimizers", list, ["adamw"], check=_nonempty_strings))
-    schedulers = tuple(t.get("schedulers", list, ["constant"], check=_nonempty_strings))
-    sampler = t.get("sampler", str, "tpe", check=_one_of(SAMPLERS))
-    pruner = t.get("pruner", str, "median", check=_one_of(PRUNERS))
+    optimizers = tuple(t.get("optimizers", list, list(_SEARCH.optimizers),
+                             check=_nonempty_strings))
+    schedulers = tuple(t.get("schedulers", list, list(_SEARCH.schedulers),
+                             check=_nonempty_strings))
+    sampler = t.get("sampler", str, _SEARCH.sampler, check=_one_of(SAMPLERS))
+    pruner = t.get("pruner", str, _SEARCH.pruner, check=_one_of(PRUNERS))
     sampler_options = t.table("sampler_options").raw()
     pruner_options = t.table("pruner_options").raw()
     hparams = {k: t.get(k, object) for k in GENERIC_HPARAMS if k in t.data}
@@ -235,13 +258,14 @@ def _search(t: _Table) -> SearchSection:
 
 
 def _budget(t: _Table) -> BudgetSection:
-    n_trials = t.get("n_trials", int, 10, check=_at_least(1))
-    timeout = t.get("timeout_s", float, None, check=_positive)
-    epochs = t.get("epochs", int, 5, check=_at_least(1))
-    trial_timeout = t.get("trial_timeout_s", float, None, check=_positive)
-    retry_crashed = t.get("retry_crashed", int, 0, check=_at_least(0))
-    heartbeat = t.get("heartbeat_s", float, 10.0, check=_positive)
-    grace = t.get("grace_s", float, max(60.0, 3 * heartbeat), check=_positive)
+    d = _BUDGET
+    n_trials = t.get("n_trials", int, d.n_trials, check=_at_least(1))
+    timeout = t.get("timeout_s", float, d.timeout_s, check=_positive)
+    epochs = t.get("epochs", int, d.epochs, check=_at_least(1))
+    trial_timeout = t.get("trial_timeout_s", float, d.trial_timeout_s, check=_positive)
+    retry_crashed = t.get("retry_crashed", int, d.retry_crashed, check=_at_least(0))
+    heartbeat = t.get("heartbeat_s", float, d.heartbeat_s, check=_positive)
+    grace = t.get("grace_s", float, default_grace_s(heartbeat), check=_positive)
     _check(grace > heartbeat, t.source, t.key("grace_s"),
            f"must be longer than heartbeat_s ({heartbeat:g}), got {grace:g}: a live trial "
            "would be declared dead between two heartbeats")
@@ -251,18 +275,19 @@ def _budget(t: _Table) -> BudgetSection:
 
 
 def _device(t: _Table) -> DeviceSection:
-    device = t.get("device", str, "auto", check=_device_name)
-    precision = _one_or_many(t, "precision", "fp32", PRECISIONS)
-    threads = t.get("threads", int, 0, check=_at_least(0))
-    memory_format = _one_or_many(t, "memory_format", "contiguous", MEMORY_FORMATS)
+    d = _DEVICE
+    device = t.get("device", str, d.device, check=_device_name)
+    precision = _one_or_many(t, "precision", d.precision[0], PRECISIONS)
+    threads = t.get("threads", int, d.threads, check=_at_least(0))
+    memory_format = _one_or_many(t, "memory_format", d.memory_format[0], MEMORY_FORMATS)
     if isinstance(t.data.get("compile"), bool):  # `compile = true` reads naturally
         t.data["compile"] = "default" if t.data["compile"] else "none"
-    compile_modes = _one_or_many(t, "compile", "none", COMPILE_MODES)
-    workers = t.get("workers", int, 1, check=_at_least(0))
-    devices = tuple(t.get("devices", list, [], check=lambda v: next(
+    compile_modes = _one_or_many(t, "compile", d.compile[0], COMPILE_MODES)
+    workers = t.get("workers", int, d.workers, check=_at_least(0))
+    devices = tuple(t.get("devices", list, list(d.devices), check=lambda v: next(
         (p for p in map(_device_name, v) if p), None) if all(isinstance(x, str) for x in v)
         else "expected device names"))
-    min_batch = t.get("min_batch_size", int, 1, check=_at_least(1))
+    min_batch = t.get("min_batch_size", int, d.min_batch_size, check=_at_least(1))
     t.done()
     return DeviceSection(device, precision, threads, memory_format, compile_modes, workers,
                          devices, min_batch)
@@ -288,19 +313,30 @@ def validate_options(options: Mapping[str, Option], values: Mapping[str, Any], *
                      key: str, base_dir: Path, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check a plugin's options table (``[dataset]``, ``[task]``) and fill defaults.
 
-    Paths are resolved relative to ``base_dir`` (the task file's folder).
+    Paths are resolved relative to ``base_dir`` (the task file's folder) and must exist; a
+    ``list`` option given a single value takes it as a one-element list.
     """
     t = _Table(source, key, {k: v for k, v in values.items() if k not in ignore})
     resolved: dict[str, Any] = {}
     for name, option in options.items():
         if option.type == "path":
-            value = t.get(name, str, option.default)
-            resolved[name] = value if value in (None, REQUIRED) else str(
-                (base_dir / os.path.expanduser(value)).resolve())
+            resolved[name] = _existing_path(t, name, option.default, base_dir)
+        elif option.type is list and isinstance(t.data.get(name), (str, int, float)):
+            resolved[name] = [t.get(name, object)]
         else:
             resolved[name] = t.get(name, option.type, option.default)
     t.done()
     return resolved
+
+
+def _existing_path(t: _Table, name: str, default: Any, base_dir: Path) -> Any:
+    value = t.get(name, str, default)
+    if value in (None, REQUIRED):
+        return value
+    path = (base_dir / os.path.expanduser(value)).resolve()
+    if not path.exists():
+        raise ConfigError(t.source, t.key(name), f"no such file or folder: {path}")
+    return str(path)
 
 
 # -- the little table reader behind every section --------------------------------------------
@@ -329,7 +365,8 @@ class _Table:
         self.seen.add(name)
         if name not in self.data:
             if default is REQUIRED:
-                raise ConfigError(self.source, self.key(name), "required key is missing")
+                raise ConfigError(self.source, self.key(name),
+                                  f"required key is missing{self._misspelt(name)}")
             return default
         value = self.data[name]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -342,6 +379,12 @@ class _Table:
         if problem:
             raise ConfigError(self.source, self.key(name), problem)
         return value
+
+    def _misspelt(self, name: str) -> str:
+        """`` — did you mean 'path' (instead of 'pth')?`` when an unread key is close."""
+        unread = [k for k in self.data if k not in self.seen]
+        close = difflib.get_close_matches(name, unread, n=1, cutoff=0.6)
+        return f" — did you mean '{name}' instead of '{close[0]}'?" if close else ""
 
     def table(self, name: str, *, required: bool = False) -> _Table:
         if name not in self.data and required:

@@ -14,10 +14,13 @@ from harness._errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["autocast", "hardware_class", "resolve_device", "synchronize"]
+    from harness._config import DeviceSection
+
+__all__ = ["autocast", "hardware_class", "resolve_device", "synchronize", "worker_placement"]
 
 
-def resolve_device(name: str, source: str = "device") -> torch.device:
+def resolve_device(name: str, source: str = "device",
+                   key: str = "device.device") -> torch.device:
     """``auto`` is CUDA when present, else CPU; an unavailable device is a clear error."""
     import torch
 
@@ -25,14 +28,14 @@ def resolve_device(name: str, source: str = "device") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(source, "device.device", f"'{name}' asked for, but no CUDA device "
+            raise ConfigError(source, key, f"'{name}' asked for, but no CUDA device "
                               "is available (use device = \"auto\" or \"cpu\")")
         index = int(name.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise ConfigError(source, "device.device", f"'{name}' asked for, but only "
+            raise ConfigError(source, key, f"'{name}' asked for, but only "
                               f"{torch.cuda.device_count()} CUDA device(s) exist")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(source, "device.device", "'mps' asked for, but it is not available")
+        raise ConfigError(source, key, "'mps' asked for, but it is not available")
     return torch.device(name)
 
 
@@ -93,3 +96,18 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
     elif os.environ.get("OMP_NUM_THREADS") is None:
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def worker_placement(section: DeviceSection, device: torch.device,
+                     slots: int) -> tuple[list[str], int]:
+    """Where ``slots`` concurrent trials run: the device of each (used in turn) and the CPU
+    threads each gets. One device per worker: the task file's ``devices``, else every GPU in
+    turn, else the CPU; threads from ``[device] threads``, else the cores split evenly."""
+    threads = section.threads or max(1, (os.cpu_count() or 1) // slots)
+    if section.devices:
+        return list(section.devices), threads
+    if device.type == "cuda" and slots > 1:
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())], threads
+    return [str(device)], threads

@@ -15,6 +15,7 @@ __all__ = [
     "StudyChanged",
     "TrialTakenOver",
     "TrialFailed",
+    "UsageError",
     "did_you_mean",
 ]
 
@@ -69,6 +70,12 @@ class TrialTakenOver(StoreError):
 
 class StudyChanged(HarnessError):
     """The task file's search space differs from the one the stored study was created with."""
+
+    exit_code = 2
+
+
+class UsageError(HarnessError):
+    """A command was given something that does not exist (an unknown plugin, study or trial)."""
 
     exit_code = 2
 

@@ -26,6 +26,7 @@ from harness import hookspecs
 from harness._errors import HarnessError
 from harness._errors import NotInstalledError
 from harness._errors import PluginError
+from harness._errors import UsageError
 from harness._errors import did_you_mean
 from harness._registry import Registry
 
@@ -188,11 +189,17 @@ def load_registry(pm: PluginManager) -> Registry:
     return registry
 
 
+def third_party_plugins(pm: PluginManager) -> set[str]:
+    """Names of the loaded plugins that do not come with harness itself."""
+    return {name for name, _ in pm.list_name_plugin()
+            if pm.distributions.get(name, ("?",))[0] != PROJECT_DISTRIBUTION}
+
+
 def require_plugin(pm: PluginManager, name: str) -> object:
     plugin = pm.get_plugin(name)
     if plugin is None:
         names = [n for n, _ in pm.list_name_plugin()]
-        raise PluginError(f"no plugin named '{name}' is loaded{did_you_mean(name, names)}")
+        raise UsageError(f"no plugin named '{name}' is loaded{did_you_mean(name, names)}")
     return plugin
 
 

@@ -34,6 +34,7 @@ class TrialPlan:
     batch_size: int
     architecture_params: Mapping[str, Any] = field(default_factory=dict)
     optimizer_params: Mapping[str, Any] = field(default_factory=dict)
+    optimizer_owned: tuple[str, ...] = ()
     scheduler_params: Mapping[str, Any] = field(default_factory=dict)
     task_params: Mapping[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
@@ -41,13 +42,23 @@ class TrialPlan:
     compile: str = "none"
 
     def hyperparameters(self) -> dict[str, Any]:
-        """A flat view for storage and reports: generic names bare, plugin ones qualified."""
+        """A flat view for storage and reports: the generic hyperparameters bare (``lr``,
+        ``batch_size``, ``weight_decay``, ``momentum``), every plugin's own qualified by its
+        role (``opt.beta2``, ``arch.width``, ``sched.gamma``, ``task.augment``) — so an
+        optimizer's own ``lr`` shows as ``opt.lr`` and no plugin name overwrites another."""
         flat: dict[str, Any] = {"batch_size": self.batch_size}
-        flat.update(self.optimizer_params)
-        for prefix, params in (("arch", self.architecture_params),
+        owned = {k: v for k, v in self.optimizer_params.items() if k in self.optimizer_owned}
+        flat.update({k: v for k, v in self.optimizer_params.items() if k not in owned})
+        for prefix, params in (("opt", owned), ("arch", self.architecture_params),
                                ("sched", self.scheduler_params), ("task", self.task_params)):
             flat.update({f"{prefix}.{k}": v for k, v in params.items()})
         return flat
+
+    @property
+    def lr(self) -> float | None:
+        """The learning rate the optimizer got (generic or its own), if it takes one."""
+        value = self.optimizer_params.get("lr")
+        return float(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass(frozen=True)

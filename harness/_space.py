@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 from typing import Literal
 
-__all__ = ["Choice", "Float", "Int", "Param", "apply_override"]
+__all__ = ["GENERIC_PARAMS", "Choice", "Float", "Int", "Param", "apply_override"]
 
 Kind = Literal["float", "int", "categorical"]
 
@@ -193,3 +193,15 @@ def _coerce(param: Param, value: Any) -> Any:
         expected = type(sample).__name__
         raise ValueError(f"expected a {expected}, got {value!r}")
     return value
+
+
+# The hyperparameters every trial has, whatever its plugins (``[search] lr = ...``). An
+# optimizer gets weight_decay and momentum only where its capability flags say so.
+GENERIC_PARAMS: dict[str, Param] = {
+    "lr": Float(1e-3, 1e-4, 1e-1, log=True, help="learning rate"),
+    "batch_size": Choice(64, (32, 64, 128), help="training batch size",
+                         check=lambda v: None if v > 0 else f"batch size {v} is not positive"),
+    "weight_decay": Float(1e-4, 1e-6, 1e-2, log=True,
+                          help="weight decay (optimizers with has_weight_decay)"),
+    "momentum": Float(0.9, 0.8, 0.99, help="momentum (optimizers with has_momentum)"),
+}

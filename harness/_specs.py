@@ -136,12 +136,21 @@ class ArchitectureCatalogSpec:
 class OptimizerSpec:
     """One optimizer.
 
-    The capability flags decide which generic hyperparameters (``weight_decay``, ``momentum``)
-    the search proposes for it; ``params`` adds its own (e.g. ``beta2``).
+    It receives the generic ``lr`` and, where its flags say so, the generic ``weight_decay``
+    and ``momentum`` (ranges from the task file's ``[search]``, defaults in the docs); ``params``
+    adds its own (e.g. ``beta2``). Declaring ``lr``, ``weight_decay`` or ``momentum`` in
+    ``params`` replaces the generic one for this optimizer: its own range and default are
+    searched, stored as ``opt.lr``.
 
     Attributes:
-        build: ``build(model_parameters, hp) -> torch.optim.Optimizer``; ``hp`` holds ``lr`` and,
-            where the flags say so, ``weight_decay`` and ``momentum``, plus ``params``.
+        name: globally unique name used in task files.
+        build: ``build(model_parameters, hp) -> torch.optim.Optimizer``; ``hp`` holds the
+            generic hyperparameters of :meth:`generic_params` plus ``params``.
+        description: one line for listings.
+        has_momentum: it takes the generic ``momentum``.
+        has_betas: it uses Adam-style betas (informational; declare them in ``params``).
+        has_weight_decay: it takes the generic ``weight_decay``.
+        params: its own hyperparameters.
     """
 
     name: str
@@ -151,6 +160,13 @@ class OptimizerSpec:
     has_betas: bool = False
     has_weight_decay: bool = True
     params: Mapping[str, Param] = field(default_factory=dict)
+
+    def generic_params(self) -> tuple[str, ...]:
+        """The generic hyperparameters it receives: ``lr`` always, ``weight_decay`` and
+        ``momentum`` where the flags say so — except those it declares in ``params``."""
+        wanted = {"lr": True, "weight_decay": self.has_weight_decay,
+                  "momentum": self.has_momentum}
+        return tuple(n for n, applies in wanted.items() if applies and n not in self.params)
 
 
 @dataclass(frozen=True)

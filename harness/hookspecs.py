@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from typing import Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from harness._config import TaskConfig
+    from harness._records import StudySummary
+    from harness._records import TrialResult
     from harness._specs import ArchitectureCatalogSpec
     from harness._specs import ArchitectureSpec
     from harness._specs import DatasetSpec
@@ -103,7 +105,7 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 
 @hookspec(historic=True)
-def configure(config: Any) -> None:
+def configure(config: TaskConfig) -> None:
     """See the validated run configuration before the study starts.
 
     Historic: a plugin registered after the call still receives it.
@@ -118,7 +120,7 @@ def configure(config: Any) -> None:
 
 
 @hookspec
-def trial_finished(result: Any) -> None:
+def trial_finished(result: TrialResult) -> None:
     """A trial ended (complete, pruned or failed) and its row is stored.
 
     Called in the process that ran the trial, after the result is committed. Exceptions raised
@@ -134,7 +136,7 @@ def trial_finished(result: Any) -> None:
 
 
 @hookspec
-def study_finished(summary: Any) -> None:
+def study_finished(summary: StudySummary) -> None:
     """A ``harness run`` ended (budget reached, timeout, or interrupted).
 
     Args:

@@ -164,7 +164,7 @@ def _points(session: Session, study: StudyRow, score: Any, joins: list[Any],
         params = hp if isinstance(hp, dict) else json.loads(hp or "{}")
         points.append({"trial": number, "architecture": arch, "optimizer": opt,
                        "scheduler": sched, "hardware": hardware, "score": scores[number],
-                       "infer_samples_per_s": speed, "lr": params.get("lr"),
+                       "infer_samples_per_s": speed, "lr": params.get("lr", params.get("opt.lr")),
                        "hyperparameters": params, "pareto": number in on_front})
     return sorted(points, key=lambda p: p["trial"])
 

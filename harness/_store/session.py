@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from alembic import command
@@ -39,6 +40,10 @@ from sqlalchemy.orm import Session
 
 from harness._errors import StoreError
 from harness._errors import TrialTakenOver
+from harness._meter import InferenceFigures
+from harness._records import EpochRecord
+from harness._records import TrialPlan
+from harness._records import TrialResult
 from harness._store.lock import DatabaseLock
 from harness._store.models import EpochRow
 from harness._store.models import MetricRow
@@ -46,6 +51,9 @@ from harness._store.models import StudyRow
 from harness._store.models import TrialRow
 from harness._store.models import now
 from harness._store.models import utcnow
+
+if TYPE_CHECKING:
+    from harness._bench import BenchResult
 
 __all__ = ["ResultsStore", "TrialContext", "safe_url", "tune_engine"]
 
@@ -91,7 +99,10 @@ class ResultsStore:
         try:
             _ensure_sqlite_folder(url)
             self.engine = create_engine(url, **engine_kwargs(url))
-        except (ArgumentError, SQLAlchemyError, ImportError, OSError) as exc:
+        except ImportError as exc:
+            raise StoreError(f"cannot open results database {self.safe_url}: "
+                             f"{_missing_driver(url, exc)}") from None
+        except (ArgumentError, SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open results database {self.safe_url}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -252,7 +263,7 @@ class ResultsStore:
                 MetricRow.trial_id == trial_id, MetricRow.split == "val"))
             return {name: value for name, value in rows}
 
-    def start_trial(self, study_id: int, plan: Any, context: TrialContext) -> int:
+    def start_trial(self, study_id: int, plan: TrialPlan, context: TrialContext) -> int:
         """Insert the ``running`` row for a trial that is about to start."""
         with self.session() as s:
             row = TrialRow(
@@ -270,13 +281,13 @@ class ResultsStore:
             s.flush()
             return row.id
 
-    def add_epoch(self, trial_id: int, record: Any) -> None:
+    def add_epoch(self, trial_id: int, record: EpochRecord) -> None:
         with self.session() as s:
             s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
                            lr=record.lr, train_seconds=record.train_seconds,
                            val_metrics=dict(record.val_metrics)))
 
-    def finish_trial(self, trial_id: int, result: Any) -> None:
+    def finish_trial(self, trial_id: int, result: TrialResult) -> None:
         """Write a trial's outcome once; a finished row is never rewritten."""
         with self.session() as s:
             row = s.get(TrialRow, trial_id)
@@ -289,12 +300,9 @@ class ResultsStore:
                 s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
                           for k, v in metrics.items())
 
-    def record_bench(self, study: str, task: str, results: list[Any], hardware: str,
+    def record_bench(self, study: str, task: str, results: list[BenchResult], hardware: str,
                      environment: dict[str, Any]) -> None:
         """Store ``harness bench`` results as complete rows of a speed-only study."""
-        from harness._records import TrialPlan
-        from harness._records import TrialResult
-
         objective = {"name": "infer_samples_per_s", "column": "infer_samples_per_s",
                      "direction": "maximize"}
         study_id = self.ensure_study(name=study, task=task, dataset="synthetic",
@@ -326,7 +334,7 @@ class ResultsStore:
         self.engine.dispose()
 
 
-def _fill_outcome(row: TrialRow, result: Any) -> None:
+def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
     row.status = result.status
     row.fail_reason = result.fail_reason
     row.param_count = result.param_count
@@ -350,9 +358,7 @@ def _fill_outcome(row: TrialRow, result: Any) -> None:
     row.finished_at = utcnow()
 
 
-def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> Any:
-    from harness._meter import InferenceFigures
-
+def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> InferenceFigures:
     return InferenceFigures(batch, speed, p50, p90, p99, 0)
 
 
@@ -397,6 +403,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _missing_driver(url: str, exc: ImportError) -> str:
+    """What to install when SQLAlchemy cannot import a database driver."""
+    if make_url(url).get_backend_name() == "postgresql":
+        return f"the PostgreSQL driver is not installed ({exc}): pip install 'harness[postgres]'"
+    return f"its database driver is not installed: {exc}"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,7 +8,6 @@ when one of them dies).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import optuna
 
 from harness._config import BudgetSection
 from harness._config import TaskConfig
+from harness._devices import worker_placement
+from harness._errors import HarnessError
 from harness._errors import TrialTakenOver
 from harness._records import EpochRecord
 from harness._records import StudySummary
@@ -36,6 +37,7 @@ from harness._study.optuna_study import with_objectives
 from harness._study.planning import suggest_plan
 from harness._study.recovery import Recovery
 from harness._study.samplers import grid_exhausted
+from harness._study.samplers import search_failure
 from harness._study.trial import run_trial
 from harness._study.workers import TrialJob
 from harness._study.workers import Worker
@@ -97,14 +99,28 @@ class StudyLoop:
             claimed = self.store.claimed(self.study_id)
             if claimed >= self.budget.n_trials or grid_exhausted(self.study):
                 return None
-            trial = self.study.ask()
-            crash_point("asked")
-            plan = suggest_plan(self.resolved, trial, self.resolved.config.study.seed)
+            trial, plan = self._ask()
             trial_id = self.store.start_trial(self.study_id, plan, self.context)
         self.heartbeat.add(trial_id)
         crash_point("started")
         self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
         return trial, plan, trial_id
+
+    def _ask(self) -> tuple[optuna.Trial, TrialPlan]:
+        """Ask Optuna for the next trial and its plan. A sampler that raises (a bad option,
+        a bug) stops the run with one line; the trial it asked for is failed, not left
+        running."""
+        config = self.resolved.config
+        try:
+            trial = self.study.ask()
+        except Exception as exc:
+            raise search_failure(config, "sampler", exc) from exc
+        crash_point("asked")
+        try:
+            return trial, suggest_plan(self.resolved, trial, config.study.seed)
+        except Exception as exc:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise search_failure(config, "sampler", exc) from exc
 
     def reconcile(self) -> None:
         self.reconciled_at = time.monotonic()
@@ -139,8 +155,11 @@ class StudyLoop:
         value = record.val_metrics.get(self.resolved.objectives[0].name)
         if value is None:
             return False
-        trial.report(value, record.epoch)
-        return bool(trial.should_prune())
+        try:
+            trial.report(value, record.epoch)
+            return bool(trial.should_prune())
+        except Exception as exc:  # a pruner bug or bad option: stop the run, say which
+            raise search_failure(self.resolved.config, "pruner", exc) from exc
 
     def finish(self, trial: optuna.Trial, trial_id: int, result: TrialResult,
                crashed: bool = False) -> None:
@@ -199,6 +218,9 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, dev
         except KeyboardInterrupt:
             loop.abandon_local("interrupted by the user")
             interrupted = True
+        except HarnessError as exc:  # e.g. the sampler failed: fail what runs here, then say so
+            loop.abandon_local(f"the run stopped: {exc}")
+            raise
     return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
                         loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
                         store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
@@ -257,8 +279,7 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
                 disabled: tuple[str, ...]) -> None:
     cfg = loop.resolved.config
     slots = max(1, cfg.device.workers)
-    devices = _devices_for(cfg.device.devices, device, slots)
-    threads = cfg.device.threads or max(1, (os.cpu_count() or 1) // slots)
+    devices, threads = worker_placement(cfg.device, device, slots)
     running: list[Worker] = []
     launched = 0
     try:
@@ -281,7 +302,7 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
                 loop.finish(worker.optuna_trial, worker.trial_id, worker.failed(
                     f"exceeded the per-trial time limit of {cfg.budget.trial_timeout_s:g} s"))
                 running.remove(worker)
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the run stopping on an error: no worker outlives it
         for worker in running:
             worker.stop()
         raise
@@ -301,14 +322,3 @@ def _handle(loop: StudyLoop, worker: Worker) -> bool:
     worker.stop()
     loop.finish(worker.optuna_trial, worker.trial_id, result, crashed=kind == "died")
     return True
-
-
-def _devices_for(listed: tuple[str, ...], device: torch.device, slots: int) -> list[str]:
-    """One device per worker: the task file's list, else every GPU in turn, else the CPU."""
-    if listed:
-        return list(listed)
-    if device.type == "cuda" and slots > 1:
-        import torch
-
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return [str(device)]

@@ -31,16 +31,7 @@ def suggest_plan(resolved: ResolvedTask, trial: optuna.Trial, seed: int) -> Tria
     opt = trial.suggest_categorical("optimizer", [o.name for o in resolved.optimizers])
     sched = trial.suggest_categorical("scheduler", [s.name for s in resolved.schedulers])
     batch_size = _suggest(trial, "batch_size", resolved.generic["batch_size"], grid=False)
-    opt_spec = resolved.optimizer(opt)
-    opt_params = {"lr": _suggest(trial, "lr", resolved.generic["lr"], grid=False)}
-    # Conditional generic parameters and plugin parameters are fixed under the grid sampler:
-    # a grid must name every parameter up front, which a conditional space cannot.
-    if opt_spec.has_weight_decay:
-        opt_params["weight_decay"] = _suggest(trial, "weight_decay",
-                                              resolved.generic["weight_decay"], grid)
-    if opt_spec.has_momentum:
-        opt_params["momentum"] = _suggest(trial, "momentum", resolved.generic["momentum"], grid)
-    opt_params.update(_suggest_owner(trial, opt, resolved.space[opt], grid))
+    opt_params = _optimizer_params(trial, resolved, opt, grid)
     arch_key = resolved.architecture(arch).params_key
     device = resolved.config.device
     return TrialPlan(
@@ -52,6 +43,7 @@ def suggest_plan(resolved: ResolvedTask, trial: optuna.Trial, seed: int) -> Tria
         batch_size=int(batch_size),
         architecture_params=_suggest_owner(trial, arch_key, resolved.space[arch_key], grid),
         optimizer_params=opt_params,
+        optimizer_owned=tuple(resolved.space[opt]),
         scheduler_params=_suggest_owner(trial, sched, resolved.space[sched], grid),
         task_params=_suggest_owner(trial, resolved.task.name,
                                    resolved.space[resolved.task.name], grid),
@@ -59,6 +51,18 @@ def suggest_plan(resolved: ResolvedTask, trial: optuna.Trial, seed: int) -> Tria
         memory_format=_one_of(trial, "device.memory_format", device.memory_format),
         compile=_one_of(trial, "device.compile", device.compile),
     )
+
+
+def _optimizer_params(trial: optuna.Trial, resolved: ResolvedTask, opt: str,
+                      grid: bool) -> dict[str, Any]:
+    """What the optimizer's ``build`` receives: its generic hyperparameters, then its own."""
+    params = {}
+    for name in resolved.optimizer(opt).generic_params():
+        # The grid names lr up front; other conditional parameters keep their defaults under
+        # it (a grid must list every parameter, which a conditional space cannot).
+        params[name] = _suggest(trial, name, resolved.generic[name], grid and name != "lr")
+    params.update(_suggest_owner(trial, opt, resolved.space[opt], grid))
+    return params
 
 
 def _one_of(trial: optuna.Trial, name: str, values: tuple[str, ...]) -> str:

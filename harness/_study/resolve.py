@@ -19,25 +19,17 @@ from harness._errors import did_you_mean
 from harness._registry import ArchitectureChoice
 from harness._registry import Registry
 from harness._registry import UnknownName
-from harness._space import Choice
-from harness._space import Float
+from harness._space import GENERIC_PARAMS
 from harness._space import Param
 from harness._space import apply_override
 from harness._specs import DatasetSpec
 from harness._specs import OptimizerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
+from harness._study.samplers import check_search_options
 
-__all__ = ["GENERIC_PARAMS", "THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
+__all__ = ["THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
 
-GENERIC_PARAMS: dict[str, Param] = {
-    "lr": Float(1e-3, 1e-4, 1e-1, log=True, help="learning rate"),
-    "batch_size": Choice(64, (32, 64, 128), help="training batch size",
-                         check=lambda v: None if v > 0 else f"batch size {v} is not positive"),
-    "weight_decay": Float(1e-4, 1e-6, 1e-2, log=True,
-                          help="weight decay (optimizers with has_weight_decay)"),
-    "momentum": Float(0.9, 0.8, 0.99, help="momentum (optimizers with has_momentum)"),
-}
 THROUGHPUT_OBJECTIVES = ("infer_samples_per_s", "train_samples_per_s")
 
 
@@ -104,6 +96,7 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
                        for name in config.search.schedulers)
     generic = {name: _override(param, config.search.hparams.get(name), src, f"search.{name}")
                for name, param in GENERIC_PARAMS.items()}
+    _check_generic_used(config, optimizers)
     owners: dict[str, Mapping[str, Param]] = {task.name: task.params}
     for arch in archs:
         owners[arch.params_key] = arch.spec.params
@@ -111,8 +104,24 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
         owners[spec.name] = spec.params
     space = _plugin_space(config, owners, _registered_params(registry))
     objectives = _objectives(config, task)
+    check_search_options(config)
     return ResolvedTask(config, task, dataset, dataset_options, task_options, archs, optimizers,
                schedulers, generic, space, objectives)
+
+
+def _check_generic_used(config: TaskConfig, optimizers: tuple[OptimizerSpec, ...]) -> None:
+    """A generic optimizer hyperparameter the task file sets but no chosen optimizer takes
+    would be a dead search dimension: say where its range belongs instead."""
+    for name in ("lr", "weight_decay", "momentum"):
+        if name not in config.search.hparams:
+            continue
+        if any(name in o.generic_params() for o in optimizers):
+            continue
+        own = [o.name for o in optimizers if name in o.params]
+        where = (f"; {', '.join(own)} declare(s) their own: set it in "
+                 f"[search.space.{own[0]}]") if own else ""
+        raise ConfigError(config.source, f"search.{name}",
+                          f"no chosen optimizer takes the generic {name}{where}")
 
 
 def _lookup(get: Any, name: str, source: str, key: str) -> Any:

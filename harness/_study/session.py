@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from harness._config import TaskConfig
@@ -25,10 +26,11 @@ from harness._study.loop import drive_study
 from harness._study.resolve import ResolvedTask
 from harness._study.resolve import resolve_task
 from harness._study.resume import choose_study_name
-from harness._study.samplers import create_pruner
-from harness._study.samplers import create_sampler
 
-__all__ = ["Prepared", "execute", "prepare"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Prepared", "check_device", "execute", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,22 @@ def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float |
                                               study=study, workers=workers)
     pm = pm or make_plugin_manager(block=disabled)
     resolved = resolve_task(config, load_registry(pm))
-    # Build the sampler and pruner once so their option tables are checked before any work.
-    create_sampler(resolved, config.study.seed)
-    create_pruner(resolved)
+    check_device(config)
     return Prepared(resolved, pm, tuple(disabled))
+
+
+def check_device(config: TaskConfig) -> torch.device:
+    """The ``[device]`` table against this machine: the device exists, every precision works
+    on it. ``validate`` and ``run`` refuse the same things, before any training."""
+    from harness._devices import check_precision
+    from harness._devices import resolve_device
+
+    device = resolve_device(config.device.device, config.source)
+    for precision in config.device.precision:
+        check_precision(precision, device, config.source)
+    for index, name in enumerate(config.device.devices):
+        resolve_device(name, config.source, key=f"device.devices[{index}]")
+    return device
 
 
 def execute(prepared: Prepared, observer: StudyObserver,
@@ -66,17 +80,13 @@ def execute(prepared: Prepared, observer: StudyObserver,
     ``retry_failed`` re-runs the study's failed trials (same hyperparameters) before new ones;
     ``new_study`` starts a fresh study beside an existing one of the same name.
     """
-    from harness._devices import check_precision
     from harness._devices import hardware_class
-    from harness._devices import resolve_device
     from harness._devices import set_threads
     from harness._environment import environment
 
     resolved, cfg = prepared.resolved, prepared.config
     set_threads(cfg.device.threads)
-    device = resolve_device(cfg.device.device, cfg.source)
-    for precision in cfg.device.precision:
-        check_precision(precision, device, cfg.source)
+    device = check_device(cfg)
     repairs = _load_data(resolved)
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))

@@ -205,12 +205,8 @@ def _metric_problem(task: TaskSpec, metrics: dict[str, float]) -> str | None:
 # -- optimizers and schedulers -----------------------------------------------------------------
 
 def _optimizer_hp(spec: Any) -> dict[str, Any]:
-    hp = {"lr": 0.01, **_defaults(spec.params)}
-    if spec.has_weight_decay:
-        hp["weight_decay"] = 1e-4
-    if spec.has_momentum:
-        hp["momentum"] = 0.9
-    return hp
+    generic = {"lr": 0.01, "weight_decay": 1e-4, "momentum": 0.9}
+    return {**{n: generic[n] for n in spec.generic_params()}, **_defaults(spec.params)}
 
 
 def _tiny_problem() -> tuple[Any, Any]:
@@ -392,14 +388,18 @@ def check_task(registry: Registry, name: str) -> list[CheckResult]:
     return checker.results
 
 
-def check_registry(registry: Registry, plugin: str | None = None) -> Iterator[CheckResult]:
-    """Every item (of one plugin, or all): the work of ``harness plugins check``.
+def check_registry(registry: Registry, plugin: str | None = None,
+                   plugins: set[str] | None = None) -> Iterator[CheckResult]:
+    """Every item of the named ``plugin`` (or of the ``plugins`` set; None: of all): the work
+    of ``harness plugins check``.
 
     Catalogs are checked through one sample variant each: listing every timm model would
     take hours.
     """
+    chosen = {plugin} if plugin is not None else plugins
+
     def mine(table: Any) -> list[str]:
-        return sorted(n for n, owner in table.owners.items() if plugin in (None, owner))
+        return sorted(n for n, owner in table.owners.items() if chosen is None or owner in chosen)
 
     for name in mine(registry.tasks):
         yield from check_task(registry, name)

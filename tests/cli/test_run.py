@@ -145,7 +145,7 @@ def test_imagefolder_study_and_unreadable_folder(write_task, tmp_path):
     proc = run_cli("run", str(broken), "--db", str(tmp_path / "x.db"))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: {broken}: dataset: imagefolder path '{tmp_path / 'nowhere'}' is not a folder"]
+        f"error: {broken}: dataset.path: no such file or folder: {tmp_path / 'nowhere'}"]
 
 
 def test_multi_objective_amp_run_ranks_by_the_first_objective(write_task, tmp_path):

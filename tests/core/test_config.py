@@ -120,13 +120,29 @@ def test_missing_file_is_a_config_error(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
-def test_shipped_task_files_validate():
-    files = sorted(map(str, Path("tasks").rglob("*.toml")))
+def test_shipped_task_files_validate(tmp_path):
+    import shutil
+
+    files = sorted(map(str, Path("tasks").glob("*.toml")))
     result = CliRunner().invoke(main, ["validate", *files])
     assert result.exit_code == 0, result.output
-    for name in ("classification.toml", "detection.toml", "examples/voc.toml",
-                 "examples/coco.toml"):
+    for name in ("classification.toml", "detection.toml", "sequence.toml"):
         assert f"{name}: ok" in result.output
+    # The examples point at the user's data: refused while it is absent, valid once it exists.
+    for example, folders in (("voc.toml", ["data/VOCdevkit/VOC2012"]),
+                             ("coco.toml", ["data/coco/val2017", "data/coco/annotations"])):
+        shipped = Path("tasks/examples") / example
+        absent = CliRunner().invoke(main, ["validate", str(shipped)])
+        assert absent.exit_code == 2 and "no such file or folder" in absent.stderr
+        copy = tmp_path / "tasks" / "examples" / example
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shipped, copy)
+        for folder in folders:
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        if example == "coco.toml":
+            (tmp_path / "data/coco/annotations/instances_val2017.json").write_text("{}")
+        result = CliRunner().invoke(main, ["validate", str(copy)])
+        assert result.exit_code == 0, result.output
 
 
 def test_config_is_frozen_and_paths_resolve_relative_to_the_file(write_task, tmp_path):
@@ -153,3 +169,67 @@ def test_space_hash_changes_with_the_search_space(write_task):
     a = load_config(write_task())
     b = load_config(write_task(replace=(("lr = [1e-3, 1e-2]", "lr = [1e-3, 1e-1]"),)))
     assert a.space_hash() != b.space_hash()
+
+
+def test_every_default_has_one_source(tmp_path):
+    """A minimal task file gets exactly the section dataclasses' defaults, and the heartbeat
+    grace period is the same whether the file sets heartbeat_s or not (it had two defaults
+    that disagreed: 60 s in the dataclass, max(60, 3 × heartbeat) in the reader)."""
+    from harness._config import BudgetSection
+    from harness._config import DeviceSection
+    from harness._config import default_grace_s
+    from harness._config import parse_config
+
+    minimal = '[study]\ntask = "classification"\n[dataset]\nname = "digits"\n' \
+              '[search]\narchitectures = ["small_cnn"]\n'
+    config = parse_config(minimal, source="m.toml", base_dir=tmp_path)
+    assert config.budget == BudgetSection()
+    assert config.device == DeviceSection()
+    assert BudgetSection().grace_s == default_grace_s(BudgetSection().heartbeat_s)
+    slow = parse_config(minimal + "[budget]\nheartbeat_s = 30\n", source="m.toml",
+                        base_dir=tmp_path)
+    assert slow.budget.grace_s == default_grace_s(30.0) == 90.0
+
+
+def test_a_misspelt_required_key_gets_did_you_mean(write_task):
+    from click.testing import CliRunner
+
+    from harness._cli import main
+    from tests.conftest import assert_one_line_error
+
+    task = write_task(replace=(('name = "digits"', 'name = "imagefolder"\npth = "imgs"'),))
+    result = CliRunner().invoke(main, ["validate", str(task)])
+    assert_one_line_error(result, task, ["dataset.path: required key is missing — did you "
+                                         "mean 'path' instead of 'pth'?"])
+
+
+def test_validate_rejects_a_missing_dataset_path_and_an_unavailable_device(write_task,
+                                                                          tmp_path):
+    from click.testing import CliRunner
+
+    from harness._cli import main
+    from tests.conftest import assert_one_line_error
+
+    missing = write_task(name="m.toml", replace=(('name = "digits"',
+                                                  'name = "imagefolder"\npath = "nowhere"'),))
+    result = CliRunner().invoke(main, ["validate", str(missing)])
+    assert_one_line_error(result, missing, ["dataset.path: no such file or folder",
+                                            str(tmp_path / "nowhere")])
+    gpu = write_task(name="g.toml", replace=(('device = "cpu"', 'device = "cuda:0"'),))
+    result = CliRunner().invoke(main, ["validate", str(gpu)])
+    assert_one_line_error(result, gpu, ["device.device", "no CUDA device"])
+    fp16 = write_task(name="h.toml", replace=(('device = "cpu"',
+                                               'device = "cpu"\nprecision = "fp16"'),))
+    result = CliRunner().invoke(main, ["validate", str(fp16)])
+    assert_one_line_error(result, fp16, ["device.precision", "fp16 autocast needs a CUDA"])
+
+
+def test_a_list_option_takes_a_single_value(tmp_path):
+    from harness._config import validate_options
+    from harness._specs import Option
+
+    options = {"target": Option(list, help="columns")}
+    assert validate_options(options, {"target": "Passengers"}, source="t.toml", key="dataset",
+                            base_dir=tmp_path) == {"target": ["Passengers"]}
+    assert validate_options(options, {"target": ["a", "b"]}, source="t.toml", key="dataset",
+                            base_dir=tmp_path) == {"target": ["a", "b"]}

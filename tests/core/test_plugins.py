@@ -156,3 +156,52 @@ def test_broken_plugin_via_cli_is_one_line_and_can_be_disabled(tmp_path):
     assert fine.returncode == 0 and "raiser" not in fine.stdout
     allowed = run_cli("plugins", "list", extra_path=site, env={"HARNESS_PLUGINS": "digits"})
     assert allowed.returncode == 0 and allowed.stdout.startswith("digits")
+
+
+LINEAR_PLUGIN = '''
+import harness
+
+def _linear(request):
+    from torch import nn
+    c, h, w = request.io["input_shape"]
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, request.io["num_classes"]))
+
+@harness.hookimpl
+def register_architectures(register):
+    register(harness.ArchitectureSpec(name="linear_probe", build=_linear,
+                                      tasks=("classification",)))
+'''
+
+
+def test_plugins_check_with_an_unknown_name_is_a_usage_error():
+    from click.testing import CliRunner
+
+    from harness._cli import main
+
+    result = CliRunner().invoke(main, ["plugins", "check", "no_such_plugin"])
+    assert result.exit_code == 2, result.output  # was 1, the code of a failed check
+    assert result.stderr.strip().splitlines() == [
+        "error: no plugin named 'no_such_plugin' is loaded"]
+
+
+def test_plugins_check_by_default_checks_only_third_party_plugins(install_plugin,
+                                                                  monkeypatch):
+    import importlib.metadata
+
+    from click.testing import CliRunner
+
+    from harness._cli import main
+
+    ours = [ep.name for ep in importlib.metadata.entry_points(group="harness")
+            if ep.dist and ep.dist.metadata["Name"] == "harness"]
+    monkeypatch.setenv("HARNESS_PLUGINS", ",".join(ours))  # whatever else is installed here
+    result = CliRunner().invoke(main, ["plugins", "check"])
+    assert result.exit_code == 0, result.output  # was: every builtin, over two minutes
+    assert "no third-party plugin is installed" in result.output
+    install_plugin("harness-linear", "harness_linear", LINEAR_PLUGIN, "linear")
+    monkeypatch.setenv("HARNESS_PLUGINS", ",".join([*ours, "linear"]))
+    result = CliRunner().invoke(main, ["plugins", "check", "-v"])
+    assert result.exit_code == 0, result.output
+    checked = {line.split(":")[0] for line in result.output.splitlines()
+               if line.startswith("PASS")}
+    assert checked == {"PASS architecture linear_probe"}

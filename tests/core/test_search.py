@@ -87,3 +87,67 @@ def test_multi_objective_gets_directions_and_no_pruning(write_task, registry):
 def test_loss_objective_is_minimised(write_task, registry):
     run = _run(write_task, registry, replace=[("seed = 0", 'seed = 0\nobjectives = ["val_loss"]')])
     assert run.objectives[0].direction == "minimize"
+
+
+class OwnLearningRate:
+    """A plugin optimizer that declares its own lr range and a parameter named like a
+    generic one (``batch_size``)."""
+
+    harness_name = "own_lr"
+
+    @staticmethod
+    @__import__("harness").hookimpl
+    def register_optimizers(register):
+        import harness
+
+        def build(params, hp):
+            import torch
+
+            return torch.optim.SGD(params, lr=hp["lr"])
+
+        register(harness.OptimizerSpec(
+            "own_lr_sgd", build, has_weight_decay=False,
+            params={"lr": harness.Float(0.5, 0.2, 0.9, log=True),
+                    "batch_size": harness.Int(3, 1, 5, help="not the training batch size")}))
+
+
+def _own_lr_run(write_task, replace=()):
+    registry = load_registry(make_plugin_manager(extra=[OwnLearningRate()]))
+    task = write_task(replace=(('optimizers = ["adamw", "sgd"]', 'optimizers = ["own_lr_sgd"]'),
+                               *replace))
+    return resolve_task(load_config(task), registry)
+
+
+def test_an_optimizers_own_lr_replaces_the_generic_one(write_task):
+    # Before: the generic `lr` stayed a (dead) sampled dimension and the leaderboard showed a
+    # bare `lr` without saying which one the optimizer used.
+    run = _own_lr_run(write_task, replace=(("lr = [1e-3, 1e-2]\n", ""),))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(5):
+        trial = study.ask()
+        plan = suggest_plan(run, trial, seed=0)
+        study.tell(trial, 0.5)
+        assert "lr" not in trial.params and "own_lr_sgd.lr" in trial.params
+        assert 0.2 <= plan.optimizer_params["lr"] <= 0.9 and plan.lr == plan.optimizer_params["lr"]
+        flat = plan.hyperparameters()
+        assert "lr" not in flat and flat["opt.lr"] == plan.optimizer_params["lr"]
+
+
+def test_an_optimizer_parameter_never_overwrites_a_generic_one(write_task):
+    # Before: optimizer parameters were flattened bare, so `batch_size = 3` replaced the
+    # trial's real batch size of 64 in the stored hyperparameters.
+    run = _own_lr_run(write_task, replace=(("lr = [1e-3, 1e-2]\n", ""),))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    flat = suggest_plan(run, trial, seed=0).hyperparameters()
+    assert flat["batch_size"] == 64
+    assert 1 <= flat["opt.batch_size"] <= 5
+
+
+def test_a_generic_range_no_chosen_optimizer_takes_is_an_error(write_task):
+    from harness._errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"search\.lr: no chosen optimizer takes the generic "
+                                          r"lr; own_lr_sgd declare\(s\) their own: set it in "
+                                          r"\[search\.space\.own_lr_sgd\]"):
+        _own_lr_run(write_task)

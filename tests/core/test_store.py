@@ -128,3 +128,12 @@ def test_a_0_1_database_upgrades_to_0_2_keeping_its_trials(tmp_path):
         assert "ix_harness_trials_study_status" in indexes
     finally:
         store.close()
+
+
+def test_a_postgresql_url_without_its_driver_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    with pytest.raises(StoreError, match=r"the PostgreSQL driver is not installed .*"
+                                         r"pip install 'harness\[postgres\]'"):
+        ResultsStore("postgresql+psycopg://u:pw@127.0.0.1:1/nothing")

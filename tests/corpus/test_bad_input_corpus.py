@@ -109,7 +109,7 @@ def _empty_folder(root: Path) -> None:
 # (id, template task, [dataset] table, data builder, fragments of the one-line error)
 DATA_SETS: list[tuple[str, str, str, Callable[[Path], None], list[str]]] = [
     ("imagefolder-missing", "classification.toml", 'name = "imagefolder"\npath = "nowhere"',
-     _nothing, ["dataset", "is not a folder"]),
+     _nothing, ["dataset.path", "no such file or folder"]),
     ("imagefolder-is-a-file", "classification.toml", 'name = "imagefolder"\npath = "imgs"',
      _file_not_folder, ["dataset", "imgs"]),
     ("imagefolder-empty", "classification.toml", 'name = "imagefolder"\npath = "imgs"',

@@ -126,3 +126,14 @@ def test_ucr_missing_files(tmp_path):
 
 def test_series_contract_type():
     assert SeriesData(np.zeros((3, 1)), ("a",), ("a",), 1).season == 1
+
+
+def test_csv_target_may_be_one_column_name(tmp_path):
+    """`target = "Passengers"` (the common case) was refused: the option wanted a list."""
+    from harness._config import validate_options
+    from harness_plugins.data_csv import OPTIONS
+
+    path = _csv(tmp_path, "month,Passengers\n" + "".join(f"{m},{100 + m}\n" for m in range(30)))
+    options = validate_options(OPTIONS, {"path": path, "target": "Passengers", "time": "month"},
+                               source="air.toml", key="dataset", base_dir=tmp_path)
+    assert load_csv(options).targets == ("Passengers",)
