@@ -395,8 +395,8 @@ def plugins_show(name: str, as_json: bool, disabled: tuple[str, ...]) -> None:
         click.echo(f"{item['kind']} {item['name']} — {item['description']}")
         for key, value in item["facts"].items():
             click.echo(f"    {key}: {value}")
-        for pname, text in item["params"].items():
-            click.echo(f"    {pname}: {text}")
+        for pname, record in item["params"].items():
+            click.echo(f"    {pname}: {record['summary']}")
 
 
 @plugins.command("check")

@@ -29,6 +29,7 @@ from harness._errors import PluginError
 from harness._errors import UsageError
 from harness._errors import did_you_mean
 from harness._registry import Registry
+from harness._space import Param
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -214,13 +215,27 @@ def describe_plugin(name: str, disabled: Sequence[str] = ()) -> dict[str, Any]:
             continue
         items.append({"kind": kind, "name": spec.name, "description": spec.description,
                       "facts": _facts(spec),
-                      "params": {p: f"{param.describe()} (default {param.default!r})"
-                                 + (f" — {param.help}" if param.help else "")
+                      "params": {p: param_record(param)
                                  for p, param in getattr(spec, "params", {}).items()}})
     dist, version = pm.distributions.get(name, (None, None))
     hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
     return {"name": name, "distribution": dist, "version": version, "hooks": hooks,
             "registers": items}
+
+
+def param_record(param: Param) -> dict[str, Any]:
+    """A hyperparameter as data: what ``harness plugins show --json`` gives for it (type,
+    default, range or choices, log scale, whether searched by default, help), plus the line
+    the terminal shows."""
+    record: dict[str, Any] = {"type": param.kind, "default": param.default,
+                              "searched": param.is_open, "help": param.help}
+    if param.kind == "categorical":
+        record["choices"] = list(param.choices)
+    else:
+        record.update(low=param.low, high=param.high, log=param.log)
+    summary = f"{param.describe()} (default {param.default!r})"
+    record["summary"] = summary + (f" — {param.help}" if param.help else "")
+    return record
 
 
 def _facts(spec: Any) -> dict[str, str]:

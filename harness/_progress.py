@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -20,12 +21,20 @@ from harness._records import TrialResult
 __all__ = ["RichObserver"]
 
 
+PLAIN_LINE_INTERVAL_S = 2.0
+"""When output is captured, epoch lines of one trial are at least this far apart (a study of
+tiny epochs would otherwise flood a log)."""
+
+
 class RichObserver:
-    """Draws live bars on a terminal; prints plain lines when output is captured."""
+    """Draws live bars on a terminal; prints plain lines when output is captured (CI logs,
+    ``nohup``): one when a trial starts and one per epoch, so a long trial shows progress."""
 
     def __init__(self, console: Console, objective: str, done_before: int = 0) -> None:
         self.console = console
         self.objective = objective
+        self.plain = not console.is_terminal
+        self._last_line: dict[int, float] = {}
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                                  transient=True)
@@ -46,16 +55,34 @@ class RichObserver:
         self._epochs[plan.number] = self.progress.add_task(
             f"  #{plan.number} {plan.architecture} · {plan.optimizer} · {plan.scheduler}",
             total=None)
+        if self.plain:
+            self.console.print(Text(f"trial {plan.number} started ({index}/{total}): "
+                                    f"{plan.architecture} · {plan.optimizer} · "
+                                    f"{plan.scheduler}"), highlight=False)
 
     def epoch_finished(self, plan: TrialPlan, record: EpochRecord, epochs: int) -> None:
         value = record.val_metrics.get(self.objective)
         shown = f"val_{self.objective}={value:.4f}" if value is not None else ""
+        if self.plain:
+            self._plain_epoch(plan, record, epochs, shown)
         self.progress.update(self._epochs[plan.number], total=epochs, completed=record.epoch,
                              description=f"  #{plan.number} {plan.architecture} · "
                                          f"{plan.optimizer} · epoch {record.epoch}/{epochs} "
                                          f"loss={record.train_loss:.4f} {shown}")
 
+    def _plain_epoch(self, plan: TrialPlan, record: EpochRecord, epochs: int,
+                     shown: str) -> None:
+        now = time.monotonic()
+        last = self._last_line.get(plan.number)
+        if last is not None and now - last < PLAIN_LINE_INTERVAL_S and record.epoch < epochs:
+            return
+        self._last_line[plan.number] = now
+        self.console.print(Text(f"  trial {plan.number}: epoch {record.epoch}/{epochs} "
+                                f"loss={record.train_loss:.4f} {shown} "
+                                f"({record.train_seconds:.1f} s)"), highlight=False)
+
     def trial_finished(self, result: TrialResult) -> None:
+        self._last_line.pop(result.plan.number, None)
         plan = result.plan
         used = result.batch_size_used or plan.batch_size
         head = (f"trial {plan.number}: {plan.architecture} · {plan.optimizer} · "

@@ -84,7 +84,8 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
         parts.append(f"<h3>Leaderboard — {esc(board.hardware)}</h3>")
         parts.append(_table(board.rows, table_columns(board)))
     figs = figures(report)
-    titles = {"pareto": "Accuracy vs throughput", "history": "Optimisation history",
+    # Headings name the study's own objective (accuracy, mAP, MASE, …), never a fixed one.
+    titles = {"pareto": f"{report.metric} vs throughput", "history": "Optimisation history",
               "importance": "Hyperparameter importance", "lr": "Learning-rate sensitivity",
               "curves": "Validation curves of the top trials"}
     for key in ("pareto",):

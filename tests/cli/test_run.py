@@ -38,6 +38,12 @@ def test_run_stores_trials_continues_and_keeps_databases_apart(write_task, tmp_p
     assert "trial 1/2" in first.stdout or "✓ trial 0" in first.stdout
     assert "ran 2 trial(s)" in first.stdout and "2/2 of the budget finished" in first.stdout
     assert "val accuracy" in first.stdout  # the closing ranked summary
+    # Output is captured here (a pipe): progress comes as plain lines, not only at trial ends.
+    lines = first.stdout.splitlines()
+    started = next(i for i, line in enumerate(lines) if line.startswith("trial 0 started"))
+    epoch = next(i for i, line in enumerate(lines) if "trial 0: epoch 1/1 loss=" in line)
+    done = next(i for i, line in enumerate(lines) if "✓ trial 0" in line)
+    assert started < epoch < done
     assert [r[:2] for r in _trial_rows(db)] == [(0, "complete"), (1, "complete")]
 
     again = run_cli("run", str(task), "--db", str(db))

@@ -205,3 +205,22 @@ def test_plugins_check_by_default_checks_only_third_party_plugins(install_plugin
     checked = {line.split(":")[0] for line in result.output.splitlines()
                if line.startswith("PASS")}
     assert checked == {"PASS architecture linear_probe"}
+
+
+def test_plugins_show_json_gives_hyperparameters_as_data():
+    """They were display strings ("int [16, 64] log (default 32) — …")."""
+    import json
+
+    from click.testing import CliRunner
+
+    from harness._cli import main
+
+    result = CliRunner().invoke(main, ["plugins", "show", "small_cnn", "--json"])
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.output)["registers"][0]["params"]
+    assert {k: v for k, v in params["width"].items() if k not in ("help", "summary")} == {
+        "type": "int", "default": 32, "low": 16, "high": 64, "log": True, "searched": True}
+    assert params["dropout"]["type"] == "float" and params["dropout"]["log"] is False
+    shown = CliRunner().invoke(main, ["plugins", "show", "classification", "--json"])
+    augment = json.loads(shown.output)["registers"][0]["params"]["augment"]
+    assert augment["type"] == "categorical" and "flip_crop" in augment["choices"]

@@ -174,3 +174,29 @@ def test_compare_two_studies_in_one_database(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     missing = run_cli("compare", "before", "nope", "--db", str(path))
     assert missing.returncode == 1 and "nothing to compare" in missing.stderr
+
+
+def test_headings_name_the_studys_own_objective(tmp_path):
+    """A forecasting study ranked by MASE said "Accuracy vs throughput" in both reports."""
+    from dataclasses import replace
+
+    from harness._report.writer import write_report
+
+    store = ResultsStore(f"sqlite:///{tmp_path / 'f.db'}")
+    study_id = store.ensure_study(name="co2", task="forecasting", dataset="co2",
+                                  objectives=[{"name": "mase", "column": "val_mase",
+                                               "direction": "minimize"}],
+                                  config={}, space_hash="h" * 64)
+    context = TrialContext("cpu: x", "h" * 64, {})
+    for number, mase in enumerate((0.4, 0.3, 0.5)):
+        plan = TrialPlan(number, 0, "mlp", "adam", "constant", 32, {}, {"lr": 0.01})
+        trial_id = store.start_trial(study_id, plan, context)
+        base = _result(plan)
+        store.finish_trial(trial_id, replace(base, val_metrics={"mase": mase},
+                                             test_metrics={"mase": mase}))
+    written = write_report(store.engine, tmp_path / "out", ["html", "md"], db=store.safe_url)
+    store.close()
+    html = next(p for p in written if p.name == "report.html").read_text()
+    md = next(p for p in written if p.name == "report.md").read_text()
+    assert "mase vs throughput" in html and "mase vs throughput" in md
+    assert "Accuracy vs throughput" not in html and "accuracy vs throughput" not in md.lower()
