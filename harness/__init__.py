@@ -1,10 +1,18 @@
 """harness: plugin-based AutoML benchmarking for deep learning.
 
-The public API for plugin authors: ``hookimpl``, the ``*Spec`` records, hyperparameter
-declarations (``Float``, ``Int``, ``Choice``), ``Option`` and the errors.
+The public API for plugin authors is exactly ``harness.__all__`` below, plus the conformance
+kit :mod:`harness.testing` and the hook reference :mod:`harness.hookspecs`. Every other module
+is private: its name starts with an underscore and it may change in any release. The
+versioning policy is in ``docs/plugins.md``.
 """
 
 from harness._batching import shuffled_batches
+from harness._config import BudgetSection
+from harness._config import DatasetSection
+from harness._config import DeviceSection
+from harness._config import SearchSection
+from harness._config import StudySection
+from harness._config import TaskConfig
 from harness._errors import ConfigError
 from harness._errors import DataError
 from harness._errors import HarnessError
@@ -12,9 +20,14 @@ from harness._errors import PluginError
 from harness._errors import StoreError
 from harness._errors import TrialFailed
 from harness._errors import did_you_mean
+from harness._meter import InferenceFigures
 from harness._plugins import hookimpl
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
+from harness._records import EpochRecord
+from harness._records import StudySummary
+from harness._records import TrialPlan
+from harness._records import TrialResult
 from harness._space import Choice
 from harness._space import Float
 from harness._space import Int
@@ -40,13 +53,18 @@ __all__ = [
     "REQUIRED",
     "ArchitectureCatalogSpec",
     "ArchitectureSpec",
+    "BudgetSection",
     "Choice",
     "ConfigError",
     "DataError",
     "DataSummary",
+    "DatasetSection",
     "DatasetSpec",
+    "DeviceSection",
+    "EpochRecord",
     "Float",
     "HarnessError",
+    "InferenceFigures",
     "Int",
     "MetricSpec",
     "ModelRequest",
@@ -56,11 +74,17 @@ __all__ = [
     "PluginError",
     "SchedulePlan",
     "SchedulerSpec",
+    "SearchSection",
     "StoreError",
+    "StudySection",
+    "StudySummary",
     "Task",
+    "TaskConfig",
     "TaskContext",
     "TaskSpec",
     "TrialFailed",
+    "TrialPlan",
+    "TrialResult",
     "did_you_mean",
     "hookimpl",
     "load_registry",

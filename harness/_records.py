@@ -34,12 +34,13 @@ class TrialPlan:
     batch_size: int
     architecture_params: Mapping[str, Any] = field(default_factory=dict)
     optimizer_params: Mapping[str, Any] = field(default_factory=dict)
-    optimizer_owned: tuple[str, ...] = ()
     scheduler_params: Mapping[str, Any] = field(default_factory=dict)
     task_params: Mapping[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
     memory_format: str = "contiguous"
     compile: str = "none"
+    optimizer_owned: tuple[str, ...] = ()
+    """Keys of ``optimizer_params`` the optimizer declares itself (stored as ``opt.<key>``)."""
 
     def hyperparameters(self) -> dict[str, Any]:
         """A flat view for storage and reports: the generic hyperparameters bare (``lr``,

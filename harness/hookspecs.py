@@ -106,12 +106,18 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 @hookspec(historic=True)
 def configure(config: TaskConfig) -> None:
-    """See the validated run configuration before the study starts.
+    """See the validated task file before the study starts.
+
+    Called once per ``harness run``, in the coordinating process (the one that runs
+    ``harness run``, drives Optuna and writes results), after the task file is checked and
+    the dataset loaded, before the first trial. Worker processes never call it.
 
     Historic: a plugin registered after the call still receives it.
 
     Args:
-        config: the frozen ``harness._config.TaskConfig``.
+        config: the frozen :class:`harness.TaskConfig` (its fields are documented in
+            ``docs/plugins.md``); command-line overrides (``--n-trials``, ``--db``, …) are
+            applied.
 
     Returns: ignored.
 
@@ -123,11 +129,13 @@ def configure(config: TaskConfig) -> None:
 def trial_finished(result: TrialResult) -> None:
     """A trial ended (complete, pruned or failed) and its row is stored.
 
-    Called in the process that ran the trial, after the result is committed. Exceptions raised
-    here are reported and ignored: they never change a stored result.
+    Called in the coordinating process — not in the worker process that trained — once per
+    trial, after the result is committed to the results database and told to Optuna, in the
+    order trials finish. Exceptions raised here are reported as warnings and ignored: they
+    never change a stored result. Keep it quick: the study loop waits for it.
 
     Args:
-        result: the frozen ``harness._study.trial.TrialResult``.
+        result: the frozen :class:`harness.TrialResult`.
 
     Returns: ignored.
 
@@ -137,10 +145,14 @@ def trial_finished(result: TrialResult) -> None:
 
 @hookspec
 def study_finished(summary: StudySummary) -> None:
-    """A ``harness run`` ended (budget reached, timeout, or interrupted).
+    """A ``harness run`` ended: the budget is reached, the timeout passed, or it was
+    interrupted (Ctrl-C, SIGTERM).
+
+    Called once, in the coordinating process, after the last result is stored. Not called
+    when the run stops on an error (a broken task file, an unreachable database).
 
     Args:
-        summary: the frozen ``harness._records.StudySummary``.
+        summary: the frozen :class:`harness.StudySummary`.
 
     Returns: ignored.
 

@@ -80,7 +80,7 @@ def _plots(report: StudyReport, out: Path) -> dict[str, Path]:
         ax.set(xscale="log", xlabel="inference samples/s", ylabel=report.primary,
                title=f"{report.primary} vs throughput")
         ax.legend(fontsize=8)
-        paths[f"{report.metric} vs throughput"] = _save(fig, out / f"{slug}-pareto.png")
+        paths[f"validation {report.metric} vs throughput"] = _save(fig, out / f"{slug}-pareto.png")
     done = [(n, v) for n, v, _ in report.history if v is not None]
     if done:
         fig, ax = plt.subplots(figsize=(7, 3.5))

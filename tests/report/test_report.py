@@ -89,7 +89,7 @@ def test_html_is_self_contained_and_escaped(report_dir, study_db):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "src=\"http" not in page and "src='http" not in page  # plotly.js is inline
     assert page.count("class='figure'") >= 3
-    for section in ("Leaderboard —", "Accuracy vs throughput", "Best per architecture",
+    for section in ("Leaderboard —", "Validation accuracy vs throughput", "Best per architecture",
                     "Best per optimizer", "Optimisation history", "Learning-rate sensitivity",
                     "Validation curves", "Failed and pruned trials", "Environment and hardware",
                     "loss became nan"):
