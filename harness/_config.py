@@ -118,6 +118,8 @@ class DeviceSection:
     workers: int = 1
     devices: tuple[str, ...] = ()
     min_batch_size: int = 1
+    data_workers: int = 0
+    """Batch loading: 0 prefetches in a thread of the trial's process, N > 0 in N processes."""
 
 
 @dataclass(frozen=True)
@@ -288,9 +290,10 @@ def _device(t: _Table) -> DeviceSection:
         (p for p in map(_device_name, v) if p), None) if all(isinstance(x, str) for x in v)
         else "expected device names"))
     min_batch = t.get("min_batch_size", int, d.min_batch_size, check=_at_least(1))
+    data_workers = t.get("data_workers", int, d.data_workers, check=_at_least(0))
     t.done()
     return DeviceSection(device, precision, threads, memory_format, compile_modes, workers,
-                         devices, min_batch)
+                         devices, min_batch, data_workers)
 
 
 def _one_or_many(t: _Table, key: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:

@@ -243,12 +243,25 @@ class DataSummary:
 
 @dataclass(frozen=True)
 class TaskContext:
-    """What a task factory receives for one trial."""
+    """What a task factory receives for one trial.
+
+    Attributes:
+        data: the dataset's data: for the builtin kinds the cached views of
+            :mod:`harness.data`, else what the dataset's ``load`` returned.
+        params: this trial's values of the task's ``params``.
+        options: the ``[task]`` options, defaults filled in.
+        seed: the trial's seed.
+        device: where the trial trains (``cpu``, ``cuda:0``, …): batches may be prepared there.
+        data_workers: ``[device] data_workers``: 0 prefetches batches in a thread, N > 0 in N
+            loader processes (pass it to :func:`harness.data.batches`).
+    """
 
     data: Any
     params: Mapping[str, Any]
     options: Mapping[str, Any]
     seed: int
+    device: str = "cpu"
+    data_workers: int = 0
 
 
 class Task(Protocol):

@@ -1,54 +1,18 @@
-"""The ``detection`` data contract shared by detection datasets and the detection task.
+"""Helpers the builtin detection datasets share: repair counting, box cleaning, splits.
 
-A dataset of kind ``detection`` returns a :class:`DetectionData`: three lists of samples, each an
-RGB uint8 image tensor (3×H×W, sizes may differ) with its boxes (N×4, ``xyxy`` in pixels) and
-zero-based labels, plus the class names and a count of every repair made while loading.
+The data contract itself is public: ``harness.data.DetectionData`` and ``DetectionSample``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import field
-from typing import TYPE_CHECKING
 from typing import Any
 
-if TYPE_CHECKING:
-    import torch
+import harness
+import harness.data
 
-KIND = "detection"
-
-
-@dataclass(frozen=True)
-class DetectionSample:
-    image: torch.Tensor
-    boxes: torch.Tensor
-    labels: torch.Tensor
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class DetectionData:
-    train: tuple[DetectionSample, ...]
-    val: tuple[DetectionSample, ...]
-    test: tuple[DetectionSample, ...]
-    classes: tuple[str, ...]
-    repairs: dict[str, int] = field(default_factory=dict)
-
-    def split(self, name: str) -> tuple[DetectionSample, ...]:
-        return {"train": self.train, "val": self.val, "test": self.test}[name]
-
-
-def summarize(data: DetectionData) -> Any:
-    """Per-split image hashes and every box label, for the conformance kit."""
-    import hashlib
-
-    import harness
-
-    splits = ("train", "val", "test")
-    prints = {s: [hashlib.sha1(x.image.numpy().tobytes()).hexdigest() for x in data.split(s)]
-              for s in splits}
-    labels = {s: [int(v) for x in data.split(s) for v in x.labels.tolist()] for s in splits}
-    return harness.DataSummary(prints, labels, len(data.classes))
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class Repairs:
@@ -57,50 +21,22 @@ class Repairs:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.counts: dict[str, int] = {}
+        self.noted: list[str] = []
 
     def note(self, kind: str, where: str, what: str) -> None:
         if self.strict:
-            import harness
-
             raise harness.DataError(f"{where}: {what} (strict = true)")
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.noted.append(kind)
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-_FORMAT_OF = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF",
-              ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+def clean_boxes(boxes: Sequence[Sequence[float]], labels: Sequence[int], width: int,
+                height: int, repairs: Repairs, where: str) -> tuple[Any, Any]:
+    """Clip boxes to the image; drop those left with no area. Every change is counted.
 
-
-def read_rgb(path: Any, repairs: Repairs) -> torch.Tensor | None:
-    """An RGB uint8 3×H×W tensor read by content (not extension); None when unreadable."""
+    Returns ``float32`` N×4 boxes and ``int64`` labels.
+    """
     import numpy as np
-    import torch
-    from PIL import Image
-    from PIL import UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if _FORMAT_OF.get(path.suffix.lower()) not in (None, img.format):
-                repairs.note("extension_mismatch", str(path),
-                             f"extension says {path.suffix}, content is {img.format}")
-            if img.mode != "RGB":
-                repairs.note("converted_to_rgb", str(path), f"{img.mode} image converted to RGB")
-                img = img.convert("RGB")
-            array = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        repairs.note("missing_image", str(path), "image file is missing")
-        return None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-        repairs.note("unreadable_image", str(path), f"unreadable image ({exc})")
-        return None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
-
-
-def clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height: int,
-                repairs: Repairs, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clip boxes to the image; drop those left with no area. Every change is counted."""
-    import torch
 
     kept, kept_labels = [], []
     for box, label in zip(boxes, labels, strict=True):
@@ -108,30 +44,97 @@ def clean_boxes(boxes: list[list[float]], labels: list[int], width: int, height:
         x2, y2 = min(float(width), max(box[0], box[2])), min(float(height), max(box[1], box[3]))
         if [x1, y1, x2, y2] != [min(box[0], box[2]), min(box[1], box[3]),
                                 max(box[0], box[2]), max(box[1], box[3])]:
-            repairs.note("box_clipped", where, f"box {box} reaches outside the "
+            repairs.note("box_clipped", where, f"box {list(box)} reaches outside the "
                          f"{width}×{height} image")
         if x2 - x1 < 1 or y2 - y1 < 1:
-            repairs.note("box_dropped", where, f"box {box} has no area")
+            repairs.note("box_dropped", where, f"box {list(box)} has no area")
             continue
         kept.append([x1, y1, x2, y2])
         kept_labels.append(label)
-    return (torch.tensor(kept, dtype=torch.float32).reshape(-1, 4),
-            torch.tensor(kept_labels, dtype=torch.long))
+    return (np.asarray(kept, dtype=np.float32).reshape(-1, 4),
+            np.asarray(kept_labels, dtype=np.int64))
 
 
-def split_samples(samples: list[DetectionSample], val_fraction: float, test_fraction: float,
-                  seed: int) -> tuple[tuple[DetectionSample, ...], ...]:
+def split_indices(count: int, val_fraction: float, test_fraction: float,
+                  seed: int) -> tuple[list[int], list[int], list[int]]:
     """A seeded random split by image (fixed across trials)."""
     import random
 
-    order = list(range(len(samples)))
+    order = list(range(count))
     random.Random(seed).shuffle(order)
-    n_test = max(1, round(len(order) * test_fraction))
-    n_val = max(1, round(len(order) * val_fraction))
+    n_test = max(1, round(count * test_fraction))
+    n_val = max(1, round(count * val_fraction))
     test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
     if not train:
-        import harness
-
-        raise harness.DataError(f"only {len(samples)} usable images: too few to split into "
+        raise harness.DataError(f"only {count} usable images: too few to split into "
                                 "train, val and test")
-    return tuple(tuple(samples[i] for i in sorted(part)) for part in (train, val, test))
+    return sorted(train), sorted(val), sorted(test)
+
+
+def summarize(data: harness.data.CachedDetection) -> harness.DataSummary:
+    """Per-split image hashes and every box label, for the conformance kit."""
+    splits = ("train", "val", "test")
+    return harness.DataSummary({s: data.split(s).fingerprints() for s in splits},
+                               {s: data.split(s).all_labels().tolist() for s in splits},
+                               len(data.classes))
+
+
+
+@dataclass(frozen=True)
+class AnnotatedImage:
+    """An image file and its boxes as an annotation file gives them (original pixels)."""
+
+    path: str
+    boxes: tuple[tuple[float, float, float, float], ...]
+    labels: tuple[int, ...]
+    declared: tuple[int, int] | None  # (width, height) the annotation states, if any
+    where: str  # the annotation, for messages
+
+
+@dataclass(frozen=True)
+class AnnotatedReader:
+    """Decodes one split's annotated images for the cache (it pickles: harness reads in
+    parallel processes): shrinks each to ``max_side``, maps its boxes alike, trusts the image
+    over the annotation's stated size, clips boxes and drops empty ones — each repair
+    counted, or with ``strict`` an error naming the file."""
+
+    items: tuple[AnnotatedImage, ...]
+    max_side: int
+    strict: bool
+
+    def __call__(self, i: int) -> harness.data.DetectionSample | harness.data.Skipped:
+        import numpy as np
+
+        item = self.items[i]
+        repairs = Repairs(self.strict)
+        try:
+            decoded = harness.data.read_image(item.path, max_side=self.max_side)
+        except harness.DataError as exc:
+            kind = "missing_image" if "missing" in str(exc) else "unreadable_image"
+            if self.strict:
+                raise harness.DataError(f"{exc} (strict = true)") from None
+            return harness.data.Skipped(kind, item.path, str(exc))
+        for repair in decoded.repairs:
+            kind = "converted_to_rgb" if repair == "converted" else repair
+            repairs.note(kind, item.path, f"{repair.replace('_', ' ')}")
+        width, height = decoded.width, decoded.height
+        if item.declared not in (None, (0, 0), (width, height)):
+            repairs.note("size_mismatch", item.where, f"the annotation says "
+                         f"{item.declared[0]}×{item.declared[1]}, the image is "
+                         f"{width}×{height}; trusting the image")
+        boxes, labels = clean_boxes(item.boxes, item.labels, width, height, repairs, item.where)
+        scale = decoded.image.shape[1] / width, decoded.image.shape[0] / height
+        boxes = boxes * np.array([scale[0], scale[1], scale[0], scale[1]], dtype=np.float32)
+        return harness.data.DetectionSample(decoded.image, boxes, labels, item.where,
+                                            tuple(repairs.noted))
+
+
+def lazy_splits(items: Sequence[AnnotatedImage], parts: Sequence[Sequence[int]],
+                max_side: int, strict: bool) -> list[harness.data.LazySplit]:
+    """One lazy split per list of item indices."""
+    return [harness.data.LazySplit(len(part), AnnotatedReader(
+        tuple(items[i] for i in part), max_side, strict)) for part in parts]
+
+
+MAX_SIDE = harness.Option(int, 640, "images are stored with their longer side at most this "
+                                    "(pixels); trials resize from there")

@@ -1,66 +1,25 @@
-"""Data contracts of the sequence tasks.
-
-- kind ``series`` (forecasting): one multivariate time series, raw as loaded: ``values`` is
-  T×C float with NaN where a value is missing, ``timestamps`` may repeat (the task can
-  de-duplicate them), ``targets`` names the columns to forecast, ``season`` the seasonal period
-  of the seasonal-naive baseline.
-- kind ``sequences`` (sequence classification): labelled series of possibly different lengths,
-  each L_i×C, already split into train/val/test.
-"""
+"""Helpers the builtin sequence datasets and tasks share. The data contracts are public:
+``harness.data.SeriesData`` and ``SequenceData``."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
-SERIES = "series"
-SEQUENCES = "sequences"
+import harness
+import harness.data
 
 
-@dataclass(frozen=True)
-class SeriesData:
-    values: Any  # numpy float64, T×C, NaN for missing
-    columns: tuple[str, ...]
-    targets: tuple[str, ...]
-    season: int
-    timestamps: Any = None  # numpy datetime64 or numbers, length T, or None
-    repairs: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SequenceSet:
-    series: tuple[Any, ...]  # numpy float arrays, each L_i×C
-    labels: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class SequenceData:
-    train: SequenceSet
-    val: SequenceSet
-    test: SequenceSet
-    classes: tuple[str, ...]
-    repairs: dict[str, int] = field(default_factory=dict)
-
-    def split(self, name: str) -> SequenceSet:
-        return {"train": self.train, "val": self.val, "test": self.test}[name]
-
-
-def summarize_sequences(data: SequenceData) -> Any:
-    import harness
-
+def summarize_sequences(data: harness.data.CachedSequences) -> harness.DataSummary:
     splits = ("train", "val", "test")
-    prints = {s: [hashlib.sha1(x.tobytes()).hexdigest() for x in data.split(s).series]
-              for s in splits}
-    labels = {s: list(data.split(s).labels) for s in splits}
-    return harness.DataSummary(prints, labels, len(data.classes))
+    return harness.DataSummary({s: data.split(s).fingerprints() for s in splits},
+                               {s: data.split(s).labels.tolist() for s in splits},
+                               len(data.classes))
 
 
-def summarize_series(data: SeriesData) -> Any:
+def summarize_series(data: harness.data.CachedSeries) -> harness.DataSummary:
     """A series has no labels; its chronological splits are made by the task, so the kit
     checks only that loading is deterministic (one fingerprint per time step)."""
-    import harness
+    import hashlib
 
     rows = [hashlib.sha1(row.tobytes()).hexdigest() + f"@{i}" for i, row in enumerate(data.values)]
     return harness.DataSummary({"train": rows, "val": ["-"], "test": ["-"]},

@@ -75,6 +75,30 @@ class Scaler:
         self.high = np.nanmax(train, axis=0)
         self.normalize, self.clip_sigma = normalize, clip_sigma
 
+    @classmethod
+    def streaming(cls, chunks: Any, normalize: str, clip_sigma: float) -> Scaler:
+        """The same statistics, accumulated chunk by chunk (no copy of all training rows)."""
+        import numpy as np
+
+        count = total = squares = low = high = None
+        for chunk in chunks:
+            known = ~np.isnan(chunk)
+            values = np.where(known, chunk, 0.0)
+            count = known.sum(0) if count is None else count + known.sum(0)
+            total = values.sum(0) if total is None else total + values.sum(0)
+            squares = (values ** 2).sum(0) if squares is None else squares + (values ** 2).sum(0)
+            lo, hi = np.nanmin(np.where(known, chunk, np.inf), 0), np.nanmax(
+                np.where(known, chunk, -np.inf), 0)
+            low = lo if low is None else np.minimum(low, lo)
+            high = hi if high is None else np.maximum(high, hi)
+        scaler = cls.__new__(cls)
+        seen = np.maximum(count, 1)
+        scaler.mean = total / seen
+        scaler.std = np.sqrt(np.maximum(squares / seen - scaler.mean ** 2, 0.0)) + 1e-8
+        scaler.low, scaler.high = low, high
+        scaler.normalize, scaler.clip_sigma = normalize, clip_sigma
+        return scaler
+
     def transform(self, values: Any) -> Any:
         import numpy as np
 

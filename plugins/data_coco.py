@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness_plugins._detdata import KIND
-from harness_plugins._detdata import DetectionData
-from harness_plugins._detdata import DetectionSample
+import harness.data
+from harness_plugins._detdata import MAX_SIDE
+from harness_plugins._detdata import AnnotatedImage
 from harness_plugins._detdata import Repairs
-from harness_plugins._detdata import clean_boxes
-from harness_plugins._detdata import read_rgb
-from harness_plugins._detdata import split_samples
+from harness_plugins._detdata import lazy_splits
+from harness_plugins._detdata import split_indices
 
 OPTIONS = {
     "images": harness.Option("path", help="folder of the images"),
@@ -28,10 +27,11 @@ OPTIONS = {
     "test_fraction": harness.Option(float, 0.2, "share of images for test"),
     "split_seed": harness.Option(int, 0, "seed of the split (fixed across trials)"),
     "strict": harness.Option(bool, False, "treat every repair as an error naming the file"),
+    "max_side": MAX_SIDE,
 }
 
 
-def load_coco(options: Mapping[str, Any]) -> DetectionData:
+def load_coco(options: Mapping[str, Any]) -> harness.data.DetectionData:
     images_dir, path = Path(options["images"]), Path(options["annotations"])
     if not images_dir.is_dir():
         raise harness.DataError(f"coco: '{images_dir}' is not a folder")
@@ -44,17 +44,18 @@ def load_coco(options: Mapping[str, Any]) -> DetectionData:
     for ann in document.get("annotations", []):
         by_image[ann.get("image_id")].append(ann)
     repairs = Repairs(options["strict"])
-    samples = []
-    for entry in document.get("images", []):
-        sample = _sample(entry, by_image[entry.get("id")], images_dir, label_of, repairs)
-        if sample is not None:
-            samples.append(sample)
-    if not samples:
-        raise harness.DataError(f"coco: no usable image in {path}")
-    splits = split_samples(samples, options["val_fraction"], options["test_fraction"],
-                           options["split_seed"])
-    return DetectionData(*splits, classes=tuple(str(c["name"]) for c in categories),
-                         repairs=repairs.counts)
+    items = [_item(entry, by_image[entry.get("id")], images_dir, label_of, repairs)
+             for entry in document.get("images", [])]
+    if not items:
+        raise harness.DataError(f"coco: no image in {path}")
+    parts = split_indices(len(items), options["val_fraction"], options["test_fraction"],
+                          options["split_seed"])
+    files = [item.path for item in items if Path(item.path).is_file()]
+    return harness.data.DetectionData(
+        tuple(str(c["name"]) for c in categories),
+        *lazy_splits(items, parts, options["max_side"], options["strict"]),
+        repairs=repairs.counts,
+        fingerprint=harness.data.fingerprint_files([*files, str(path)]))
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -69,16 +70,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return document
 
 
-def _sample(entry: dict[str, Any], anns: list[dict[str, Any]], images_dir: Path,
-            label_of: dict[Any, int], repairs: Repairs) -> DetectionSample | None:
+def _item(entry: dict[str, Any], anns: list[dict[str, Any]], images_dir: Path,
+          label_of: dict[Any, int], repairs: Repairs) -> AnnotatedImage:
     name = str(entry.get("file_name", ""))
-    image = read_rgb(images_dir / name, repairs)
-    if image is None:
-        return None
-    h, w = image.shape[-2:]
-    if (entry.get("width"), entry.get("height")) not in ((None, None), (w, h)):
-        repairs.note("size_mismatch", name, f"JSON says {entry.get('width')}×"
-                     f"{entry.get('height')}, the image is {w}×{h}; trusting the image")
     boxes, labels = [], []
     for ann in anns:
         if ann.get("iscrowd"):
@@ -89,14 +83,15 @@ def _sample(entry: dict[str, Any], anns: list[dict[str, Any]], images_dir: Path,
                          "bbox or category")
             continue
         x, y, bw, bh = (float(v) for v in bbox)
-        boxes.append([x, y, x + bw, y + bh])
+        boxes.append((x, y, x + bw, y + bh))
         labels.append(label_of[category])
-    box_tensor, label_tensor = clean_boxes(boxes, labels, w, h, repairs, name)
-    return DetectionSample(image, box_tensor, label_tensor, name)
+    declared = (entry.get("width"), entry.get("height"))
+    size = (int(declared[0]), int(declared[1])) if None not in declared else None
+    return AnnotatedImage(str(images_dir / name), tuple(boxes), tuple(labels), size, name)
 
 
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="coco", kind=KIND, load=load_coco, options=OPTIONS,
+        name="coco", kind=harness.data.DETECTION, load=load_coco, options=OPTIONS,
         description="COCO instances JSON + an images folder"))

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SERIES
-from harness_plugins._seqdata import SeriesData
+import harness.data
 
 OPTIONS = {
     "path": harness.Option("path", help="the CSV file"),
@@ -24,7 +23,7 @@ OPTIONS = {
 }
 
 
-def load_csv(options: Mapping[str, Any]) -> SeriesData:
+def load_csv(options: Mapping[str, Any]) -> harness.data.SeriesData:
     import numpy as np
     import pandas as pd
 
@@ -54,8 +53,9 @@ def load_csv(options: Mapping[str, Any]) -> SeriesData:
     if numeric.isna().all().any():
         empty = numeric.columns[numeric.isna().all()][0]
         raise harness.DataError(f"{path}: column '{empty}' holds no numbers")
-    return SeriesData(numeric.to_numpy(dtype=np.float64), tuple(columns), tuple(targets),
-                      max(1, options["season"]), stamps, repairs)
+    return harness.data.SeriesData(numeric.to_numpy(dtype=np.float64), tuple(columns),
+                                   tuple(targets), max(1, options["season"]), stamps, repairs,
+                                   fingerprint=harness.data.fingerprint_files([path]))
 
 
 def _read(path: Path) -> Any:
@@ -82,5 +82,5 @@ def _parse_time(column: Any) -> Any:
 
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
-    register(harness.DatasetSpec(name="csv", kind=SERIES, load=load_csv, options=OPTIONS,
-                                 description="a time series from a CSV file"))
+    register(harness.DatasetSpec(name="csv", kind=harness.data.SERIES, load=load_csv,
+                                 options=OPTIONS, description="a time series from a CSV file"))

@@ -1,7 +1,7 @@
 """Dataset ``digits``: scikit-learn's 8×8 handwritten digits (1,797 images, 10 classes).
 
 Shipped inside scikit-learn, so it needs no download; the embedded default of
-``tasks/classification.toml``.
+``tasks/classification.toml``. Pixel values 0–16 are stored as ``uint8`` 0–255.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import harness
-from harness_plugins._imagedata import KIND
-from harness_plugins._imagedata import ImageClassificationData
-from harness_plugins._imagedata import make_split
-from harness_plugins._imagedata import stratified_split
+import harness.data
+from harness_plugins._splits import stratified_split
 
 OPTIONS = {
     "val_fraction": harness.Option(float, 0.2, "share of images for validation"),
@@ -22,20 +20,19 @@ OPTIONS = {
 }
 
 
-def load_digits(options: Mapping[str, Any]) -> ImageClassificationData:
-    import torch
+def load_digits(options: Mapping[str, Any]) -> harness.data.ImageClassificationData:
+    import numpy as np
     from sklearn.datasets import load_digits as sklearn_digits
 
     _check_fractions(options)
     bunch = sklearn_digits()
-    images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.as_tensor(bunch.target, dtype=torch.long)
-    train, val, test = stratified_split(bunch.target.tolist(), options["val_fraction"],
-                                        options["test_fraction"], options["split_seed"])
-    return ImageClassificationData(make_split(images, labels, train),
-                                   make_split(images, labels, val),
-                                   make_split(images, labels, test),
-                                   tuple(str(c) for c in bunch.target_names))
+    images = np.round(bunch.images * (255 / 16)).astype(np.uint8)[..., None]  # N×8×8×1
+    labels = bunch.target.astype(np.int64)
+    parts = stratified_split(labels.tolist(), options["val_fraction"],
+                             options["test_fraction"], options["split_seed"])
+    train, val, test = (harness.data.ImageSplit(images[i], labels[i]) for i in parts)
+    return harness.data.ImageClassificationData(
+        tuple(str(c) for c in bunch.target_names), train, val, test)
 
 
 def _check_fractions(options: Mapping[str, Any]) -> None:
@@ -48,5 +45,6 @@ def _check_fractions(options: Mapping[str, Any]) -> None:
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="digits", kind=KIND, load=load_digits, options=OPTIONS, test_options={},
+        name="digits", kind=harness.data.IMAGE_CLASSIFICATION, load=load_digits,
+        options=OPTIONS, test_options={},
         description="scikit-learn's 8×8 handwritten digits, 10 classes (no download)"))

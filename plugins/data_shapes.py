@@ -9,12 +9,11 @@ tight box around each shape's drawn pixels. Nothing is downloaded; the embedded 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import harness
-from harness_plugins._detdata import KIND
-from harness_plugins._detdata import DetectionData
-from harness_plugins._detdata import DetectionSample
+import harness.data
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 OPTIONS = {
@@ -31,15 +30,29 @@ OPTIONS = {
 }
 
 
-def load_shapes(options: Mapping[str, Any]) -> DetectionData:
-    import numpy as np
-
+def load_shapes(options: Mapping[str, Any]) -> harness.data.DetectionData:
+    """Lazy: each image is drawn from its own seed (the generator seed, its split and its
+    index), when the dataset's cache is built — in parallel, and only once."""
     _check(options)
     classes = SHAPES[:options["classes"]]
-    rng = np.random.default_rng(options["seed"])
-    splits = [tuple(_sample(rng, options, i) for i in range(options[f"{name}_images"]))
-              for name in ("train", "val", "test")]
-    return DetectionData(splits[0], splits[1], splits[2], classes)
+    splits = [harness.data.LazySplit(options[f"{name}_images"],
+                                     ShapesReader(dict(options), code))
+              for code, name in enumerate(("train", "val", "test"))]
+    return harness.data.DetectionData(classes, *splits)
+
+
+@dataclass(frozen=True)
+class ShapesReader:
+    """Draws image ``i`` of one split (it pickles: harness generates in parallel)."""
+
+    options: dict[str, Any]
+    split: int
+
+    def __call__(self, i: int) -> harness.data.DetectionSample:
+        import numpy as np
+
+        rng = np.random.default_rng([self.options["seed"], self.split, i])
+        return _sample(rng, self.options, i)
 
 
 def _check(options: Mapping[str, Any]) -> None:
@@ -54,9 +67,8 @@ def _check(options: Mapping[str, Any]) -> None:
         raise harness.DataError("shapes: every split needs at least one image")
 
 
-def _sample(rng: Any, options: Mapping[str, Any], index: int) -> DetectionSample:
+def _sample(rng: Any, options: Mapping[str, Any], index: int) -> harness.data.DetectionSample:
     import numpy as np
-    import torch
 
     size = options["image_size"]
     canvas = _background(rng, size)
@@ -77,9 +89,8 @@ def _sample(rng: Any, options: Mapping[str, Any], index: int) -> DetectionSample
         labels.append(label)
     canvas += rng.normal(0.0, options["noise"], canvas.shape)
     image = np.clip(canvas * 255.0, 0, 255).astype(np.uint8)
-    return DetectionSample(torch.from_numpy(image).permute(2, 0, 1).contiguous(),
-                           torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                           torch.tensor(labels, dtype=torch.long), f"shapes#{index}")
+    return harness.data.DetectionSample(image, np.asarray(boxes, np.float32).reshape(-1, 4),
+                                        np.asarray(labels, np.int64), f"shapes#{index}")
 
 
 def _background(rng: Any, size: int) -> Any:
@@ -97,12 +108,11 @@ def _background(rng: Any, size: int) -> Any:
 
 def _smooth_upsample(coarse: Any, size: int) -> Any:
     """Bilinear upsampling: texture without edges that could pass for a square's."""
-    import torch
-    import torch.nn.functional as F
+    import cv2
+    import numpy as np
 
-    grid = torch.from_numpy(coarse).float()[None]
-    return F.interpolate(grid, size=(size, size), mode="bilinear",
-                         align_corners=False)[0].permute(1, 2, 0).numpy()
+    grid = np.ascontiguousarray(coarse.transpose(1, 2, 0), dtype=np.float32)
+    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 def _place(rng: Any, options: Mapping[str, Any],
@@ -164,6 +174,6 @@ def _iou(a: list[float], b: list[float]) -> float:
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="shapes", kind=KIND, load=load_shapes, options=OPTIONS,
+        name="shapes", kind=harness.data.DETECTION, load=load_shapes, options=OPTIONS,
         test_options={"image_size": 64, "train_images": 8, "val_images": 4, "test_images": 4},
         description="procedural shapes on textured, noisy backgrounds; exact boxes (no download)"))

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SERIES
-from harness_plugins._seqdata import SeriesData
+import harness.data
 
 # name: (loader attribute, time column or None for the index, value columns, default
 # targets, seasonal period, description)
@@ -28,7 +27,7 @@ SOURCES = {
 def _loader(name: str) -> Any:
     module, time_column, columns, targets, season, _ = SOURCES[name]
 
-    def load(options: Mapping[str, Any]) -> SeriesData:
+    def load(options: Mapping[str, Any]) -> harness.data.SeriesData:
         import numpy as np
         import statsmodels.api as sm
 
@@ -40,7 +39,8 @@ def _loader(name: str) -> Any:
                                     f"(columns: {', '.join(columns)})")
         stamps = frame[time_column].to_numpy() if time_column else frame.index.to_numpy()
         values = frame[list(columns)].to_numpy(dtype=np.float64)
-        return SeriesData(values, columns, wanted, options["season"] or season, stamps)
+        return harness.data.SeriesData(values, columns, wanted, options["season"] or season,
+                                       stamps)
 
     return load
 
@@ -54,6 +54,6 @@ OPTIONS = {
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     for name, (*_, description) in SOURCES.items():
-        register(harness.DatasetSpec(name=name, kind=SERIES, load=_loader(name),
+        register(harness.DatasetSpec(name=name, kind=harness.data.SERIES, load=_loader(name),
                                      options=OPTIONS, description=description,
                                      test_options={}))

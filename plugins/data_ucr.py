@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SEQUENCES
-from harness_plugins._seqdata import SequenceData
-from harness_plugins._seqdata import SequenceSet
+import harness.data
 from harness_plugins._seqdata import stratified_sequence_split
 
 OPTIONS = {
@@ -28,7 +26,7 @@ OPTIONS = {
 Case = tuple[Any, str]
 
 
-def load_ucr(options: Mapping[str, Any]) -> SequenceData:
+def load_ucr(options: Mapping[str, Any]) -> harness.data.SequenceData:
     folder = Path(options["path"])
     if not folder.is_dir():
         raise harness.DataError(f"ucr: '{folder}' is not a folder")
@@ -40,12 +38,14 @@ def load_ucr(options: Mapping[str, Any]) -> SequenceData:
     keep, held = stratified_sequence_split([x for x, _ in train], labels,
                                            options["val_fraction"], options["split_seed"])
 
-    def subset(cases: list[Case], picks: list[int]) -> SequenceSet:
-        return SequenceSet(tuple(cases[i][0] for i in picks),
-                           tuple(index[cases[i][1]] for i in picks))
+    def subset(cases: list[Case], picks: list[int]) -> harness.data.SequenceSet:
+        return harness.data.SequenceSet(tuple(cases[i][0] for i in picks),
+                                        tuple(index[cases[i][1]] for i in picks))
 
-    return SequenceData(subset(train, keep), subset(train, held),
-                        subset(test, list(range(len(test)))), classes)
+    return harness.data.SequenceData(subset(train, keep), subset(train, held),
+                                     subset(test, list(range(len(test)))), classes,
+                                     fingerprint=harness.data.fingerprint_files(
+                                         [train_file, test_file]))
 
 
 def _label_key(label: str) -> tuple[int, float | str]:
@@ -132,5 +132,5 @@ def _read_classic(path: Path, lines: list[str]) -> list[Case]:
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="ucr", kind=SEQUENCES, load=load_ucr, options=OPTIONS,
+        name="ucr", kind=harness.data.SEQUENCES, load=load_ucr, options=OPTIONS,
         description="UCR/UEA archive files (.ts or classic), variable length, multivariate"))

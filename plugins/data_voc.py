@@ -3,8 +3,9 @@
 Three layouts: ``path`` to a VOC root (``JPEGImages/`` + ``Annotations/``, with optional
 ``ImageSets/Main/{train,val,test}.txt``); ``images`` + ``annotations`` folders; or ``path`` to one
 folder with images and XML side by side. Messy data is repaired and counted, never fatal
-(``strict = true`` turns each repair into an error naming the file): see ``read_rgb`` and
-``clean_boxes`` for what is repaired.
+(``strict = true`` turns each repair into an error naming the file): see ``AnnotatedReader``
+for what is repaired. The XML is parsed here; the images are decoded once, in parallel, when
+harness builds the dataset's cache.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import harness
+import harness.data
 from harness_plugins._detdata import IMAGE_EXTENSIONS
-from harness_plugins._detdata import KIND
-from harness_plugins._detdata import DetectionData
-from harness_plugins._detdata import DetectionSample
+from harness_plugins._detdata import MAX_SIDE
+from harness_plugins._detdata import AnnotatedImage
 from harness_plugins._detdata import Repairs
-from harness_plugins._detdata import clean_boxes
-from harness_plugins._detdata import read_rgb
-from harness_plugins._detdata import split_samples
+from harness_plugins._detdata import lazy_splits
+from harness_plugins._detdata import split_indices
 
 OPTIONS = {
     "path": harness.Option("path", None, "VOC root, or one folder of images and XML"),
@@ -34,24 +34,27 @@ OPTIONS = {
     "test_fraction": harness.Option(float, 0.2, "share of images for test (no ImageSets)"),
     "split_seed": harness.Option(int, 0, "seed of the split (fixed across trials)"),
     "strict": harness.Option(bool, False, "treat every repair as an error naming the file"),
+    "max_side": MAX_SIDE,
 }
 
 
-def load_voc(options: Mapping[str, Any]) -> DetectionData:
+def load_voc(options: Mapping[str, Any]) -> harness.data.DetectionData:
     images_dir, xml_dir, sets_dir = _layout(options)
     repairs = Repairs(options["strict"])
-    parsed = [p for xml in sorted(xml_dir.glob("*.xml"))
+    parsed = [p for xml in sorted(xml_dir.glob("*.xml")) if xml.is_file()
               if (p := _parse(xml, images_dir, repairs)) is not None]
     if not parsed:
         raise harness.DataError(f"voc: no usable annotated image under {xml_dir}")
-    classes = tuple(options["classes"]) or tuple(sorted({n for p in parsed for n, *_ in p[2]}))
-    samples = {}
-    for stem, image, objects in parsed:
-        sample = _sample(stem, image, objects, classes, options, repairs)
-        if sample is not None:
-            samples[stem] = sample
-    splits = _splits(samples, sets_dir, options)
-    return DetectionData(*splits, classes=classes, repairs=repairs.counts)
+    classes = tuple(options["classes"]) or tuple(sorted({n for p in parsed for n, *_ in p[3]}))
+    items = [_item(stem, path, size, objects, classes, options, repairs)
+             for stem, path, size, objects in parsed]
+    stems = [stem for stem, *_ in parsed]
+    parts = _splits(stems, sets_dir, options)
+    files = [item.path for item in items if Path(item.path).is_file()]
+    return harness.data.DetectionData(
+        classes, *lazy_splits(items, parts, options["max_side"], options["strict"]),
+        repairs=repairs.counts,
+        fingerprint=harness.data.fingerprint_files([*files, *map(str, xml_dir.glob("*.xml"))]))
 
 
 def _layout(options: Mapping[str, Any]) -> tuple[Path, Path, Path | None]:
@@ -76,17 +79,12 @@ def _layout(options: Mapping[str, Any]) -> tuple[Path, Path, Path | None]:
 
 
 def _parse(xml: Path, images_dir: Path,
-           repairs: Repairs) -> tuple[str, Any, list[tuple[str, list[float], bool]]] | None:
+           repairs: Repairs) -> tuple[str, str, tuple[int, int], list[Any]] | None:
     try:
         root = ET.parse(xml).getroot()
     except (ET.ParseError, OSError) as exc:
         repairs.note("bad_annotation", str(xml), f"unreadable XML ({exc})")
         return None
-    image_path = _image_for(xml, root, images_dir)
-    image = read_rgb(image_path, repairs)
-    if image is None:
-        return None
-    _check_size(root, image, xml, repairs)
     objects = []
     for obj in root.iter("object"):
         box = _bndbox(obj)
@@ -95,7 +93,7 @@ def _parse(xml: Path, images_dir: Path,
             continue
         name = (obj.findtext("name") or "").strip()
         objects.append((name, box, (obj.findtext("difficult") or "0").strip() == "1"))
-    return xml.stem, image, objects
+    return xml.stem, str(_image_for(xml, root, images_dir)), _declared_size(root), objects
 
 
 def _image_for(xml: Path, root: ET.Element, images_dir: Path) -> Path:
@@ -111,16 +109,12 @@ def _image_for(xml: Path, root: ET.Element, images_dir: Path) -> Path:
     return candidate or images_dir / f"{xml.stem}.jpg"
 
 
-def _check_size(root: ET.Element, image: Any, xml: Path, repairs: Repairs) -> None:
+def _declared_size(root: ET.Element) -> tuple[int, int]:
     try:
-        width = int(float(root.findtext("size/width") or 0))
-        height = int(float(root.findtext("size/height") or 0))
+        return (int(float(root.findtext("size/width") or 0)),
+                int(float(root.findtext("size/height") or 0)))
     except ValueError:
-        width = height = 0
-    actual_h, actual_w = image.shape[-2:]
-    if (width, height) != (0, 0) and (width, height) != (actual_w, actual_h):
-        repairs.note("size_mismatch", str(xml), f"XML says {width}×{height}, the image is "
-                     f"{actual_w}×{actual_h}; trusting the image")
+        return 0, 0
 
 
 def _bndbox(obj: ET.Element) -> list[float] | None:
@@ -133,9 +127,9 @@ def _bndbox(obj: ET.Element) -> list[float] | None:
         return None
 
 
-def _sample(stem: str, image: Any, objects: list[tuple[str, list[float], bool]],
-            classes: tuple[str, ...], options: Mapping[str, Any],
-            repairs: Repairs) -> DetectionSample | None:
+def _item(stem: str, path: str, size: tuple[int, int], objects: list[Any],
+          classes: tuple[str, ...], options: Mapping[str, Any],
+          repairs: Repairs) -> AnnotatedImage:
     boxes, labels = [], []
     for name, box, difficult in objects:
         if difficult and not options["include_difficult"]:
@@ -146,28 +140,24 @@ def _sample(stem: str, image: Any, objects: list[tuple[str, list[float], bool]],
         if name not in classes:
             repairs.note("unknown_class", stem, f"class '{name}' is not in `classes`")
             continue
-        boxes.append(box)
+        boxes.append(tuple(box))
         labels.append(classes.index(name))
-    h, w = image.shape[-2:]
-    box_tensor, label_tensor = clean_boxes(boxes, labels, w, h, repairs, stem)
-    return DetectionSample(image, box_tensor, label_tensor, stem)
+    return AnnotatedImage(path, tuple(boxes), tuple(labels), size, stem)
 
 
-def _splits(samples: dict[str, DetectionSample], sets_dir: Path | None,
-            options: Mapping[str, Any]) -> tuple[tuple[DetectionSample, ...], ...]:
+def _splits(stems: list[str], sets_dir: Path | None,
+            options: Mapping[str, Any]) -> list[list[int]]:
     if sets_dir is not None and all((sets_dir / f"{s}.txt").is_file()
                                     for s in ("train", "val", "test")):
-        parts = []
-        for split in ("train", "val", "test"):
-            stems = (sets_dir / f"{split}.txt").read_text().split()
-            parts.append(tuple(samples[s] for s in stems if s in samples))
-        return tuple(parts)
-    return split_samples(list(samples.values()), options["val_fraction"],
-                         options["test_fraction"], options["split_seed"])
+        index = {stem: i for i, stem in enumerate(stems)}
+        return [[index[s] for s in (sets_dir / f"{split}.txt").read_text().split() if s in index]
+                for split in ("train", "val", "test")]
+    return list(split_indices(len(stems), options["val_fraction"], options["test_fraction"],
+                              options["split_seed"]))
 
 
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="voc", kind=KIND, load=load_voc, options=OPTIONS,
+        name="voc", kind=harness.data.DETECTION, load=load_voc, options=OPTIONS,
         description="Pascal VOC XML: a VOC root, images + annotations folders, or side by side"))

@@ -11,9 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SEQUENCES
-from harness_plugins._seqdata import SequenceData
-from harness_plugins._seqdata import SequenceSet
+import harness.data
 
 SHAPES = ("sine", "square", "sawtooth", "triangle", "chirp")
 OPTIONS = {
@@ -27,7 +25,7 @@ OPTIONS = {
 }
 
 
-def load_waveforms(options: Mapping[str, Any]) -> SequenceData:
+def load_waveforms(options: Mapping[str, Any]) -> harness.data.SequenceData:
     import numpy as np
 
     if not 2 <= options["classes"] <= len(SHAPES):
@@ -42,8 +40,9 @@ def load_waveforms(options: Mapping[str, Any]) -> SequenceData:
     n = len(items)
     cuts = (int(n * 0.6), int(n * 0.8))
     parts = (items[:cuts[0]], items[cuts[0]:cuts[1]], items[cuts[1]:])
-    sets = [SequenceSet(tuple(x for x, _ in p), tuple(y for _, y in p)) for p in parts]
-    return SequenceData(*sets, classes=SHAPES[:options["classes"]])
+    sets = [harness.data.SequenceSet(tuple(x for x, _ in p), tuple(y for _, y in p))
+            for p in parts]
+    return harness.data.SequenceData(*sets, classes=SHAPES[:options["classes"]])
 
 
 def _wave(rng: Any, shape: str, options: Mapping[str, Any]) -> Any:
@@ -71,6 +70,6 @@ def _wave(rng: Any, shape: str, options: Mapping[str, Any]) -> Any:
 @harness.hookimpl
 def register_datasets(register: Any) -> None:
     register(harness.DatasetSpec(
-        name="waveforms", kind=SEQUENCES, load=load_waveforms, options=OPTIONS,
+        name="waveforms", kind=harness.data.SEQUENCES, load=load_waveforms, options=OPTIONS,
         description="generated wave-shape classification, variable length (no download)",
         test_options={"per_class": 10, "min_length": 16, "max_length": 24}))

@@ -1,9 +1,12 @@
 """Task ``classification``: images in, one class out; cross-entropy; accuracy, top-5, macro-F1.
 
 Preprocessing is part of the search: resize, normalisation, augmentation (flip, random crop,
-colour jitter) and Gaussian-blur filtering. Resizing, blurring and normalisation run once per
-trial on whole tensors; augmentation runs per batch with the trial's seeded generator, so a trial
-is reproducible. Normalisation statistics come from the training split only.
+colour jitter) and Gaussian-blur filtering. The data is the dataset's cache
+(``harness.data.CachedImageClassification``): each batch is gathered as ``uint8`` ahead of the
+step (a prefetch thread, or ``[device] data_workers`` processes), moved to the trial's device,
+and resized, blurred and normalised there — per batch, never as a copy of the dataset. The
+normalisation statistics are the training split's, computed once when the cache was built.
+Augmentation draws from the trial's seeded generator, so a trial is reproducible.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import harness
-from harness_plugins._imagedata import KIND
-from harness_plugins._imagedata import ImageClassificationData
-from harness_plugins._imagedata import summarize
+import harness.data
 
 if TYPE_CHECKING:
     import torch
@@ -42,37 +43,58 @@ METRICS = (
 
 
 class ClassificationTask:
-    """One trial's view of an image-classification dataset."""
+    """One trial's view of a cached image-classification dataset."""
 
-    def __init__(self, data: ImageClassificationData, params: Mapping[str, Any], seed: int):
+    def __init__(self, data: harness.data.CachedImageClassification,
+                 params: Mapping[str, Any], seed: int, device: str = "cpu",
+                 data_workers: int = 0) -> None:
         import torch
 
+        self.data = data
         self.params = params
         self.num_classes = len(data.classes)
         self.size = int(params["image_size"])
-        self.splits = {name: self._prepare(data.split(name).images)
-                       for name in ("train", "val", "test")}
-        self.labels = {name: data.split(name).labels for name in ("train", "val", "test")}
-        if params["normalize"] == "standard":
-            train = self.splits["train"]
-            mean = train.mean(dim=(0, 2, 3), keepdim=True)
-            std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-            self.splits = {k: (v - mean) / std for k, v in self.splits.items()}
-        self.channels = int(self.splits["train"].shape[1])
+        self.channels = int(data.split("train").shape[2])
+        self.device = torch.device(device)
+        self.data_workers = data_workers
         self.generator = torch.Generator().manual_seed(seed)
+        standard = params["normalize"] == "standard"
+        self.mean = torch.tensor(data.mean if standard else [0.0] * self.channels)
+        self.std = torch.tensor(data.std if standard else [1.0] * self.channels)
 
-    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+    def _fetch(self, split: str) -> Any:
+        table = self.data.split(split)
+
+        def fetch(index: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            import numpy as np
+            import torch
+
+            index = np.asarray(index, dtype=np.int64)
+            return torch.from_numpy(table.images(index)), torch.from_numpy(table.labels[index])
+
+        return fetch
+
+    def _batches(self, split: str, order: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return harness.data.batches(self._fetch(split), order, workers=self.data_workers,
+                                    pin_memory=self.device.type == "cuda")
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8`` B×H×W×C → float B×C×S×S on the trial's device: resized, blurred and
+        normalised."""
         import torch.nn.functional as F
         from torchvision.transforms.v2.functional import gaussian_blur
 
-        if images.shape[-1] != self.size or images.shape[-2] != self.size:
-            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear",
-                                   antialias=True, align_corners=False)
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
+                              align_corners=False)
         sigma = float(self.params["blur_sigma"])
         if sigma > 0:
             kernel = 2 * round(3 * sigma) + 1
-            images = gaussian_blur(images, [kernel, kernel], [sigma, sigma])
-        return images.contiguous()
+            x = gaussian_blur(x, [kernel, kernel], [sigma, sigma])
+        mean = self.mean.to(x.device).view(1, -1, 1, 1)
+        std = self.std.to(x.device).view(1, -1, 1, 1)
+        return ((x - mean) / std).contiguous()
 
     # -- the Task protocol -------------------------------------------------------------------
 
@@ -81,13 +103,13 @@ class ClassificationTask:
                 "img_size": self.size, "input_shape": (self.channels, self.size, self.size)}
 
     def split_size(self, split: str) -> int:
-        return int(self.labels[split].shape[0])
+        return len(self.data.split(split))
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        images, labels = self.splits["train"], self.labels["train"]
-        for index in harness.shuffled_batches(len(labels), batch_size, self.generator):
-            yield augment(images[index], str(self.params["augment"]), self.generator), \
-                labels[index]
+        order = harness.shuffled_batches(self.split_size("train"), batch_size, self.generator)
+        for images, labels in self._batches("train", order):
+            yield augment(self.prepare(images), str(self.params["augment"]),
+                          self.generator), labels
 
     def train_step(self, model: torch.nn.Module, batch: Any,
                    device: torch.device) -> tuple[torch.Tensor, int]:
@@ -101,10 +123,13 @@ class ClassificationTask:
                  device: torch.device) -> dict[str, float]:
         import torch
 
-        images, labels = self.splits[split], self.labels[split]
-        logits = torch.cat([model(images[i:i + batch_size].to(device)).float().cpu()
-                            for i in range(0, len(labels), batch_size)])
-        return classification_metrics(logits, labels, self.num_classes)
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        logits, labels = [], []
+        for images, target in self._batches(split, order):
+            logits.append(model(self.prepare(images).to(device)).float().cpu())
+            labels.append(target)
+        return classification_metrics(torch.cat(logits), torch.cat(labels), self.num_classes)
 
     def example_input(self, batch_size: int, device: torch.device) -> torch.Tensor:
         import torch
@@ -145,7 +170,7 @@ def augment(images: torch.Tensor, mode: str, generator: torch.Generator) -> torc
 def _random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     import torch
 
-    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
@@ -158,12 +183,14 @@ def _random_crop(images: torch.Tensor, generator: torch.Generator,
     n, _, h, w = images.shape
     pad = max(1, int(round(min(h, w) * pad_fraction)))
     padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(images.device)
     c = images.shape[1]
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
+    steps_h = torch.arange(h, device=images.device)
+    steps_w = torch.arange(w, device=images.device)
+    rows = (dy[:, None] + steps_h[None, :])[:, None, :, None]
     cropped = padded.gather(2, rows.expand(n, c, h, w + 2 * pad))
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    cols = (dx[:, None] + steps_w[None, :])[:, None, None, :]
     return cropped.gather(3, cols.expand(n, c, h, w))
 
 
@@ -173,20 +200,32 @@ def _colour_jitter(images: torch.Tensor, generator: torch.Generator,
     import torch
 
     n = images.shape[0]
-    brightness = (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength
+    brightness = ((torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength).to(
+        images.device)
+    contrast = (1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * strength).to(
+        images.device)
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     return (images - mean) * contrast + mean + brightness
 
 
 def build(context: harness.TaskContext) -> ClassificationTask:
-    return ClassificationTask(context.data, context.params, context.seed)
+    return ClassificationTask(context.data, context.params, context.seed, context.device,
+                              context.data_workers)
+
+
+def summarize(data: harness.data.CachedImageClassification) -> harness.DataSummary:
+    """Per-split image hashes and labels, for the conformance kit."""
+    splits = ("train", "val", "test")
+    return harness.DataSummary({s: data.split(s).fingerprints() for s in splits},
+                               {s: data.split(s).labels.tolist() for s in splits},
+                               len(data.classes))
 
 
 @harness.hookimpl
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
-        name="classification", build=build, data_kind=KIND, metrics=METRICS,
+        name="classification", build=build, data_kind=harness.data.IMAGE_CLASSIFICATION,
+        metrics=METRICS,
         primary_metric="accuracy", params=PARAMS, summarize_data=summarize,
         test_params={"image_size": 16},
         description="image classification: cross-entropy; accuracy, top-5, macro-F1"))

@@ -4,10 +4,12 @@ Metrics come from torchmetrics' ``MeanAveragePrecision`` (pycocotools underneath
 hand-written AP: ``map`` (mAP@[.5:.95]), ``map_50``, ``map_75``, ``mar_100`` and ``ap_<class>``
 per class. Choose the primary one with ``objectives`` in the task file.
 
-Preprocessing keeps boxes right: every image is resized (letterboxed or stretched) once per
-trial with its boxes; training batches are augmented per sample (horizontal flip, random crop
-with box clipping, colour jitter) from the trial's seeded generator; Gaussian blur filters every
-split alike.
+Preprocessing keeps boxes right. The data is the dataset's cache
+(``harness.data.CachedDetection``): each batch is read ahead of the step (a prefetch thread, or
+``[device] data_workers`` processes), its images resized (letterboxed or stretched) to the
+trial's size with their boxes, and Gaussian-blurred when asked — per batch, so a trial's memory
+does not grow with the dataset. Training batches are then augmented per sample (horizontal
+flip, random crop with box clipping, colour jitter) from the trial's seeded generator.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import harness
-from harness_plugins._detdata import KIND
-from harness_plugins._detdata import DetectionData
-from harness_plugins._detdata import DetectionSample
+import harness.data
 from harness_plugins._detdata import summarize
 
 if TYPE_CHECKING:
@@ -53,34 +53,49 @@ MIN_KEPT_AREA = 0.4  # a cropped box survives if it keeps this share of its area
 
 
 class DetectionTask:
-    """One trial's view of a detection dataset: fixed-size tensors and box targets."""
+    """One trial's view of a cached detection dataset: batches of fixed-size images with
+    their box targets."""
 
-    def __init__(self, data: DetectionData, params: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, data: harness.data.CachedDetection, params: Mapping[str, Any],
+                 seed: int, device: str = "cpu", data_workers: int = 0) -> None:
         import torch
 
+        self.data = data
         self.params = params
         self.classes = data.classes
         self.size = int(params["image_size"])
-        self.splits = {name: self._prepare(data.split(name)) for name in ("train", "val", "test")}
         self.generator = torch.Generator().manual_seed(seed)
+        self.data_workers = data_workers
+        self.pin = torch.device(device).type == "cuda"
 
-    def _prepare(self, samples: Sequence[DetectionSample]) -> tuple[Any, list[Any], list[Any]]:
-        import torch
-        from torchvision.transforms.v2.functional import gaussian_blur
+    def _fetch(self, split: str) -> Any:
+        table, size = self.data.split(split), self.size
+        letterbox, sigma = self.params["resize"] == "letterbox", float(self.params["blur_sigma"])
 
-        images, boxes, labels = [], [], []
-        for sample in samples:
-            image, box = resize_sample(sample.image, sample.boxes, self.size,
-                                       letterbox=self.params["resize"] == "letterbox")
-            images.append(image)
-            boxes.append(box)
-            labels.append(sample.labels + 1)  # torchvision reserves 0 for the background
-        stacked = torch.stack(images) if images else torch.zeros(0, 3, self.size, self.size)
-        sigma = float(self.params["blur_sigma"])
-        if sigma > 0 and len(stacked):
-            kernel = 2 * round(3 * sigma) + 1
-            stacked = gaussian_blur(stacked, [kernel, kernel], [sigma, sigma])
-        return stacked, boxes, labels
+        def fetch(index: Any) -> tuple[Any, list[Any], list[Any]]:
+            import numpy as np
+            import torch
+            from torchvision.transforms.v2.functional import gaussian_blur
+
+            images, boxes, labels = [], [], []
+            for i in np.asarray(index, dtype=np.int64).tolist():
+                image, box, label = table.sample(i)
+                resized, mapped = resize_sample(torch.from_numpy(np.array(image)).permute(2, 0, 1),
+                                                torch.from_numpy(np.array(box)), size, letterbox)
+                images.append(resized)
+                boxes.append(mapped)
+                labels.append(torch.from_numpy(np.array(label)) + 1)  # 0 is the background
+            stacked = torch.stack(images) if images else torch.zeros(0, 3, size, size)
+            if sigma > 0 and len(stacked):
+                kernel = 2 * round(3 * sigma) + 1
+                stacked = gaussian_blur(stacked, [kernel, kernel], [sigma, sigma])
+            return stacked, boxes, labels
+
+        return fetch
+
+    def _batches(self, split: str, order: Any) -> Any:
+        return harness.data.batches(self._fetch(split), order, workers=self.data_workers,
+                                    pin_memory=self.pin)
 
     # -- the Task protocol -------------------------------------------------------------------
 
@@ -89,15 +104,13 @@ class DetectionTask:
                 "input_shape": (3, self.size, self.size), "classes": self.classes}
 
     def split_size(self, split: str) -> int:
-        return int(self.splits[split][0].shape[0])
+        return len(self.data.split(split))
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        images, boxes, labels = self.splits["train"]
-        for picked in harness.shuffled_batches(len(boxes), batch_size, self.generator):
-            index = picked.tolist()
-            batch = images[index].clone()
-            targets = [(boxes[i].clone(), labels[i].clone()) for i in index]
-            yield self._augment(batch, targets)
+        order = harness.shuffled_batches(self.split_size("train"), batch_size, self.generator)
+        for images, boxes, labels in self._batches("train", order):
+            targets = list(zip(boxes, labels, strict=True))
+            yield self._augment(images, targets)
 
     def _augment(self, images: torch.Tensor,
                  targets: list[tuple[Any, Any]]) -> tuple[Any, list[Any]]:
@@ -125,13 +138,17 @@ class DetectionTask:
 
     def evaluate(self, model: torch.nn.Module, split: str, batch_size: int,
                  device: torch.device) -> dict[str, float]:
-        images, boxes, labels = self.splits[split]
+        import torch
+
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
         predictions: list[dict[str, Any]] = []
-        for start in range(0, len(boxes), batch_size):
-            chunk = list(images[start:start + batch_size].to(device))
+        targets: list[dict[str, Any]] = []
+        for images, boxes, labels in self._batches(split, order):
             predictions += [{k: v.float().cpu() if k != "labels" else v.cpu()
-                             for k, v in p.items()} for p in model(chunk)]
-        targets = [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels, strict=True)]
+                             for k, v in p.items()} for p in model(list(images.to(device)))]
+            targets += [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels,
+                                                                      strict=True)]
         return detection_metrics(predictions, targets, self.classes)
 
     def example_input(self, batch_size: int, device: torch.device) -> list[torch.Tensor]:
@@ -235,12 +252,14 @@ def color_jitter(images: torch.Tensor, generator: torch.Generator,
 
 
 def build(context: harness.TaskContext) -> DetectionTask:
-    return DetectionTask(context.data, context.params, context.seed)
+    return DetectionTask(context.data, context.params, context.seed, context.device,
+                         context.data_workers)
 
 
 @harness.hookimpl
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
-        name="detection", build=build, data_kind=KIND, metrics=METRICS, primary_metric="map",
+        name="detection", build=build, data_kind=harness.data.DETECTION, metrics=METRICS,
+        primary_metric="map",
         params=PARAMS, summarize_data=summarize, test_params={"image_size": 64},
         description="object detection: boxes + labels; COCO mAP (torchmetrics/pycocotools)"))

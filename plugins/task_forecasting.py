@@ -2,7 +2,9 @@
 
 Splits are chronological (train, then validation, then test); a window belongs to the split
 that holds all of its targets, so training never sees a validation or test target, and every
-statistic (fill, clipping, normalisation) comes from the training span only. Metrics are on
+statistic (fill, clipping, normalisation) comes from the training span only. The series is the
+dataset's cache, memory-mapped; the trial's filled and scaled copy is one float32 T×C array,
+and windows are cut per batch. Metrics are on
 the original scale: MAE, RMSE, sMAPE (%) and MASE — the MAE divided by that of the
 seasonal-naive forecast on the same windows, so a value below 1 beats naive.
 """
@@ -15,8 +17,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SERIES
-from harness_plugins._seqdata import SeriesData
+import harness.data
 from harness_plugins._seqdata import summarize_series
 from harness_plugins._seqprep import Scaler
 from harness_plugins._seqprep import deduplicate
@@ -53,8 +54,8 @@ METRICS = (
 
 
 class ForecastingTask:
-    def __init__(self, data: SeriesData, params: Mapping[str, Any], options: Mapping[str, Any],
-                 seed: int) -> None:
+    def __init__(self, data: harness.data.CachedSeries, params: Mapping[str, Any],
+                 options: Mapping[str, Any], seed: int, data_workers: int = 0) -> None:
         import numpy as np
         import torch
 
@@ -76,6 +77,7 @@ class ForecastingTask:
         self.scaled = torch.tensor(self.scaler.transform(self.raw), dtype=torch.float32)
         self.origins = self._origins()
         self.generator = torch.Generator().manual_seed(seed)
+        self.data_workers = data_workers
 
     def _origins(self) -> dict[str, list[int]]:
         """Forecast origins t (first target step) per split, all targets inside the split."""
@@ -109,10 +111,14 @@ class ForecastingTask:
     def split_size(self, split: str) -> int:
         return len(self.origins[split])
 
+    def _fetch(self, split: str) -> Any:
+        origins = self.origins[split]
+        return lambda index: self._windows([origins[i] for i in index.tolist()])
+
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        origins = self.origins["train"]
-        for index in harness.shuffled_batches(len(origins), batch_size, self.generator):
-            x, y, _ = self._windows([origins[i] for i in index.tolist()])
+        order = harness.shuffled_batches(len(self.origins["train"]), batch_size, self.generator)
+        for x, y, _ in harness.data.batches(self._fetch("train"), order,
+                                            workers=self.data_workers):
             yield x, y
 
     def train_step(self, model: torch.nn.Module, batch: Any,
@@ -126,11 +132,18 @@ class ForecastingTask:
                  device: torch.device) -> dict[str, float]:
         import torch
 
-        x, y, offset = self._windows(self.origins[split])
-        predicted = torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
-                               for i in range(0, len(x), batch_size)])
-        loss = float(torch.nn.functional.mse_loss(predicted, y))
-        return {**self.forecast_metrics(predicted + offset, self.origins[split]), "loss": loss}
+        n = len(self.origins[split])
+        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        predicted, truth, offsets = [], [], []
+        for x, y, offset in harness.data.batches(self._fetch(split), order,
+                                                 workers=self.data_workers):
+            predicted.append(model(x.to(device)).float().cpu())
+            truth.append(y)
+            offsets.append(offset)
+        prediction, y_all = torch.cat(predicted), torch.cat(truth)
+        loss = float(torch.nn.functional.mse_loss(prediction, y_all))
+        return {**self.forecast_metrics(prediction + torch.cat(offsets), self.origins[split]),
+                "loss": loss}
 
     def forecast_metrics(self, scaled_prediction: torch.Tensor,
                          origins: list[int]) -> dict[str, float]:
@@ -158,13 +171,14 @@ class ForecastingTask:
 
 
 def build(context: harness.TaskContext) -> ForecastingTask:
-    return ForecastingTask(context.data, context.params, context.options, context.seed)
+    return ForecastingTask(context.data, context.params, context.options, context.seed,
+                           context.data_workers)
 
 
 @harness.hookimpl
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
-        name="forecasting", build=build, data_kind=SERIES, metrics=METRICS,
+        name="forecasting", build=build, data_kind=harness.data.SERIES, metrics=METRICS,
         primary_metric="mase", params=PARAMS, options=OPTIONS, summarize_data=summarize_series,
         test_params={"window": 24},
         description="forecast the next steps of a series; MAE, RMSE, sMAPE, MASE vs naive"))

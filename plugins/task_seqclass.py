@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import harness
-from harness_plugins._seqdata import SEQUENCES
-from harness_plugins._seqdata import SequenceData
+import harness.data
 from harness_plugins._seqdata import summarize_sequences
 from harness_plugins._seqprep import Scaler
 from harness_plugins._seqprep import fill_missing
@@ -39,48 +38,53 @@ METRICS = (
 
 
 class SequenceClassificationTask:
-    def __init__(self, data: SequenceData, params: Mapping[str, Any], seed: int) -> None:
-        import numpy as np
+    """One trial's view of cached labelled series: batches are filled, scaled and padded as
+    they are read, so a trial's memory does not grow with the dataset."""
+
+    def __init__(self, data: harness.data.CachedSequences, params: Mapping[str, Any],
+                 seed: int, data_workers: int = 0) -> None:
         import torch
 
-        self.params, self.classes = params, data.classes
-        longest = max(len(s) for s in data.train.series)
-        self.length = int(params["length"]) or longest
-        filled = {k: [fill_missing(s, params["fill"]) for s in data.split(k).series]
-                  for k in ("train", "val", "test")}
-        train_rows = np.concatenate(filled["train"])
-        self.scaler = Scaler(train_rows, "zscore" if params["normalize"] == "global" else "none",
-                             float(params["clip_sigma"]))
-        self.x = {k: self._stack(v) for k, v in filled.items()}
-        self.y = {k: torch.tensor(data.split(k).labels, dtype=torch.long)
-                  for k in ("train", "val", "test")}
+        self.data, self.params, self.classes = data, params, data.classes
+        train = data.split("train")
+        self.length = int(params["length"]) or int(train.lengths.max())
+        self.scaler = Scaler.streaming(
+            (fill_missing(train.series(i), params["fill"]) for i in range(len(train))),
+            "zscore" if params["normalize"] == "global" else "none", float(params["clip_sigma"]))
         self.generator = torch.Generator().manual_seed(seed)
+        self.data_workers = data_workers
 
-    def _stack(self, series: list[Any]) -> torch.Tensor:
-        import numpy as np
-        import torch
+    def _fetch(self, split: str) -> Any:
+        table = self.data.split(split)
 
-        out = np.zeros((len(series), self.length, series[0].shape[1]), dtype=np.float32)
-        for i, s in enumerate(series):
-            s = self.scaler.transform(s)[-self.length:]
-            if self.params["normalize"] == "series":
-                s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
-            out[i, self.length - len(s):] = np.nan_to_num(s)
-        return torch.from_numpy(out)
+        def fetch(index: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            import numpy as np
+            import torch
+
+            rows = np.asarray(index, dtype=np.int64)
+            out = np.zeros((len(rows), self.length, table.channels), dtype=np.float32)
+            for slot, i in enumerate(rows.tolist()):
+                s = self.scaler.transform(fill_missing(table.series(i), self.params["fill"]))
+                s = s[-self.length:]
+                if self.params["normalize"] == "series":
+                    s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
+                out[slot, self.length - len(s):] = np.nan_to_num(s)
+            return torch.from_numpy(out), torch.from_numpy(table.labels[rows])
+
+        return fetch
 
     # -- the Task protocol -------------------------------------------------------------------
 
     def model_io(self) -> dict[str, Any]:
-        return {"in_features": int(self.x["train"].shape[2]), "seq_len": self.length,
+        return {"in_features": self.data.split("train").channels, "seq_len": self.length,
                 "output_shape": (len(self.classes),), "num_classes": len(self.classes)}
 
     def split_size(self, split: str) -> int:
-        return int(len(self.y[split]))
+        return len(self.data.split(split))
 
     def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        for index in harness.shuffled_batches(len(self.y["train"]), batch_size,
-                                              self.generator):
-            yield self.x["train"][index], self.y["train"][index]
+        order = harness.shuffled_batches(self.split_size("train"), batch_size, self.generator)
+        yield from harness.data.batches(self._fetch("train"), order, workers=self.data_workers)
 
     def train_step(self, model: torch.nn.Module, batch: Any,
                    device: torch.device) -> tuple[torch.Tensor, int]:
@@ -93,26 +97,33 @@ class SequenceClassificationTask:
                  device: torch.device) -> dict[str, float]:
         import torch
 
-        x = self.x[split]
-        logits = torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
-                            for i in range(0, len(x), batch_size)])
-        metrics = classification_metrics(logits, self.y[split], len(self.classes))
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        logits, labels = [], []
+        for x, y in harness.data.batches(self._fetch(split), order, workers=self.data_workers):
+            logits.append(model(x.to(device)).float().cpu())
+            labels.append(y)
+        metrics = classification_metrics(torch.cat(logits), torch.cat(labels),
+                                         len(self.classes))
         metrics.pop("top5_accuracy", None)
         return metrics
 
     def example_input(self, batch_size: int, device: torch.device) -> torch.Tensor:
         import torch
 
-        return torch.randn(batch_size, self.length, int(self.x["train"].shape[2]), device=device)
+        channels = self.data.split("train").channels
+        return torch.randn(batch_size, self.length, channels, device=device)
 
 
 def build(context: harness.TaskContext) -> SequenceClassificationTask:
-    return SequenceClassificationTask(context.data, context.params, context.seed)
+    return SequenceClassificationTask(context.data, context.params, context.seed,
+                                      context.data_workers)
 
 
 @harness.hookimpl
 def register_tasks(register: Any) -> None:
     register(harness.TaskSpec(
-        name="sequence_classification", build=build, data_kind=SEQUENCES, metrics=METRICS,
-        primary_metric="accuracy", params=PARAMS, summarize_data=summarize_sequences,
+        name="sequence_classification", build=build, data_kind=harness.data.SEQUENCES,
+        metrics=METRICS, primary_metric="accuracy", params=PARAMS,
+        summarize_data=summarize_sequences,
         description="classify whole series (variable length, multivariate); accuracy, macro-F1"))

@@ -85,7 +85,8 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
         parts.append(_table(board.rows, table_columns(board)))
     figs = figures(report)
     # Headings name the study's own objective (accuracy, mAP, MASE, …), never a fixed one.
-    titles = {"pareto": f"Validation {report.metric} vs throughput", "history": "Optimisation history",
+    titles = {"pareto": f"Validation {report.metric} vs throughput",
+              "history": "Optimisation history",
               "importance": "Hyperparameter importance", "lr": "Learning-rate sensitivity",
               "curves": "Validation curves of the top trials"}
     for key in ("pareto",):

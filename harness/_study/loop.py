@@ -193,11 +193,11 @@ class StudyLoop:
             self.recovery.settle_optuna()
 
 
-def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, device: torch.device,
-              context: TrialContext, observer: StudyObserver,
-              on_result: Callable[[TrialResult], None] = lambda result: None,
-              disabled_plugins: tuple[str, ...] = (), retry_failed: bool = False,
-              ) -> StudySummary:
+def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
+                device: torch.device, context: TrialContext, observer: StudyObserver,
+                on_result: Callable[[TrialResult], None] = lambda result: None,
+                disabled_plugins: tuple[str, ...] = (), retry_failed: bool = False,
+                data_path: str | None = None) -> StudySummary:
     """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
 
     Re-running continues the same study: finished trials are counted, not redone. Any number
@@ -213,7 +213,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, dev
             if cfg.device.workers == 0:
                 _in_process(loop, deadline, device)
             else:
-                _in_workers(loop, deadline, device, disabled_plugins)
+                _in_workers(loop, deadline, device, disabled_plugins, data_path)
             interrupted = False
         except KeyboardInterrupt:
             loop.abandon_local("interrupted by the user")
@@ -276,7 +276,7 @@ def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -
 
 
 def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
-                disabled: tuple[str, ...]) -> None:
+                disabled: tuple[str, ...], data_path: str | None) -> None:
     cfg = loop.resolved.config
     slots = max(1, cfg.device.workers)
     devices, threads = worker_placement(cfg.device, device, slots)
@@ -287,7 +287,7 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
             while len(running) < slots and (claimed := loop.claim(deadline)) is not None:
                 trial, plan, trial_id = claimed
                 job = TrialJob(cfg, plan, devices[launched % len(devices)], threads,
-                               cfg.device.min_batch_size, disabled)
+                               cfg.device.min_batch_size, disabled, data_path)
                 launched += 1
                 running.append(Worker(job, trial, trial_id, cfg.budget.trial_timeout_s).start())
             if not running:

@@ -62,6 +62,8 @@ class ResolvedTask:
     generic: Mapping[str, Param]
     space: Mapping[str, Mapping[str, Param]]
     objectives: tuple[Objective, ...]
+    dataset_owner: str = ""
+    """The plugin that provides the dataset, with its distribution and version."""
 
     def architecture(self, name: str) -> ArchitectureChoice:
         return next(a for a in self.architectures if a.name == name)
@@ -105,8 +107,9 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
     space = _plugin_space(config, owners, _registered_params(registry))
     objectives = _objectives(config, task)
     check_search_options(config)
+    owner = registry.describe(registry.datasets.owners[dataset.name])
     return ResolvedTask(config, task, dataset, dataset_options, task_options, archs, optimizers,
-               schedulers, generic, space, objectives)
+                        schedulers, generic, space, objectives, owner)
 
 
 def _check_generic_used(config: TaskConfig, optimizers: tuple[OptimizerSpec, ...]) -> None:

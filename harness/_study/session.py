@@ -21,6 +21,8 @@ from harness._plugins import make_plugin_manager
 from harness._records import StudySummary
 from harness._store import ResultsStore
 from harness._store import TrialContext
+from harness._study.dataset import cache_root
+from harness._study.dataset import prepare_data
 from harness._study.loop import StudyObserver
 from harness._study.loop import drive_study
 from harness._study.resolve import ResolvedTask
@@ -87,13 +89,13 @@ def execute(prepared: Prepared, observer: StudyObserver,
     resolved, cfg = prepared.resolved, prepared.config
     set_threads(cfg.device.threads)
     device = check_device(cfg)
-    repairs = _load_data(resolved)
+    db_url = cfg.db or default_db_url()
+    data_path, repairs = _load_data(resolved, cache_root(db_url))
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
         hint = (" (set strict = true in [dataset] to make these errors)"
                 if "strict" in resolved.dataset.options else "")
         warn(f"dataset '{resolved.dataset.name}' was repaired while loading: {counts}{hint}")
-    db_url = cfg.db or default_db_url()
     store = ResultsStore(db_url)
     try:
         name = choose_study_name(store, cfg, new_study)
@@ -115,8 +117,9 @@ def execute(prepared: Prepared, observer: StudyObserver,
 
     try:
         summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
-                            observer=observer, on_result=on_result,
-                            disabled_plugins=prepared.disabled, retry_failed=retry_failed)
+                              observer=observer, on_result=on_result,
+                              disabled_plugins=prepared.disabled, retry_failed=retry_failed,
+                              data_path=data_path)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):
@@ -124,13 +127,12 @@ def execute(prepared: Prepared, observer: StudyObserver,
     return summary
 
 
-def _load_data(resolved: ResolvedTask) -> dict[str, int]:
-    """Load the dataset once, up front; return its repair counts (datasets may report them)."""
-    from harness._study.trial import load_dataset
-
+def _load_data(resolved: ResolvedTask, root: Path) -> tuple[str | None, dict[str, int]]:
+    """Load (and cache) the dataset once, up front, so a bad dataset is one clear error before
+    any trial; returns the cache entry workers map, and the repairs made while loading."""
     try:
-        data = load_dataset(resolved)
-        return dict(getattr(data, "repairs", None) or {})
+        data, path = prepare_data(resolved, root)
+        return path, dict(getattr(data, "repairs", None) or {})
     except HarnessError as exc:
         raise ConfigError(resolved.config.source, "dataset", str(exc)) from None
     except Exception as exc:

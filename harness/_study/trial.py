@@ -4,7 +4,6 @@ epoch; test once; measure speed. Every exception becomes a FAILed result with it
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -31,6 +30,7 @@ from harness._records import TrialResult
 from harness._specs import ModelRequest
 from harness._specs import SchedulePlan
 from harness._specs import TaskContext
+from harness._study.dataset import data_for
 
 if TYPE_CHECKING:
     import torch
@@ -38,8 +38,14 @@ if TYPE_CHECKING:
     from harness._specs import Task
     from harness._study.resolve import ResolvedTask
 
-__all__ = ["EpochRecord", "TrialPlan", "TrialResult", "load_dataset", "run_trial"]
-EVAL_BATCH_SIZE = 256
+__all__ = ["EpochRecord", "TrialPlan", "TrialResult", "run_trial"]
+MAX_EVAL_BATCH_SIZE = 256
+
+
+def eval_batch_size(train_batch_size: int) -> int:
+    """Evaluation batches: twice the training batch (inference keeps no activations for a
+    backward pass), at most 256 — so a trial's peak memory follows its batch, not its data."""
+    return max(1, min(MAX_EVAL_BATCH_SIZE, 2 * train_batch_size))
 
 
 class Pruned(Exception):
@@ -49,16 +55,6 @@ class Pruned(Exception):
 EpochCallback = Callable[[EpochRecord], bool]
 """Called after each epoch's validation; returns True when the trial should be pruned."""
 
-_DATA_CACHE: dict[str, Any] = {}
-
-
-def load_dataset(resolved: ResolvedTask) -> Any:
-    """Load (once per process) the run's dataset with its validated options."""
-    key = json.dumps([resolved.dataset.name, dict(resolved.dataset_options)], sort_keys=True,
-                     default=str)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = resolved.dataset.load(resolved.dataset_options)
-    return _DATA_CACHE[key]
 
 
 def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
@@ -153,8 +149,9 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
 
     precision = plan.precision
     seed_everything(plan.seed)
-    task = resolved.task.build(TaskContext(load_dataset(resolved), plan.task_params,
-                                           resolved.task_options, plan.seed))
+    task = resolved.task.build(TaskContext(
+        data_for(resolved), plan.task_params, resolved.task_options, plan.seed,
+        device=str(device), data_workers=resolved.config.device.data_workers))
     state.val_size = task.split_size("val")
     model = _build_model(resolved, plan, task).to(device)
     if plan.memory_format == "channels_last":
@@ -175,7 +172,7 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
         state.history.append(record)
         if on_epoch(record):
             raise Pruned()
-    state.test_metrics = _evaluate(task, model, "test", device, precision)
+    state.test_metrics = _evaluate(task, model, "test", device, precision, plan.batch_size)
     # Throughput at the trial's batch, latency at batch 1: what a server sees. Both include
     # whatever the model's forward does at inference (e.g. a detector's NMS).
     example = task.example_input(plan.batch_size, device)
@@ -220,7 +217,7 @@ def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: 
     # The validation pass doubles as the end-to-end inference figure: real data, real
     # pre-processing, the task's own batching and metric computation.
     val_started = time.perf_counter()
-    val = _evaluate(task, model, "val", device, precision)
+    val = _evaluate(task, model, "val", device, precision, plan.batch_size)
     synchronize(device)
     val_seconds = time.perf_counter() - val_started
     lr = float(optimizer.param_groups[0]["lr"])
@@ -228,12 +225,12 @@ def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: 
 
 
 def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,
-              precision: str) -> dict[str, float]:
+              precision: str, batch_size: int) -> dict[str, float]:
     import torch
 
     model.eval()
     with torch.inference_mode(), autocast(device, precision):
-        metrics = task.evaluate(model, split, EVAL_BATCH_SIZE, device)
+        metrics = task.evaluate(model, split, eval_batch_size(batch_size), device)
     bad = [k for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
         raise TrialFailed(f"{split} metric '{bad[0]}' is {metrics[bad[0]]}")

@@ -35,8 +35,8 @@ def worker_context() -> Any:
         _CONTEXT = multiprocessing.get_context("forkserver")
         # Everything a trial imports anyway: paid once by the server, not by every trial.
         _CONTEXT.set_forkserver_preload(["torch", "torchvision", "timm", "sklearn",
-                                         "harness._study.trial", "harness._study.resolve",
-                                         "harness._plugins"])
+                                         "pyarrow", "harness._study.trial",
+                                         "harness._study.resolve", "harness._plugins"])
     return _CONTEXT
 
 
@@ -50,6 +50,8 @@ class TrialJob:
     threads: int
     min_batch_size: int
     disabled_plugins: tuple[str, ...] = ()
+    data_path: str | None = None
+    """The dataset's cache entry, prepared by the coordinating process: the worker maps it."""
 
 
 def _exit_with_parent() -> None:
@@ -74,6 +76,7 @@ def _worker_main(conn: Any, job: TrialJob) -> None:
 
         from harness._plugins import load_registry
         from harness._plugins import make_plugin_manager
+        from harness._study.dataset import adopt_data
         from harness._study.resolve import resolve_task
         from harness._study.trial import run_trial
 
@@ -81,6 +84,7 @@ def _worker_main(conn: Any, job: TrialJob) -> None:
             torch.set_num_threads(job.threads)
         resolved = resolve_task(job.config, load_registry(make_plugin_manager(
             block=job.disabled_plugins)))
+        adopt_data(resolved, job.data_path)
         conn.send(("ready", None))  # the trial's time limit starts now, not at process start
 
         def on_epoch(record: EpochRecord) -> bool:

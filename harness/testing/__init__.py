@@ -11,6 +11,7 @@ from harness.testing.checks import check_optimizer
 from harness.testing.checks import check_registry
 from harness.testing.checks import check_scheduler
 from harness.testing.checks import check_task
+from harness.testing.checks import load_as_tasks_see_it
 from harness.testing.contracts import ArchitectureContract
 from harness.testing.contracts import DatasetContract
 from harness.testing.contracts import OptimizerContract
@@ -32,4 +33,5 @@ __all__ = [
     "check_scheduler",
     "check_task",
     "installed_registry",
+    "load_as_tasks_see_it",
 ]

@@ -88,8 +88,37 @@ def _dataset_for(registry: Registry, task: TaskSpec) -> DatasetSpec | None:
 def _load(spec: DatasetSpec, options: dict[str, Any]) -> Any:
     key = (spec.name, repr(sorted(options.items())))
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = spec.load(options)
+        _DATA_CACHE[key] = load_as_tasks_see_it(spec, options)
     return _DATA_CACHE[key]
+
+
+def load_as_tasks_see_it(spec: DatasetSpec, options: dict[str, Any],
+                         cache_root: str | None = None) -> Any:
+    """Load a dataset as a trial's task receives it: for the builtin data kinds, built into a
+    dataset cache (a temporary folder by default) and mapped back; otherwise as loaded."""
+    from harness.data._cache import DataCache
+    from harness.data._materialize import cacheable
+    from harness.data._materialize import materialize
+
+    data = spec.load(options)
+    if not cacheable(spec.kind):
+        return data
+    views, _ = materialize(dataset=spec.name, kind=spec.kind, options=options, data=data,
+                           owner="conformance kit", load=spec.load,
+                           cache=DataCache(cache_root or _kit_cache()), workers=1)
+    return views
+
+
+_KIT_CACHE: list[Any] = []
+
+
+def _kit_cache() -> str:
+    """One temporary cache folder per process, removed at exit."""
+    import tempfile
+
+    if not _KIT_CACHE:
+        _KIT_CACHE.append(tempfile.TemporaryDirectory(prefix="harness-kit-cache-"))
+    return str(_KIT_CACHE[0].name)
 
 
 def _options(spec: DatasetSpec, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -321,10 +350,12 @@ def check_dataset(registry: Registry, name: str,
         return checker.results
     full = _options(spec, options)
     summaries: list[Any] = []
-    if not checker.run("loads", lambda: summaries.append(summarizer(spec.load(full)))):
+    if not checker.run("loads", lambda: summaries.append(summarizer(
+            load_as_tasks_see_it(spec, full)))):
         return checker.results
     summary = summaries[0]
-    checker.run("deterministic", lambda: None if summarizer(spec.load(full)) == summary else
+    checker.run("deterministic", lambda: None if summarizer(
+        load_as_tasks_see_it(spec, full, _kit_cache() + "/again")) == summary else
                 "two loads with the same options differ")
     checker.run("splits non-empty", lambda: _empty_splits(summary))
     checker.run("splits disjoint", lambda: _overlap(summary))

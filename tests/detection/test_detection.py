@@ -81,26 +81,40 @@ def test_flip_and_crop_keep_boxes_on_their_objects():
             assert inside.numel() == 0 or inside.mean() > 0.8  # the box still holds the object
 
 
+def _drawn(data, split="train"):
+    """Every sample of a lazy split, drawn as the cache build draws it."""
+    lazy = getattr(data, split)
+    return [lazy.read(i) for i in range(lazy.count)]
+
+
 def test_shapes_are_deterministic_with_exact_boxes():
+    import numpy as np
+
     options = {k: o.default for k, o in SHAPES_OPTIONS.items()}
     options.update(train_images=5, val_images=2, test_images=2, noise=0.0)
-    a, b = load_shapes(options), load_shapes(options)
-    assert all(torch.equal(x.image, y.image) and torch.equal(x.boxes, y.boxes)
-               for x, y in zip(a.train, b.train, strict=True))
-    other = load_shapes({**options, "seed": 1})
-    assert not torch.equal(a.train[0].image, other.train[0].image)
-    for sample in a.train:
+    a, b = _drawn(load_shapes(options)), _drawn(load_shapes(options))
+    assert all(np.array_equal(x.image, y.image) and np.array_equal(x.boxes, y.boxes)
+               for x, y in zip(a, b, strict=True))
+    other = _drawn(load_shapes({**options, "seed": 1}))
+    assert not np.array_equal(a[0].image, other[0].image)
+    for sample in a:
         assert len(sample.boxes) >= 1 and sample.labels.max() < 3
-        for x1, y1, x2, y2 in sample.boxes.int().tolist():
+        assert sample.image.shape == (96, 96, 3) and sample.image.dtype == np.uint8
+        for x1, y1, x2, y2 in sample.boxes.astype(int).tolist():
             assert 0 <= x1 < x2 <= 96 and 0 <= y1 < y2 <= 96
 
 
-def test_task_batches_are_augmented_but_valid():
+def test_task_batches_are_augmented_but_valid(tmp_path):
+    from harness.testing import installed_registry
+    from harness.testing import load_as_tasks_see_it
+
     options = {k: o.default for k, o in SHAPES_OPTIONS.items()}
     options.update(image_size=64, train_images=12, val_images=2, test_images=2)
     params = {"image_size": 64, "resize": "letterbox", "hflip": True, "random_crop": True,
               "color_jitter": True, "blur_sigma": 0.5}
-    task = DetectionTask(load_shapes(options), params, seed=0)
+    data = load_as_tasks_see_it(installed_registry().datasets.get("shapes"), options,
+                                str(tmp_path))
+    task = DetectionTask(data, params, seed=0)
     assert task.model_io()["num_classes"] == 3
     for images, targets in task.train_batches(4, 1):
         assert images.shape[1:] == (3, 64, 64) and images.min() >= 0 and images.max() <= 1

@@ -9,12 +9,22 @@ import pytest
 from PIL import Image
 
 from harness._errors import DataError
+from harness.testing import installed_registry
+from harness.testing import load_as_tasks_see_it
 from harness_plugins.data_coco import load_coco
 from harness_plugins.data_voc import load_voc
 
 VOC_DEFAULTS = {"path": None, "images": None, "annotations": None, "classes": [],
                 "include_difficult": False, "val_fraction": 0.25, "test_fraction": 0.25,
-                "split_seed": 0, "strict": False}
+                "split_seed": 0, "strict": False, "max_side": 640}
+COCO_DEFAULTS = {"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0, "strict": False,
+                 "max_side": 640}
+
+
+def _cached(dataset, options, tmp_path):
+    """The dataset as a task sees it: decoded into a cache in ``tmp_path``."""
+    spec = installed_registry().datasets.get(dataset)
+    return load_as_tasks_see_it(spec, options, str(tmp_path / "cache"))
 
 
 def _xml(name: str, size: tuple[int, int], objects: list[tuple[str, tuple[int, ...]]]) -> str:
@@ -58,20 +68,30 @@ EXPECTED_REPAIRS = {"extension_mismatch": 1, "converted_to_rgb": 2, "box_dropped
 
 
 def _all(data):
-    return data.train + data.val + data.test
+    """{source: (image H×W×3, boxes, labels)} over every split of cached detection data."""
+    found = {}
+    for split in ("train", "val", "test"):
+        table = data.split(split)
+        for i in range(len(table)):
+            found[table.sources[i]] = table.sample(i)
+    return found
+
+
+def _sources(data, split):
+    return data.split(split).sources
 
 
 def test_voc_side_by_side_repairs_everything_and_counts_it(tmp_path):
     _messy_voc(tmp_path, tmp_path)
-    data = load_voc({**VOC_DEFAULTS, "path": str(tmp_path)})
+    data = _cached("voc", {**VOC_DEFAULTS, "path": str(tmp_path)}, tmp_path)
     assert data.classes == ("cat", "dog")
-    samples = {s.source: s for s in _all(data)}
+    samples = _all(data)
     assert set(samples) == {"clean0", "clean1", "clean2", "png_as", "gray", "rgba", "wrongsize"}
     assert data.repairs == EXPECTED_REPAIRS
-    assert all(s.image.shape[0] == 3 for s in samples.values())
+    assert all(image.shape[2] == 3 for image, _, _ in samples.values())
     # VOC pixels count from 1; the zero-area box is gone and the overhanging one clipped
-    assert samples["clean0"].boxes.tolist()[0] == [4.0, 4.0, 20.0, 20.0]
-    assert samples["rgba"].boxes.tolist() == [[29.0, 19.0, 40.0, 30.0]]
+    assert samples["clean0"][1].tolist()[0] == [4.0, 4.0, 20.0, 20.0]
+    assert samples["rgba"][1].tolist() == [[29.0, 19.0, 40.0, 30.0]]
 
 
 def test_voc_root_with_imagesets(tmp_path):
@@ -81,26 +101,26 @@ def test_voc_root_with_imagesets(tmp_path):
     (sets / "train.txt").write_text("clean0\nclean1\ngray\nrgba\n")
     (sets / "val.txt").write_text("clean2\nmissing\n")
     (sets / "test.txt").write_text("png_as\nwrongsize\n")
-    data = load_voc({**VOC_DEFAULTS, "path": str(tmp_path)})
-    assert [s.source for s in data.train] == ["clean0", "clean1", "gray", "rgba"]
-    assert [s.source for s in data.val] == ["clean2"]
-    assert [s.source for s in data.test] == ["png_as", "wrongsize"]
+    data = _cached("voc", {**VOC_DEFAULTS, "path": str(tmp_path)}, tmp_path)
+    assert _sources(data, "train") == ["clean0", "clean1", "gray", "rgba"]
+    assert _sources(data, "val") == ["clean2"]
+    assert _sources(data, "test") == ["png_as", "wrongsize"]
 
 
 def test_voc_images_and_annotations_folders_and_fixed_classes(tmp_path):
     _messy_voc(tmp_path / "img", tmp_path / "ann")
-    data = load_voc({**VOC_DEFAULTS, "images": str(tmp_path / "img"),
-                     "annotations": str(tmp_path / "ann"), "classes": ["dog"]})
+    data = _cached("voc", {**VOC_DEFAULTS, "images": str(tmp_path / "img"),
+                           "annotations": str(tmp_path / "ann"), "classes": ["dog"]}, tmp_path)
     assert data.classes == ("dog",)
     assert data.repairs["unknown_class"] >= 1
-    assert all((s.labels == 0).all() for s in _all(data))
+    assert all((labels == 0).all() for _, _, labels in _all(data).values())
 
 
 def test_voc_strict_mode_names_the_file(tmp_path):
     _messy_voc(tmp_path, tmp_path)
     with pytest.raises(DataError, match=r"(png_as|gray|rgba|wrongsize|truncated|missing)"
                                         r"\.(jpg|png|xml).*strict = true"):
-        load_voc({**VOC_DEFAULTS, "path": str(tmp_path), "strict": True})
+        _cached("voc", {**VOC_DEFAULTS, "path": str(tmp_path), "strict": True}, tmp_path)
 
 
 def test_voc_bad_layouts(tmp_path):
@@ -138,22 +158,20 @@ def _messy_coco(tmp_path: Path) -> Path:
 
 def test_coco_repairs_and_counts(tmp_path):
     path = _messy_coco(tmp_path)
-    data = load_coco({"images": str(tmp_path / "images"), "annotations": str(path),
-                      "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0,
-                      "strict": False})
+    data = _cached("coco", {**COCO_DEFAULTS, "images": str(tmp_path / "images"),
+                            "annotations": str(path)}, tmp_path)
     assert data.classes == ("dog", "cat")  # category ids 3, 7 in id order
     assert len(_all(data)) == 7
     assert data.repairs == {"extension_mismatch": 1, "converted_to_rgb": 2, "box_dropped": 1,
                             "box_clipped": 1, "size_mismatch": 1, "unreadable_image": 1,
                             "missing_image": 1, "bad_annotation": 1}
-    rgba = next(s for s in _all(data) if s.source == "rgba.png")
-    assert rgba.boxes.tolist() == [[2.0, 2.0, 12.0, 10.0], [30.0, 20.0, 40.0, 30.0]]
-    assert rgba.labels.tolist() == [1, 0]
+    _, boxes, labels = _all(data)["rgba.png"]
+    assert boxes.tolist() == [[2.0, 2.0, 12.0, 10.0], [30.0, 20.0, 40.0, 30.0]]
+    assert labels.tolist() == [1, 0]
 
 
 def test_coco_errors(tmp_path):
-    base = {"images": str(tmp_path), "val_fraction": 0.2, "test_fraction": 0.2,
-            "split_seed": 0, "strict": False}
+    base = {**COCO_DEFAULTS, "images": str(tmp_path)}
     with pytest.raises(DataError, match="does not exist"):
         load_coco({**base, "annotations": str(tmp_path / "none.json")})
     (tmp_path / "bad.json").write_text("{not json")
@@ -161,5 +179,5 @@ def test_coco_errors(tmp_path):
         load_coco({**base, "annotations": str(tmp_path / "bad.json")})
     path = _messy_coco(tmp_path)
     with pytest.raises(DataError, match="strict = true"):
-        load_coco({**base, "images": str(tmp_path / "images"), "annotations": str(path),
-                   "strict": True})
+        _cached("coco", {**base, "images": str(tmp_path / "images"), "annotations": str(path),
+                         "strict": True}, tmp_path)

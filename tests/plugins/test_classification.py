@@ -7,8 +7,10 @@ import torch
 from PIL import Image
 
 from harness._errors import DataError
-from harness_plugins._imagedata import ImageClassificationData
-from harness_plugins._imagedata import Split
+from harness.data import ImageClassificationData
+from harness.data import ImageSplit
+from harness.testing import installed_registry
+from harness.testing import load_as_tasks_see_it
 from harness_plugins.data_digits import load_digits
 from harness_plugins.data_imagefolder import load_imagefolder
 from harness_plugins.task_classification import ClassificationTask
@@ -19,15 +21,27 @@ DIGITS = {"val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0}
 PARAMS = {"image_size": 8, "normalize": "standard", "augment": "none", "blur_sigma": 0.0}
 
 
+IMAGEFOLDER = {"image_size": 8, "channels": 3, "val_fraction": 0.25, "test_fraction": 0.25,
+               "split_seed": 0, "strict": False}
+
+
+def _cached(dataset, options, tmp_path):
+    return load_as_tasks_see_it(installed_registry().datasets.get(dataset), options,
+                                str(tmp_path / "cache"))
+
+
 def test_digits_splits_are_disjoint_stratified_and_fixed():
+    import numpy as np
+
     a, b = load_digits(DIGITS), load_digits(DIGITS)
-    assert (len(a.train), len(a.val), len(a.test)) == (1077, 360, 360)
-    assert torch.equal(a.val.images, b.val.images)
-    rows = {tuple(x.flatten().tolist()) for x in a.train.images}
-    overlap = sum(tuple(x.flatten().tolist()) in rows for x in a.test.images)
+    assert (len(a.train.labels), len(a.val.labels), len(a.test.labels)) == (1077, 360, 360)
+    assert np.array_equal(a.val.images, b.val.images)
+    assert a.train.images.dtype == np.uint8 and a.train.images.shape[1:] == (8, 8, 1)
+    rows = {x.tobytes() for x in a.train.images}
+    overlap = sum(x.tobytes() in rows for x in a.test.images)
     assert overlap < 5  # digits has a handful of exact duplicate images, nothing more
     assert set(a.test.labels.tolist()) == set(range(10))
-    assert float(a.train.images.min()) >= 0.0 and float(a.train.images.max()) <= 1.0
+    assert a.train.images.max() == 255
 
 
 def test_bad_fractions_are_a_data_error():
@@ -35,23 +49,27 @@ def test_bad_fractions_are_a_data_error():
         load_digits({**DIGITS, "val_fraction": 0.9})
 
 
-def _data(train, val, test):
-    def split(values):
-        images = torch.tensor(values, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
-        return Split(images.contiguous(), torch.zeros(len(values), dtype=torch.long))
+def _constant_images(values):
+    import numpy as np
 
-    return ImageClassificationData(split(train), split(val), split(test), ("a", "b"))
+    images = np.array(values, dtype=np.uint8).reshape(-1, 1, 1, 1) * np.ones((1, 4, 4, 1),
+                                                                            np.uint8)
+    return ImageSplit(images, np.zeros(len(values), dtype=np.int64))
 
 
-def test_normalisation_statistics_come_from_the_training_split_only():
-    task = ClassificationTask(_data([0.0, 1.0], [100.0], [-50.0]),
-                              {**PARAMS, "image_size": 4}, seed=0)
-    # train mean 0.5, std 0.5164 (unbiased over 32 pixels): val/test are scaled by train stats
-    train = task.splits["train"]
-    assert float(train.mean()) == pytest.approx(0.0, abs=1e-6)
-    std = torch.tensor([0.0] * 16 + [1.0] * 16).std()
-    assert float(task.splits["val"][0, 0, 0, 0]) == pytest.approx((100 - 0.5) / float(std))
-    assert float(task.splits["test"][0, 0, 0, 0]) == pytest.approx((-50 - 0.5) / float(std))
+def test_normalisation_statistics_come_from_the_training_split_only(tmp_path):
+    from harness.data._cache import DataCache
+    from harness.data._materialize import materialize
+
+    data = ImageClassificationData(("a", "b"), _constant_images([0, 255]),
+                                   _constant_images([100]), _constant_images([40]))
+    cached, _ = materialize(dataset="t", kind="image_classification", options={}, data=data,
+                            owner="test", load=_constant_images, cache=DataCache(tmp_path))
+    # train: half black, half white → mean 0.5, std 0.5 (over all its pixels), nothing else
+    assert cached.mean == pytest.approx((0.5,)) and cached.std == pytest.approx((0.5,))
+    task = ClassificationTask(cached, {**PARAMS, "image_size": 4}, seed=0)
+    val = task.prepare(torch.from_numpy(cached.split("val").images([0])))
+    assert float(val[0, 0, 0, 0]) == pytest.approx((100 / 255 - 0.5) / 0.5, abs=1e-5)
 
 
 def test_augmentations_keep_shape_and_are_seeded():
@@ -72,10 +90,12 @@ def test_crop_moves_content_without_inventing_it():
     assert len({tuple(c.flatten().tolist()) for c in cropped}) > 1
 
 
-def test_blur_and_resize_run_once_per_split():
-    task = ClassificationTask(load_digits(DIGITS), {**PARAMS, "image_size": 16,
-                                                    "blur_sigma": 1.0}, seed=0)
-    assert task.splits["test"].shape[-2:] == (16, 16)
+def test_blur_and_resize_run_per_batch(tmp_path):
+    task = ClassificationTask(_cached("digits", DIGITS, tmp_path),
+                              {**PARAMS, "image_size": 16, "blur_sigma": 1.0}, seed=0)
+    images, labels = next(iter(task.train_batches(32, 1)))
+    assert images.shape == (32, 1, 16, 16) and images.dtype == torch.float32
+    assert labels.shape == (32,)
     assert task.model_io() == {"in_chans": 1, "num_classes": 10, "img_size": 16,
                                "input_shape": (1, 16, 16)}
 
@@ -109,28 +129,28 @@ def test_imagefolder_with_class_folders_converts_and_skips(tmp_path):
     Image.new("P", (9, 9), 1).save(tmp_path / "cat" / "palette.png")
     (tmp_path / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     (tmp_path / "cat" / "notes.txt").write_text("ignored")
-    data = load_imagefolder({"path": str(tmp_path), "image_size": 8, "channels": 3,
-                             "val_fraction": 0.25, "test_fraction": 0.25, "split_seed": 0})
+    data = _cached("imagefolder", {**IMAGEFOLDER, "path": str(tmp_path)}, tmp_path)
     assert data.classes == ("cat", "dog")
-    total = len(data.train) + len(data.val) + len(data.test)
+    total = sum(len(data.split(s)) for s in ("train", "val", "test"))
     assert total == 21  # 11 cats (one broken file skipped) + 10 dogs
-    assert data.repairs == {"converted": 2, "unreadable_skipped": 1}
-    assert data.train.images.shape[1:] == (3, 8, 8)
+    # RGBA, greyscale and palette images are converted to RGB; the broken PNG is skipped
+    assert data.repairs == {"converted": 3, "unreadable_skipped": 1}
+    assert data.split("train").shape == (8, 8, 3)
 
 
 def test_imagefolder_with_split_folders(tmp_path):
     for split, n in (("train", 6), ("test", 4)):
-        _write_images(tmp_path / split / "a", n, (10, 10, 10))
-        _write_images(tmp_path / split / "b", n, (200, 200, 200))
-    data = load_imagefolder({"path": str(tmp_path), "image_size": 4, "channels": 1,
-                             "val_fraction": 0.5, "test_fraction": 0.2, "split_seed": 0})
-    assert (len(data.train), len(data.val), len(data.test)) == (6, 6, 8)
-    assert data.test.images.shape[1:] == (1, 4, 4)
+        _write_images(tmp_path / "folders" / split / "a", n, (10, 10, 10))
+        _write_images(tmp_path / "folders" / split / "b", n, (200, 200, 200))
+    data = _cached("imagefolder", {**IMAGEFOLDER, "path": str(tmp_path / "folders"),
+                                   "image_size": 4, "channels": 1, "val_fraction": 0.5,
+                                   "test_fraction": 0.2}, tmp_path)
+    assert [len(data.split(s)) for s in ("train", "val", "test")] == [6, 6, 8]
+    assert data.split("test").shape == (4, 4, 1)
 
 
 def test_imagefolder_errors_name_the_folder(tmp_path):
-    options = {"path": str(tmp_path / "missing"), "image_size": 8, "channels": 3,
-               "val_fraction": 0.2, "test_fraction": 0.2, "split_seed": 0}
+    options = {**IMAGEFOLDER, "path": str(tmp_path / "missing")}
     with pytest.raises(DataError, match="missing' is not a folder"):
         load_imagefolder(options)
     (tmp_path / "empty" / "a").mkdir(parents=True)

@@ -10,6 +10,8 @@ import torch
 import harness
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
+from harness.data import ImageClassificationData
+from harness.data import ImageSplit
 from harness.testing import ArchitectureContract
 from harness.testing import DatasetContract
 from harness.testing import OptimizerContract
@@ -19,8 +21,6 @@ from harness.testing import check_optimizer
 from harness.testing import check_scheduler
 from harness.testing import check_task
 from harness.testing import installed_registry
-from harness_plugins._imagedata import ImageClassificationData
-from harness_plugins._imagedata import Split
 
 REGISTRY = installed_registry()
 # The timm catalog holds ~1,300 models; a CNN, a mobile net and a ViT stand for it here.
@@ -97,20 +97,36 @@ def _lazy_optimizer(params, hp):
     return DoesNothing(params, lr=hp["lr"])
 
 
+def _images(n, seed=None):
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (n, 8, 8, 1), dtype=np.uint8)
+
+
 def _leaky_data(options):
-    images = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    labels = torch.arange(20) % 3
+    import numpy as np
+
+    images = _images(20, seed=0)
+    labels = np.arange(20) % 3
     labels[0] = 7  # out of range for three classes
-    train = Split(images[:14], labels[:14])
-    test = Split(images[10:], labels[10:])  # shares four images with train
-    return ImageClassificationData(train, Split(images[14:], labels[14:]), test, ("a", "b", "c"))
+    train = ImageSplit(images[:14], labels[:14])
+    test = ImageSplit(images[10:], labels[10:])  # shares four images with train
+    return ImageClassificationData(("a", "b", "c"), train, ImageSplit(images[14:], labels[14:]),
+                                   test)
 
 
 def _random_data(options):
-    images = torch.rand(30, 1, 8, 8)  # unseeded: differs on every load
-    labels = torch.arange(30) % 2
-    return ImageClassificationData(Split(images[:10], labels[:10]), Split(images[10:20], labels[10:20]),
-                                   Split(images[20:], labels[20:]), ("a", "b"))
+    import numpy as np
+
+    images = _images(30)  # unseeded: differs on every load
+    labels = np.arange(30) % 2
+    return ImageClassificationData(("a", "b"), ImageSplit(images[:10], labels[:10]),
+                                   ImageSplit(images[10:20], labels[10:20]),
+                                   ImageSplit(images[20:], labels[20:]))
+
+
+def _not_a_contract(options):
+    return {"train": _images(4)}
 
 
 class Faulty:
@@ -130,6 +146,8 @@ class Faulty:
     def register_datasets(self, register):
         register(harness.DatasetSpec("leaky", "image_classification", _leaky_data, test_options={}))
         register(harness.DatasetSpec("random", "image_classification", _random_data,
+                                     test_options={}))
+        register(harness.DatasetSpec("untyped", "image_classification", _not_a_contract,
                                      test_options={}))
 
 
@@ -163,6 +181,9 @@ def test_kit_catches_broken_datasets(faulty_registry):
                      "labels in range": "train has labels outside [0, 3): [7]"}
     assert _failures(check_dataset(faulty_registry, "random")) == {
         "deterministic": "two loads with the same options differ"}
+    assert _failures(check_dataset(faulty_registry, "untyped")) == {
+        "loads": "DataError: dataset 'untyped' (kind image_classification) returned a dict, "
+                 "not harness.data.ImageClassificationData"}
 
 
 @pytest.mark.parametrize(("check", "kind"), [

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from harness._specs import ModelRequest
+from harness.data import SeriesData
 from harness.testing import installed_registry
-from harness_plugins._seqdata import SeriesData
+from harness.testing import load_as_tasks_see_it
 from harness_plugins._seqprep import deduplicate
 from harness_plugins._seqprep import fill_progressively
 from harness_plugins.data_statsmodels import _loader
 from harness_plugins.data_waveforms import OPTIONS as WAVE_OPTIONS
-from harness_plugins.data_waveforms import load_waveforms
 from harness_plugins.task_forecasting import ForecastingTask
 from harness_plugins.task_seqclass import SequenceClassificationTask
 
@@ -91,7 +91,8 @@ def _waveform_task(channels):
     options = {k: o.default for k, o in WAVE_OPTIONS.items()}
     options.update(per_class=6, channels=channels, min_length=12, max_length=20)
     params = {"length": 0, "fill": "interpolate", "normalize": "series", "clip_sigma": 0.0}
-    return SequenceClassificationTask(load_waveforms(options), params, 0)
+    spec = installed_registry().datasets.get("waveforms")
+    return SequenceClassificationTask(load_as_tasks_see_it(spec, options), params, 0)
 
 
 TASKS = {

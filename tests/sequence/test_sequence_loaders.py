@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness._errors import DataError
-from harness_plugins._seqdata import SeriesData
+from harness.data import SeriesData
 from harness_plugins.data_csv import load_csv
 from harness_plugins.data_ucr import load_ucr
 from harness_plugins.task_forecasting import ForecastingTask

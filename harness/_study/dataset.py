@@ -1,0 +1,82 @@
+"""A run's dataset: loaded and cached once by the coordinating process, mapped by workers.
+
+The coordinating process calls the dataset's ``load`` and, for the builtin data kinds, writes
+the result into the cache (or finds it there); worker processes then only map the cache entry
+whose path they are given — they never load or decode anything. Data of other kinds (a
+plugin's own contract) is loaded once per process, as the plugin returns it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from harness.data._cache import DataCache
+from harness.data._materialize import cacheable
+from harness.data._materialize import materialize
+from harness.data._materialize import open_entry
+
+if TYPE_CHECKING:
+    from harness._study.resolve import ResolvedTask
+
+__all__ = ["adopt_data", "cache_root", "data_for", "prepare_data"]
+
+_LOADED: dict[str, Any] = {}
+
+
+def cache_root(db_url: str) -> Path:
+    """Where dataset caches live: ``$HARNESS_CACHE``, else a ``cache`` folder beside the
+    SQLite results file, else ``results/cache`` (a server database has no folder)."""
+    configured = os.environ.get("HARNESS_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).resolve().parent / "cache"
+    return Path("results") / "cache"
+
+
+def _key(resolved: ResolvedTask) -> str:
+    return json.dumps([resolved.dataset.name, dict(resolved.dataset_options)], sort_keys=True,
+                      default=str)
+
+
+def prepare_data(resolved: ResolvedTask, root: Path) -> tuple[Any, str | None]:
+    """Load the run's dataset and cache it (once per process); returns the data tasks will
+    see and the cache entry's path (None for kinds harness does not cache)."""
+    key = _key(resolved)
+    data = resolved.dataset.load(resolved.dataset_options)
+    if not cacheable(resolved.dataset.kind):
+        _LOADED[key] = data
+        return data, None
+    views, path = materialize(dataset=resolved.dataset.name, kind=resolved.dataset.kind,
+                              options=resolved.dataset_options, data=data,
+                              owner=resolved.dataset_owner, load=resolved.dataset.load,
+                              cache=DataCache(root))
+    _LOADED[key] = views
+    return views, str(path)
+
+
+def adopt_data(resolved: ResolvedTask, path: str | None) -> None:
+    """In a worker: map the cache entry the coordinating process prepared."""
+    if path is not None:
+        _LOADED[_key(resolved)] = open_entry(path)
+
+
+def data_for(resolved: ResolvedTask, root: Path | None = None) -> Any:
+    """The data a trial's task receives, prepared on first use in this process."""
+    key = _key(resolved)
+    if key not in _LOADED:
+        prepare_data(resolved, root or cache_root(resolved.config.db or _default_db()))
+    return _LOADED[key]
+
+
+def _default_db() -> str:
+    from harness._config import default_db_url
+
+    return default_db_url()

@@ -1,0 +1,255 @@
+"""Writing a dataset into cache shards: eager splits here, lazy splits read in parallel.
+
+Each lazy shard is read and written by one process from a pool (spawned: the coordinating
+process may hold threads, and a fork would copy their locks), so decoding uses every core and
+no decoded image crosses a pipe. Samples keep their order: shard ``k`` holds samples
+``k·rows … (k+1)·rows`` minus the skipped ones.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness._errors import DataError
+from harness.data import _arrow
+from harness.data._contracts import DETECTION
+from harness.data._contracts import IMAGE_CLASSIFICATION
+from harness.data._contracts import SEQUENCES
+from harness.data._contracts import SERIES
+from harness.data._contracts import DetectionData
+from harness.data._contracts import ImageClassificationData
+from harness.data._contracts import ImageSample
+from harness.data._contracts import ImageSplit
+from harness.data._contracts import LazySplit
+from harness.data._contracts import SequenceData
+from harness.data._contracts import SeriesData
+from harness.data._contracts import Skipped
+
+__all__ = ["CONTRACTS", "build_shards"]
+
+SPLITS = ("train", "val", "test")
+SHARD_ROWS = {IMAGE_CLASSIFICATION: 512, DETECTION: 128, SEQUENCES: 4096}
+CONTRACTS: dict[str, type] = {IMAGE_CLASSIFICATION: ImageClassificationData,
+                              DETECTION: DetectionData, SERIES: SeriesData,
+                              SEQUENCES: SequenceData}
+
+
+@dataclass
+class Shard:
+    """What writing one shard produced."""
+
+    file: str
+    rows: int
+    bytes: int
+    shape: tuple[int, ...] | None = None
+    repairs: Counter[str] = field(default_factory=Counter)
+    sums: list[float] | None = None  # per channel, pixel values 0–255 (training split only)
+    squares: list[float] | None = None
+    pixels: int = 0
+    first_skipped: str = ""  # e.g. "a.png: unreadable image (…)", for an all-skipped dataset
+
+    def record(self) -> dict[str, Any]:
+        return {"file": self.file, "rows": self.rows, "bytes": self.bytes}
+
+
+def build_shards(kind: str, data: Any, out: Path, workers: int) -> dict[str, Any]:
+    """Write ``data`` (the kind's contract) into ``out``; return the manifest's body."""
+    if kind == SERIES:
+        return _series(data, out)
+    if kind == SEQUENCES:
+        return _sequences(data, out)
+    shards = _all_shards(kind, data, out, workers)
+    repairs = Counter(dict(data.repairs))
+    for split_shards in shards.values():
+        for shard in split_shards:
+            repairs.update(shard.repairs)
+    body: dict[str, Any] = {"classes": list(data.classes), "repairs": dict(repairs),
+                            "splits": {s: [x.record() for x in shards[s]] for s in SPLITS}}
+    empty = [split for split in SPLITS if not sum(s.rows for s in shards[split])]
+    if empty:
+        skipped = next((s.first_skipped for split in shards.values() for s in split
+                        if s.first_skipped), "")
+        raise DataError(f"the {empty[0]} split holds no usable sample"
+                        + (f"; every one was skipped, e.g. {skipped}" if skipped else ""))
+    if kind == IMAGE_CLASSIFICATION:
+        body["shape"] = _one_shape(shards)
+        body["stats"] = _stats(shards["train"])
+    return body
+
+
+# -- splits into shards -----------------------------------------------------------------------
+
+def _all_shards(kind: str, data: Any, out: Path, workers: int) -> dict[str, list[Shard]]:
+    """Every split's shards: eager ones written here, lazy ones by one pool for all splits."""
+    rows = SHARD_ROWS[kind]
+    shards: dict[str, list[Shard]] = {}
+    jobs: list[tuple[str, str, int, int, str, bool]] = []
+    reads: dict[str, Callable[[int], Any]] = {}
+    for split in SPLITS:
+        source = getattr(data, split)
+        stats = kind == IMAGE_CLASSIFICATION and split == "train"
+        if isinstance(source, LazySplit):
+            reads[split] = source.read
+            jobs += [(kind, split, start, min(start + rows, source.count),
+                      str(out / f"{split}-{k:05d}.arrow"), stats)
+                     for k, start in enumerate(range(0, source.count, rows))]
+        else:
+            shards[split] = [_write(kind, out / f"{split}-{k:05d}.arrow", items, stats)
+                             for k, items in enumerate(_eager_chunks(kind, split, source, rows))]
+    for split, shard in zip([job[1] for job in jobs], _run(jobs, reads, workers), strict=True):
+        shards.setdefault(split, []).append(shard)
+    return {split: shards.get(split, []) for split in SPLITS}
+
+
+def _eager_chunks(kind: str, split: str, source: Any, rows: int) -> Iterator[list[Any]]:
+    if kind == IMAGE_CLASSIFICATION:
+        if not isinstance(source, ImageSplit):
+            raise DataError(f"the {split} split is a {type(source).__name__}, not an "
+                            "ImageSplit or LazySplit")
+        images, labels = np.asarray(source.images), np.asarray(source.labels)
+        if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
+            raise DataError(f"the {split} split's images must be N×H×W×C uint8 with one label "
+                            f"each; got {images.dtype} {images.shape}, {len(labels)} labels")
+        for start in range(0, len(images), rows):
+            yield [ImageSample(images[i], int(labels[i]))
+                   for i in range(start, min(start + rows, len(images)))]
+        return
+    samples = list(source)
+    for start in range(0, len(samples), rows):
+        yield samples[start:start + rows]
+
+
+def _run(jobs: list[tuple[str, str, int, int, str, bool]],
+         reads: dict[str, Callable[[int], Any]], workers: int) -> list[Shard]:
+    if not jobs:
+        return []
+    if workers <= 1 or len(jobs) <= 1:
+        _READS.update(reads)
+        return [_lazy_shard(*job) for job in jobs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
+                             initializer=_remember, initargs=(reads,)) as pool:
+        return list(pool.map(_lazy_shard, *zip(*jobs, strict=True)))
+
+
+_READS: dict[str, Callable[[int], Any]] = {}
+
+
+def _remember(reads: dict[str, Callable[[int], Any]]) -> None:
+    """Pool initializer: the split's ``read`` is sent once per process, not once per shard."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _READS.update(reads)
+
+
+def _lazy_shard(kind: str, split: str, start: int, stop: int, path: str, stats: bool) -> Shard:
+    read = _READS[split]
+    items, repairs, skipped = [], Counter[str](), ""
+    for i in range(start, stop):
+        try:
+            item = read(i)
+        except DataError:
+            raise
+        except Exception as exc:  # a plugin's read failed: name the sample, not a traceback
+            raise DataError(f"reading sample {i} of the {split} split failed: "
+                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        if isinstance(item, Skipped):
+            repairs[item.kind] += 1
+            skipped = skipped or (item.why or f"{item.where}: {item.kind}")
+            continue
+        repairs.update(getattr(item, "repairs", ()))
+        items.append(item)
+    shard = _write(kind, Path(path), items, stats)
+    shard.repairs.update(repairs)
+    shard.first_skipped = skipped
+    return shard
+
+
+def _write(kind: str, path: Path, items: list[Any], stats: bool) -> Shard:
+    if kind == DETECTION:
+        size = _arrow.write_shard(path, _arrow.detection_batch(items))
+        return Shard(path.name, len(items), size)
+    images = _stack(items, path)
+    labels = np.array([int(item.label) for item in items], dtype=np.int64)
+    size = _arrow.write_shard(path, _arrow.image_batch(images, labels))
+    shard = Shard(path.name, len(items), size, tuple(images.shape[1:]))
+    if stats and len(images):
+        pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
+        shard.sums, shard.squares = pixels.sum(0).tolist(), (pixels ** 2).sum(0).tolist()
+        shard.pixels = len(pixels)
+    return shard
+
+
+def _stack(items: list[ImageSample], path: Path) -> np.ndarray:
+    if not items:
+        return np.zeros((0, 1, 1, 1), dtype=np.uint8)
+    shape = np.shape(items[0].image)
+    for item in items:
+        image = np.asarray(item.image)
+        if image.shape != shape or image.dtype != np.uint8 or image.ndim != 3:
+            raise DataError(f"images must all be H×W×C uint8 of one size: {path.stem} holds "
+                            f"{image.dtype} {image.shape} and {shape}")
+    return np.stack([np.asarray(item.image) for item in items])
+
+
+def _one_shape(shards: dict[str, list[Shard]]) -> list[int]:
+    shapes = {s.shape for split in shards.values() for s in split if s.rows and s.shape}
+    if len(shapes) != 1:
+        raise DataError(f"images must all have one size; found {sorted(map(str, shapes))}"
+                        if shapes else "the dataset holds no readable image")
+    return list(shapes.pop() or ())
+
+
+def _stats(train: list[Shard]) -> dict[str, list[float]]:
+    """Per-channel mean and standard deviation of the training split, on the [0, 1] scale."""
+    pixels = sum(s.pixels for s in train)
+    if not pixels:
+        return {"mean": [0.0], "std": [1.0]}
+    sums = np.sum([s.sums for s in train if s.sums], axis=0) / 255.0
+    squares = np.sum([s.squares for s in train if s.squares], axis=0) / 255.0 ** 2
+    mean = sums / pixels
+    std = np.sqrt(np.maximum(squares / pixels - mean ** 2, 0.0))
+    return {"mean": mean.tolist(), "std": np.maximum(std, 1e-6).tolist()}
+
+
+# -- series and sequences (held in memory by their datasets) ----------------------------------
+
+def _series(data: SeriesData, out: Path) -> dict[str, Any]:
+    values = np.asarray(data.values, dtype=np.float64)
+    if values.ndim != 2:
+        raise DataError(f"a series' values must be T×C; got shape {values.shape}")
+    size = _arrow.write_shard(out / "series-00000.arrow",
+                              _arrow.series_batch(values, data.timestamps))
+    return {"columns": list(data.columns), "targets": list(data.targets),
+            "season": int(data.season), "repairs": dict(data.repairs),
+            "splits": {"series": [{"file": "series-00000.arrow", "rows": len(values),
+                                   "bytes": size}]}}
+
+
+def _sequences(data: SequenceData, out: Path) -> dict[str, Any]:
+    channels = {np.asarray(s).shape[1] for split in SPLITS for s in getattr(data, split).series}
+    if len(channels) != 1:
+        raise DataError(f"every series must have the same channels; found {sorted(channels)}")
+    splits: dict[str, list[dict[str, Any]]] = {}
+    rows = SHARD_ROWS[SEQUENCES]
+    for split in SPLITS:
+        part = getattr(data, split)
+        splits[split] = []
+        for k, start in enumerate(range(0, max(len(part.series), 1), rows)):
+            chunk = list(part.series[start:start + rows])
+            labels = list(part.labels[start:start + rows])
+            name = f"{split}-{k:05d}.arrow"
+            size = _arrow.write_shard(out / name, _arrow.sequence_batch(chunk, labels))
+            splits[split].append({"file": name, "rows": len(chunk), "bytes": size})
+    return {"classes": list(data.classes), "channels": channels.pop(),
+            "repairs": dict(data.repairs), "splits": splits}

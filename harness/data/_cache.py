@@ -1,0 +1,187 @@
+"""The on-disk dataset cache: decode once, map everywhere.
+
+An entry is a folder ``<root>/<dataset>-<key>/`` of Arrow shards and a ``manifest.json``
+written last. Its key hashes everything that decides its content: the dataset's name and
+options, the distribution and version of the plugin that provides it, the cache format, and
+the fingerprint of the source files the dataset reports. So a changed file or option gives a
+new entry, and an unchanged dataset is never decoded twice.
+
+Safe with many processes: an entry is built into a temporary folder under a ``flock`` on
+``<entry>.lock`` and renamed into place once complete, so a process that wants it either finds
+it whole, or waits for the builder and then finds it whole. A build that was killed leaves only
+a temporary folder (removed by the next builder); an entry whose files were truncated or
+damaged fails validation and is rebuilt — never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness._errors import DataError
+
+__all__ = ["FORMAT", "CacheEntry", "DataCache", "cache_key"]
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+BUILD_LOG = "builds.jsonl"
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A stable hash of everything that decides an entry's content."""
+    text = json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+    manifest: dict[str, Any]
+
+    def files(self) -> Iterator[Path]:
+        for shards in self.manifest["splits"].values():
+            for shard in shards:
+                yield self.path / shard["file"]
+
+
+class DataCache:
+    """The cache under ``root`` (a local folder)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def entry_path(self, dataset: str, key: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)[:60]
+        return self.root / f"{safe}-{key[:16]}"
+
+    def find(self, path: Path) -> CacheEntry | None:
+        """The entry at ``path`` if it is complete and undamaged, else None."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        if manifest.get("format") != FORMAT:
+            return None
+        entry = CacheEntry(path, manifest)
+        for shards in manifest.get("splits", {}).values():
+            for shard in shards:
+                file = path / shard["file"]
+                if not file.is_file() or file.stat().st_size != shard["bytes"]:
+                    return None  # truncated or missing: never read a partial shard
+        return entry
+
+    def get_or_build(self, dataset: str, key: str, describe: dict[str, Any],
+                     build: Callable[[Path], dict[str, Any]]) -> CacheEntry:
+        """The entry for ``key``, built with ``build(folder) -> manifest body`` if absent."""
+        path = self.entry_path(dataset, key)
+        found = self.find(path)
+        if found is not None:
+            return found
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _flock(path.with_name(path.name + ".lock")):
+            found = self.find(path)  # another process may have built it while we waited
+            if found is not None:
+                return found
+            return self._build(path, key, describe, build)
+
+    def discard(self, path: Path) -> None:
+        """Move a damaged entry aside (under its lock) so the next request rebuilds it."""
+        with _flock(path.with_name(path.name + ".lock")):
+            _remove_leftovers(path)
+
+    def _build(self, path: Path, key: str, describe: dict[str, Any],
+               build: Callable[[Path], dict[str, Any]]) -> CacheEntry:
+        _remove_leftovers(path)
+        temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        temporary.mkdir(parents=True)
+        started = time.perf_counter()
+        try:
+            body = build(temporary)
+            manifest = {"format": FORMAT, "key": key, **describe, **body,
+                        "built_at": time.time(),
+                        "build_seconds": round(time.perf_counter() - started, 3)}
+            _write_durably(temporary / MANIFEST, json.dumps(manifest, indent=1, default=str))
+            temporary.rename(path)
+        except BaseException as exc:
+            shutil.rmtree(temporary, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise DataError(f"cannot build the cache of dataset '{describe.get('dataset')}' "
+                                f"in {self.root}: {_os_reason(exc)}") from None
+            raise
+        self._log_build(path, manifest)
+        return CacheEntry(path, manifest)
+
+    def _log_build(self, path: Path, manifest: dict[str, Any]) -> None:
+        line = json.dumps({"entry": path.name, "dataset": manifest.get("dataset"),
+                           "pid": os.getpid(), "seconds": manifest["build_seconds"],
+                           "at": manifest["built_at"]})
+        with contextlib.suppress(OSError), open(self.root / BUILD_LOG, "a") as log:
+            log.write(line + "\n")
+
+    def entries(self) -> list[CacheEntry]:
+        found = []
+        if self.root.is_dir():
+            for path in sorted(self.root.iterdir()):
+                if path.is_dir() and not path.name.startswith("."):
+                    entry = self.find(path)
+                    found.append(entry or CacheEntry(path, {"damaged": True}))
+        return found
+
+    def clear(self, dataset: str | None = None) -> list[Path]:
+        """Remove every entry (or those of ``dataset``), each under its build lock."""
+        removed = []
+        for entry in self.entries():
+            name = entry.manifest.get("dataset", entry.path.name)
+            if dataset is not None and name != dataset:
+                continue
+            with _flock(entry.path.with_name(entry.path.name + ".lock")):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                entry.path.with_name(entry.path.name + ".lock").unlink()
+            removed.append(entry.path)
+        return removed
+
+
+@contextlib.contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; so does the kernel if we die
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Temporary folders of killed builds, and a damaged entry (moved aside, then removed:
+    a process may still have its old shards mapped, which stays valid after unlinking)."""
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if path.exists():
+        aside = path.with_name(f".{path.name}.damaged-{os.getpid()}")
+        path.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device (nothing of the cache was kept)"
+    return f"{exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})".strip()
