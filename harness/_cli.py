@@ -447,6 +447,70 @@ def plugins_check(name: str | None, check_all: bool, verbose: bool,
 
 
 @main.group()
+def cache() -> None:
+    """Dataset caches: the decoded data every trial reads (see docs/data.md)."""
+
+
+@cache.command("list")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def cache_list(db: str | None, as_json: bool) -> None:
+    """Every cache entry: dataset, kind, samples per split, size, age."""
+    from harness._config import default_db_url
+    from harness._study.dataset import open_cache
+
+    store = open_cache(_db_url(db) or default_db_url())
+    rows = [_entry_row(entry) for entry in store.entries()]
+    if as_json:
+        click.echo(json.dumps({"root": str(store.root), "entries": rows}, indent=2))
+        return
+    shared = f" (shared: {store.remote.url})" if store.remote else ""
+    click.echo(f"dataset cache {store.root}{shared}: {len(rows)} entr"
+               f"{'y' if len(rows) == 1 else 'ies'}")
+    for row in rows:
+        if row.get("damaged"):
+            click.echo(f"  {row['entry']}  DAMAGED (rebuilt on next use; or clear it)")
+            continue
+        counts = ", ".join(f"{k} {v}" for k, v in row["samples"].items())
+        click.echo(f"  {row['entry']}  {row['dataset']} ({row['kind']}): {counts}; "
+                   f"{row['megabytes']:,.1f} MB; built {row['age']}")
+
+
+def _entry_row(entry: Any) -> dict[str, Any]:
+    import time
+
+    manifest = entry.manifest
+    if manifest.get("damaged"):
+        return {"entry": entry.path.name, "damaged": True}
+    splits = manifest.get("splits", {})
+    size = sum(s["bytes"] for shards in splits.values() for s in shards)
+    built = float(manifest.get("built_at", 0))
+    hours = (time.time() - built) / 3600
+    return {"entry": entry.path.name, "dataset": manifest.get("dataset"),
+            "kind": manifest.get("kind"), "path": str(entry.path),
+            "samples": {k: sum(s["rows"] for s in v) for k, v in splits.items()},
+            "megabytes": size / 2**20, "built_at": built,
+            "age": f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"}
+
+
+@cache.command("clear")
+@click.argument("dataset", required=False)
+@db_option
+@reports_errors
+def cache_clear(dataset: str | None, db: str | None) -> None:
+    """Remove every entry, or the entries of DATASET (each under its build lock)."""
+    from harness._config import default_db_url
+    from harness._study.dataset import open_cache
+
+    store = open_cache(_db_url(db) or default_db_url())
+    removed = store.clear(dataset)
+    what = f"of dataset '{dataset}' " if dataset else ""
+    click.echo(f"removed {len(removed)} cache entr{'y' if len(removed) == 1 else 'ies'} "
+               f"{what}from {store.root}")
+
+
+@main.group()
 def db() -> None:
     """Results database maintenance."""
 

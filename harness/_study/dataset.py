@@ -20,20 +20,32 @@ from harness.data._cache import DataCache
 from harness.data._materialize import cacheable
 from harness.data._materialize import materialize
 from harness.data._materialize import open_entry
+from harness.data._remote import RemoteCache
+from harness.data._remote import is_remote
 
 if TYPE_CHECKING:
     from harness._study.resolve import ResolvedTask
 
-__all__ = ["adopt_data", "cache_root", "data_for", "prepare_data"]
+__all__ = ["adopt_data", "cache_root", "data_for", "open_cache", "prepare_data"]
 
 _LOADED: dict[str, Any] = {}
 
 
-def cache_root(db_url: str) -> Path:
-    """Where dataset caches live: ``$HARNESS_CACHE``, else a ``cache`` folder beside the
-    SQLite results file, else ``results/cache`` (a server database has no folder)."""
+def open_cache(db_url: str) -> DataCache:
+    """The dataset cache for a run on ``db_url``: ``$HARNESS_CACHE`` (a folder, or an
+    ``s3://``/``gs://`` URL shared by many machines, each keeping a local copy beside its
+    results), else a ``cache`` folder beside the SQLite results file, else ``results/cache``
+    (a server database has no folder)."""
     configured = os.environ.get("HARNESS_CACHE")
-    if configured:
+    if configured and is_remote(configured):
+        return DataCache(cache_root(db_url, local_only=True), RemoteCache(configured))
+    return DataCache(cache_root(db_url))
+
+
+def cache_root(db_url: str, local_only: bool = False) -> Path:
+    """The local folder of the dataset cache (see :func:`open_cache`)."""
+    configured = os.environ.get("HARNESS_CACHE")
+    if configured and not local_only and not is_remote(configured):
         return Path(configured).expanduser()
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -46,7 +58,7 @@ def _key(resolved: ResolvedTask) -> str:
                       default=str)
 
 
-def prepare_data(resolved: ResolvedTask, root: Path) -> tuple[Any, str | None]:
+def prepare_data(resolved: ResolvedTask, cache: DataCache) -> tuple[Any, str | None]:
     """Load the run's dataset and cache it (once per process); returns the data tasks will
     see and the cache entry's path (None for kinds harness does not cache)."""
     key = _key(resolved)
@@ -57,7 +69,7 @@ def prepare_data(resolved: ResolvedTask, root: Path) -> tuple[Any, str | None]:
     views, path = materialize(dataset=resolved.dataset.name, kind=resolved.dataset.kind,
                               options=resolved.dataset_options, data=data,
                               owner=resolved.dataset_owner, load=resolved.dataset.load,
-                              cache=DataCache(root))
+                              cache=cache)
     _LOADED[key] = views
     return views, str(path)
 
@@ -68,11 +80,11 @@ def adopt_data(resolved: ResolvedTask, path: str | None) -> None:
         _LOADED[_key(resolved)] = open_entry(path)
 
 
-def data_for(resolved: ResolvedTask, root: Path | None = None) -> Any:
+def data_for(resolved: ResolvedTask) -> Any:
     """The data a trial's task receives, prepared on first use in this process."""
     key = _key(resolved)
     if key not in _LOADED:
-        prepare_data(resolved, root or cache_root(resolved.config.db or _default_db()))
+        prepare_data(resolved, open_cache(resolved.config.db or _default_db()))
     return _LOADED[key]
 
 

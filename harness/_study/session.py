@@ -21,13 +21,14 @@ from harness._plugins import make_plugin_manager
 from harness._records import StudySummary
 from harness._store import ResultsStore
 from harness._store import TrialContext
-from harness._study.dataset import cache_root
+from harness._study.dataset import open_cache
 from harness._study.dataset import prepare_data
 from harness._study.loop import StudyObserver
 from harness._study.loop import drive_study
 from harness._study.resolve import ResolvedTask
 from harness._study.resolve import resolve_task
 from harness._study.resume import choose_study_name
+from harness.data._cache import DataCache
 
 if TYPE_CHECKING:
     import torch
@@ -90,7 +91,7 @@ def execute(prepared: Prepared, observer: StudyObserver,
     set_threads(cfg.device.threads)
     device = check_device(cfg)
     db_url = cfg.db or default_db_url()
-    data_path, repairs = _load_data(resolved, cache_root(db_url))
+    data_path, repairs = _load_data(resolved, open_cache(db_url))
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
         hint = (" (set strict = true in [dataset] to make these errors)"
@@ -127,11 +128,11 @@ def execute(prepared: Prepared, observer: StudyObserver,
     return summary
 
 
-def _load_data(resolved: ResolvedTask, root: Path) -> tuple[str | None, dict[str, int]]:
+def _load_data(resolved: ResolvedTask, cache: DataCache) -> tuple[str | None, dict[str, int]]:
     """Load (and cache) the dataset once, up front, so a bad dataset is one clear error before
     any trial; returns the cache entry workers map, and the repairs made while loading."""
     try:
-        data, path = prepare_data(resolved, root)
+        data, path = prepare_data(resolved, cache)
         return path, dict(getattr(data, "repairs", None) or {})
     except HarnessError as exc:
         raise ConfigError(resolved.config.source, "dataset", str(exc)) from None

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import DataError
+from harness.data._remote import RemoteCache
 
 __all__ = ["FORMAT", "CacheEntry", "DataCache", "cache_key"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 BUILD_LOG = "builds.jsonl"
+DOWNLOAD_LOG = "downloads.jsonl"
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -56,10 +58,13 @@ class CacheEntry:
 
 
 class DataCache:
-    """The cache under ``root`` (a local folder)."""
+    """The cache under ``root`` (a local folder), optionally backed by a shared ``remote``
+    (object storage): entries published there are downloaded instead of built, and entries
+    built here are published."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], remote: RemoteCache | None = None) -> None:
         self.root = Path(root)
+        self.remote = remote
 
     def entry_path(self, dataset: str, key: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)[:60]
@@ -93,7 +98,44 @@ class DataCache:
             found = self.find(path)  # another process may have built it while we waited
             if found is not None:
                 return found
-            return self._build(path, key, describe, build)
+            if self.remote is not None:
+                fetched = self._download(path)
+                if fetched is not None:
+                    return fetched
+            entry = self._build(path, key, describe, build)
+            if self.remote is not None:
+                self._publish(entry)
+            return entry
+
+    def _download(self, path: Path) -> CacheEntry | None:
+        """The entry from the shared remote, when it has been published there."""
+        assert self.remote is not None
+        try:
+            manifest = self.remote.manifest(path.name)
+            if manifest is None:
+                return None
+            _remove_leftovers(path)
+            temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            temporary.mkdir(parents=True)
+            try:
+                self.remote.download(path.name, manifest, temporary)
+                temporary.rename(path)
+            except BaseException:
+                shutil.rmtree(temporary, ignore_errors=True)
+                raise
+        except OSError as exc:
+            raise DataError(f"cannot read the shared dataset cache {self.remote.url}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
+        self._log(DOWNLOAD_LOG, path, manifest)
+        return self.find(path)
+
+    def _publish(self, entry: CacheEntry) -> None:
+        assert self.remote is not None
+        try:
+            self.remote.upload(entry.path.name, entry.path, entry.manifest)
+        except OSError as exc:
+            raise DataError(f"cannot publish to the shared dataset cache {self.remote.url}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
 
     def discard(self, path: Path) -> None:
         """Move a damaged entry aside (under its lock) so the next request rebuilds it."""
@@ -119,14 +161,15 @@ class DataCache:
                 raise DataError(f"cannot build the cache of dataset '{describe.get('dataset')}' "
                                 f"in {self.root}: {_os_reason(exc)}") from None
             raise
-        self._log_build(path, manifest)
+        self._log(BUILD_LOG, path, manifest)
         return CacheEntry(path, manifest)
 
-    def _log_build(self, path: Path, manifest: dict[str, Any]) -> None:
+    def _log(self, name: str, path: Path, manifest: dict[str, Any]) -> None:
+        """One line per build (or download): what tests and ``harness cache list`` count."""
         line = json.dumps({"entry": path.name, "dataset": manifest.get("dataset"),
-                           "pid": os.getpid(), "seconds": manifest["build_seconds"],
-                           "at": manifest["built_at"]})
-        with contextlib.suppress(OSError), open(self.root / BUILD_LOG, "a") as log:
+                           "pid": os.getpid(), "seconds": manifest.get("build_seconds"),
+                           "at": time.time()})
+        with contextlib.suppress(OSError), open(self.root / name, "a") as log:
             log.write(line + "\n")
 
     def entries(self) -> list[CacheEntry]:
@@ -150,6 +193,9 @@ class DataCache:
             with contextlib.suppress(OSError):
                 entry.path.with_name(entry.path.name + ".lock").unlink()
             removed.append(entry.path)
+        if dataset is None and self.root.is_dir():  # leftovers of killed builds, too
+            for leftover in self.root.glob(".*.tmp-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
         return removed
 
 

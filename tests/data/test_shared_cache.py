@@ -1,0 +1,91 @@
+"""A dataset cache shared through object storage, and the ``harness cache`` commands.
+
+The S3 test starts moto's S3 server on 127.0.0.1 and talks to it over a real socket through
+pyarrow's own S3 client — no mock of the client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.data.test_cache import FOLDER_TASK
+from tests.data.test_cache import builds
+from tests.data.test_cache import write_jpegs
+
+pytestmark = pytest.mark.slow
+S3_ENV = {"AWS_ACCESS_KEY_ID": "harness", "AWS_SECRET_ACCESS_KEY": "harness-secret",
+          "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def s3_url() -> Iterator[str]:
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, **S3_ENV})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto's S3 server did not start"
+                time.sleep(0.2)
+        yield (f"s3://harness-cache/shared?endpoint_override=127.0.0.1:{port}&scheme=http"
+               "&region=us-east-1&allow_bucket_creation=true")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_shared_cache_is_decoded_once_for_every_machine(tmp_path, s3_url):
+    write_jpegs(tmp_path / "images", 80)
+    task = tmp_path / "folder.toml"
+    task.write_text(FOLDER_TASK.format(size=32, trials=1))
+    env = {**S3_ENV, "HARNESS_CACHE": s3_url}
+    # "Machine A": its local cache sits beside its results database.
+    first = run_cli("run", str(task), "--db", str(tmp_path / "a" / "a.db"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert len(builds(tmp_path / "a" / "cache")) == 1
+    # "Machine B": another local cache, the same shared one: it downloads, never decodes.
+    second = run_cli("run", str(task), "--db", str(tmp_path / "b" / "b.db"), env=env)
+    assert second.returncode == 0, second.stderr
+    assert builds(tmp_path / "b" / "cache") == []
+    downloads = (tmp_path / "b" / "cache" / "downloads.jsonl").read_text().splitlines()
+    assert len(downloads) == 1 and json.loads(downloads[0])["dataset"] == "imagefolder"
+    listed = run_cli("cache", "list", "--json", "--db", str(tmp_path / "b" / "b.db"), env=env)
+    entries = json.loads(listed.stdout)["entries"]
+    assert [e["dataset"] for e in entries] == ["imagefolder"]
+    assert sum(entries[0]["samples"].values()) == 80
+
+
+def test_cache_list_and_clear(tmp_path):
+    write_jpegs(tmp_path / "images", 30)
+    task = tmp_path / "folder.toml"
+    task.write_text(FOLDER_TASK.format(size=32, trials=1))
+    db = str(tmp_path / "r.db")
+    assert run_cli("run", str(task), "--db", db).returncode == 0
+    listed = run_cli("cache", "list", "--db", db)
+    assert listed.returncode == 0 and "imagefolder (image_classification)" in listed.stdout
+    assert "train 18, val 6, test 6" in listed.stdout
+    cleared = run_cli("cache", "clear", "digits", "--db", db)
+    assert "removed 0 cache entries of dataset 'digits'" in cleared.stdout
+    cleared = run_cli("cache", "clear", "--db", db)
+    assert "removed 1 cache entry" in cleared.stdout
+    assert "0 entries" in run_cli("cache", "list", "--db", db).stdout
