@@ -17,9 +17,13 @@ from harness._meter import InferenceFigures
 if TYPE_CHECKING:
     from harness._study.resolve import Objective
 
-__all__ = ["EpochRecord", "Status", "StudySummary", "TrialPlan", "TrialResult"]
+__all__ = ["INPUT_BOUND_SHARE", "EpochRecord", "Status", "StudySummary", "TrialPlan",
+           "TrialResult"]
 
 Status = Literal["complete", "pruned", "failed"]
+INPUT_BOUND_SHARE = 0.10
+"""A trial that spent more than this share of its training time waiting for data is
+input-bound: its speed says more about the data path than about the model."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class EpochRecord:
     train_seconds: float
     train_samples: int
     val_seconds: float = 0.0
+    data_wait_s: float = 0.0
+    """Seconds of ``train_seconds`` the loop spent waiting for the next batch."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,14 @@ class TrialResult:
     peak_memory_mb: float | None = None
     flops_per_sample: float | None = None
     e2e_infer_samples_per_s: float | None = None
+    data_wait_s: float | None = None
+    """Seconds the training loop waited for data, over every epoch."""
+
+    @property
+    def data_wait_share(self) -> float | None:
+        """The share of training time spent waiting for data (above 0.10: input-bound)."""
+        seconds = sum(e.train_seconds for e in self.history)
+        return (self.data_wait_s or 0.0) / seconds if seconds > 0 and self.history else None
 
     def objective_value(self, objective: Objective) -> float | None:
         if objective.is_metric:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from harness._records import INPUT_BOUND_SHARE
 from harness._report.data import StudyReport
 from harness._report.figures import figures
 from harness._report.render import format_value
@@ -83,6 +84,10 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
     for board in report.boards:
         parts.append(f"<h3>Leaderboard — {esc(board.hardware)}</h3>")
         parts.append(_table(board.rows, table_columns(board)))
+        if any(row.get("input_bound") for row in board.rows):
+            parts.append(f"<p class='muted'>⚠ input-bound: the trial waited for data over "
+                         f"{INPUT_BOUND_SHARE:.0%} of its training time, so its speed reflects "
+                         "the data path more than the model.</p>")
     figs = figures(report)
     # Headings name the study's own objective (accuracy, mAP, MASE, …), never a fixed one.
     titles = {"pareto": f"Validation {report.metric} vs throughput",

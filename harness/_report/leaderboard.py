@@ -18,6 +18,7 @@ from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from harness._records import INPUT_BOUND_SHARE
 from harness._store.models import MetricRow
 from harness._store.models import StudyRow
 from harness._store.models import TrialRow
@@ -29,7 +30,7 @@ ROW_COLUMNS = ("number", "architecture", "optimizer", "scheduler", "hyperparamet
                "batch_size", "param_count", "train_samples_per_s", "infer_samples_per_s",
                "infer_latency_ms_p50", "infer_latency_ms_p99", "latency_b1_ms_p50",
                "latency_b1_ms_p99", "hardware", "precision",
-               "status", "duration_s", "id")
+               "status", "duration_s", "data_wait_share", "id")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def _shape(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]:
     shaped.update(row.get("metrics", {}))
     for key in ("train_samples_per_s", "infer_samples_per_s", "infer_latency_ms_p50",
                 "infer_latency_ms_p99", "latency_b1_ms_p50", "latency_b1_ms_p99", "param_count",
-                "duration_s", "hardware", "precision", "status"):
+                "duration_s", "hardware", "precision", "status", "data_wait_share"):
         shaped[key] = row[key]
+    share = row["data_wait_share"]
+    shaped["input_bound"] = share is not None and share > INPUT_BOUND_SHARE
     return shaped

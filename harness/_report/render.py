@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from harness._records import INPUT_BOUND_SHARE
 from harness._report.leaderboard import Leaderboard
 
 __all__ = ["FORMATS", "render", "table_columns"]
@@ -37,7 +38,8 @@ def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
         columns += [(f"val {metric}", f"val_{metric}"), (f"test {metric}", f"test_{metric}")]
     columns += [("infer samples/s", "infer_samples_per_s"),
                 ("train samples/s", "train_samples_per_s"),
-                ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count")]
+                ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count"),
+                ("data wait", "data_wait_share")]
     return columns
 
 
@@ -46,6 +48,8 @@ def format_value(key: str, value: Any) -> str:
         return "–"
     if key == "param_count":
         return f"{value / 1e6:.3g}"
+    if key == "data_wait_share":
+        return f"{100 * value:.0f}%{' ⚠' if value > INPUT_BOUND_SHARE else ''}"
     if isinstance(value, float):
         if key.endswith("_per_s"):
             return f"{value:.1f}"
@@ -61,7 +65,11 @@ def _title(board: Leaderboard) -> str:
 
 def _caption(board: Leaderboard) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
-    return f"{board.hardware} — trials: {counts or 'none'}"
+    caption = f"{board.hardware} — trials: {counts or 'none'}"
+    if any(row.get("input_bound") for row in board.rows):
+        caption += (f" — ⚠ input-bound: waited for data over {INPUT_BOUND_SHARE:.0%} of its "
+                    "training time, so its speed reflects the data path")
+    return caption
 
 
 def _terminal(boards: Sequence[Leaderboard]) -> str:

@@ -21,7 +21,8 @@ __all__ = ["REPORT_FORMATS", "write_report"]
 REPORT_FORMATS = ("md", "html", "csv", "json")
 TRIAL_COLUMNS = ("number", "status", "architecture", "optimizer", "scheduler", "batch_size",
                  "hardware", "precision", "param_count", "train_samples_per_s",
-                 "infer_samples_per_s", "latency_b1_ms_p50", "duration_s", "fail_reason")
+                 "infer_samples_per_s", "latency_b1_ms_p50", "duration_s", "data_wait_s",
+                 "data_wait_share", "fail_reason")
 
 
 def write_report(engine: Engine, out: Path, formats: Sequence[str], *, db: str,

@@ -105,6 +105,10 @@ class TrialRow(Base):
     """A failed trial that was re-run under a new number: it no longer counts in the budget."""
     heartbeat_at: Mapped[float | None] = mapped_column(Float)
     """Unix time of the running trial's last sign of life (see harness._study.heartbeat)."""
+    data_wait_s: Mapped[float | None] = mapped_column(Float)
+    """Seconds the training loop waited for batches, over every epoch."""
+    data_wait_share: Mapped[float | None] = mapped_column(Float)
+    """``data_wait_s`` ÷ training seconds: above 0.10 the trial was input-bound."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -131,3 +135,4 @@ class EpochRow(Base):
     lr: Mapped[float] = mapped_column(Float)
     train_seconds: Mapped[float] = mapped_column(Float)
     val_metrics: Mapped[dict[str, Any]]
+    data_wait_s: Mapped[float | None] = mapped_column(Float)

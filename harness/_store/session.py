@@ -285,7 +285,8 @@ class ResultsStore:
         with self.session() as s:
             s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
                            lr=record.lr, train_seconds=record.train_seconds,
-                           val_metrics=dict(record.val_metrics)))
+                           val_metrics=dict(record.val_metrics),
+                           data_wait_s=record.data_wait_s))
 
     def finish_trial(self, trial_id: int, result: TrialResult) -> None:
         """Write a trial's outcome once; a finished row is never rewritten."""
@@ -345,6 +346,8 @@ def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
                              if result.flops_per_sample is not None else None)
     row.e2e_infer_samples_per_s = _finite(result.e2e_infer_samples_per_s)
     row.train_samples_per_s = _finite(result.train_samples_per_s)
+    row.data_wait_s = result.data_wait_s
+    row.data_wait_share = result.data_wait_share
     if result.inference is not None:
         row.infer_samples_per_s = _finite(result.inference.samples_per_s)
         row.infer_batch_size = result.inference.batch_size

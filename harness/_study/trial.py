@@ -52,6 +52,8 @@ class Pruned(Exception):
     """The search asked to stop this trial early (not a failure)."""
 
 
+_END = object()
+
 EpochCallback = Callable[[EpochRecord], bool]
 """Called after each epoch's validation; returns True when the trial should be pruned."""
 
@@ -105,6 +107,7 @@ def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialSt
         peak_memory_mb=state.peak_memory_mb,
         flops_per_sample=state.flops_per_sample,
         e2e_infer_samples_per_s=e2e,
+        data_wait_s=sum(e.data_wait_s for e in state.history) if state.history else None,
     )
 
 
@@ -197,9 +200,16 @@ def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: 
     model.train()
     loss_sum = torch.zeros((), device=device)
     samples = 0
+    waited = 0.0
     synchronize(device)
     started = time.perf_counter()
-    for batch in task.train_batches(plan.batch_size, epoch):
+    batches = iter(task.train_batches(plan.batch_size, epoch))
+    while True:
+        asked = time.perf_counter()
+        batch = next(batches, _END)
+        waited += time.perf_counter() - asked
+        if batch is _END:
+            break
         with autocast(device, precision):
             loss, count = task.train_step(model, batch, device)
         optimizer.zero_grad(set_to_none=True)
@@ -221,7 +231,7 @@ def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: 
     synchronize(device)
     val_seconds = time.perf_counter() - val_started
     lr = float(optimizer.param_groups[0]["lr"])
-    return EpochRecord(epoch, train_loss, val, lr, seconds, samples, val_seconds)
+    return EpochRecord(epoch, train_loss, val, lr, seconds, samples, val_seconds, waited)
 
 
 def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,

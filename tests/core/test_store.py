@@ -41,7 +41,7 @@ def test_fresh_database_gets_our_tables_and_wal(tmp_path):
     tables = set(inspect(store.engine).get_table_names())
     assert {"harness_studies", "harness_trials", "harness_metrics", "harness_epochs",
             "harness_alembic_version"} <= tables
-    assert store.schema_revision() == "0.2"
+    assert store.schema_revision() == "0.3"
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -68,7 +68,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
     con.execute("UPDATE harness_alembic_version SET version_num = '0.0'")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.2: run "
+    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.3: run "
                                          r"`harness db upgrade"):
         ResultsStore(url)
 
@@ -76,7 +76,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
 def test_db_upgrade_command(tmp_path):
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(tmp_path / "new.db")])
     assert result.exit_code == 0, result.output
-    assert "schema at 0.2" in result.output
+    assert "schema at 0.3" in result.output
 
 
 def test_passwords_never_appear():
@@ -88,9 +88,9 @@ def test_unreachable_server_is_one_clear_error():
         ResultsStore("postgresql://u:pw@127.0.0.1:1/nothing")
 
 
-def test_a_0_1_database_upgrades_to_0_2_keeping_its_trials(tmp_path):
-    """A database written by release 0.1: `harness db upgrade` adds the scale-out columns and
-    counts its trials into the budget, and the trials are still there."""
+def test_a_0_1_database_upgrades_to_the_head_keeping_its_trials(tmp_path):
+    """A database written by release 0.1: `harness db upgrade` adds the scale-out (0.2) and data
+    (0.3) columns, counts its trials into the budget, and the trials are still there."""
     from alembic import command
     from sqlalchemy import create_engine
 
@@ -112,13 +112,13 @@ def test_a_0_1_database_upgrades_to_0_2_keeping_its_trials(tmp_path):
                 f"(1, {number}, '{status}', 'a', 'o', 's', 8, '{{}}', 0, 'cpu', 'cpu', 'fp32', "
                 "'h', '{}', 'contiguous', 'none', '2026-01-01')")
     engine.dispose()
-    with pytest.raises(StoreError, match="has schema 0.1, this harness needs 0.2"):
+    with pytest.raises(StoreError, match="has schema 0.1, this harness needs 0.3"):
         ResultsStore(f"sqlite:///{db}")
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert result.exit_code == 0, result.output
     store = ResultsStore(f"sqlite:///{db}")
     try:
-        assert store.schema_revision() == "0.2" and store.claimed(1) == 3
+        assert store.schema_revision() == "0.3" and store.claimed(1) == 3
         assert store.count_trials("old") == {"complete": 2, "failed": 1}
         (failed,) = store.failed_not_retried(1)
         store.mark_retried(failed.id)
