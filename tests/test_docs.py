@@ -65,9 +65,25 @@ def _public_records() -> dict[str, type]:
     import dataclasses
 
     import harness
+    import harness.data
 
-    return {name: getattr(harness, name) for name in harness.__all__
-            if dataclasses.is_dataclass(getattr(harness, name)) or name == "Task"}
+    found = {}
+    for module in (harness, harness.data):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if dataclasses.is_dataclass(obj) or name == "Task" or name.endswith("Table"):
+                found[name] = obj
+    return found
+
+
+def _members(cls: type) -> list[str]:
+    """Public methods and the attributes ``__init__`` sets (``self.x = …``)."""
+    import inspect
+
+    methods = [n for n, v in vars(cls).items() if not n.startswith("_") and callable(v)]
+    init = inspect.getsource(cls.__init__) if "__init__" in vars(cls) else ""
+    attributes = re.findall(r"self\.([a-z]\w*) = ", init)
+    return sorted(set(methods) | set(attributes))
 
 
 def _code_rows(obj: type) -> list[tuple[str, str]]:
@@ -75,6 +91,8 @@ def _code_rows(obj: type) -> list[tuple[str, str]]:
 
     if dataclasses.is_dataclass(obj):
         return [(f.name, str(f.type)) for f in dataclasses.fields(obj)]
+    if obj.__name__.endswith("Table"):
+        return [(name, "") for name in _members(obj)]
     return [(name, "") for name in vars(obj) if not name.startswith("_")]
 
 
@@ -88,6 +106,8 @@ def _compare(documented: dict[str, list[tuple[str, str]]]) -> list[str]:
         code = _code_rows(obj)
         if name == "Task":  # a protocol: its methods, not typed fields
             rows = [(field, "") for field, _ in rows]
+        if name.endswith("Table"):  # classes: members in any order
+            rows = sorted((field, "") for field, _ in rows)
         if rows != code:
             problems.append(f"{name}: docs {rows} != code {code}")
     return problems

@@ -38,7 +38,7 @@ def test_example_plugin_is_discovered_and_conforms(example_site):
     info = json.loads(shown.stdout)
     assert info["distribution"] == "harness-plugin-example"
     assert {(i["kind"], i["name"]) for i in info["registers"]} == {
-        ("task", "vector_classification"), ("dataset", "blobs"),
+        ("task", "vector_classification"), ("dataset", "blobs"), ("dataset", "stripes"),
         ("architecture", "example_mlp"), ("optimizer", "example_adamax")}
     checked = run_cli("plugins", "check", "example", extra_path=example_site)
     assert checked.returncode == 0, checked.stdout
@@ -57,10 +57,20 @@ def test_study_uses_all_four_contributions(example_site, tmp_path):
     assert max(r["val_accuracy"] for r in rows) > 0.5  # four blobs: chance is 0.25
 
 
+def test_its_dataset_for_the_builtin_classification_task_trains(example_site, tmp_path):
+    db = tmp_path / "s.db"
+    proc = run_cli("run", str(EXAMPLE / "stripes.toml"), "--db", str(db),
+                   extra_path=example_site)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json",
+                              extra_path=example_site).stdout)
+    assert max(r["val_accuracy"] for r in rows) > 0.5  # four orientations: chance is 0.25
+
+
 def test_example_tests_subclass_the_kit(example_site):
     env = {**os.environ, "PYTHONPATH": str(example_site)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            str(EXAMPLE / "tests")], capture_output=True, text=True, env=env,
                           timeout=300, cwd=EXAMPLE)
     assert proc.returncode == 0, proc.stdout
-    assert "4 passed" in proc.stdout
+    assert "5 passed" in proc.stdout

@@ -1,7 +1,7 @@
 """The public surface: what plugins may import, and a plugin written from the docs alone.
 
-``harness.__all__``, ``harness.testing`` and ``harness.hookspecs`` are public; every other
-module's name starts with an underscore. Plugins outside ``plugins/`` (the example package,
+``harness.__all__``, ``harness.data``, ``harness.testing`` and ``harness.hookspecs`` are
+public; every other module's name starts with an underscore. Plugins outside ``plugins/`` (the example package,
 the fresh plugin below) import nothing else — and never the builtins' ``harness_plugins``.
 """
 
@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import harness
+import harness.data
 import harness.testing
 from tests.conftest import REPO
 from tests.conftest import install_distribution
@@ -24,7 +25,7 @@ THIRD_PARTY = [*sorted((REPO / "examples").rglob("*.py")), FRESH]
 
 def private_imports(source: str) -> list[str]:
     """Every use of harness beyond its public surface in ``source``."""
-    allowed = {"harness": set(harness.__all__),
+    allowed = {"harness": set(harness.__all__), "harness.data": set(harness.data.__all__),
                "harness.testing": set(harness.testing.__all__)}
     found = []
     tree = ast.parse(source)
@@ -41,10 +42,22 @@ def private_imports(source: str) -> list[str]:
                           if a.name not in allowed[node.module]]
             elif node.module.startswith("harness."):
                 found.append(node.module)
-        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-              and node.value.id == "harness" and node.attr not in allowed["harness"]):
-            found.append(f"harness.{node.attr}")
+        elif isinstance(node, ast.Attribute):
+            found += _attribute_problems(node, allowed)
     return found
+
+
+def _attribute_problems(node: ast.Attribute, allowed: dict[str, set[str]]) -> list[str]:
+    """``harness.X`` and ``harness.data.X`` must name public things."""
+    if isinstance(node.value, ast.Name) and node.value.id == "harness":
+        public = allowed["harness"] | {"data", "testing"}
+        return [] if node.attr in public else [f"harness.{node.attr}"]
+    inner = node.value
+    if (isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name)
+            and inner.value.id == "harness" and inner.attr in ("data", "testing")):
+        module = f"harness.{inner.attr}"
+        return [] if node.attr in allowed[module] else [f"{module}.{node.attr}"]
+    return []
 
 
 def test_plugins_outside_plugins_import_only_public_names():
@@ -57,10 +70,11 @@ def test_the_import_check_catches_private_and_builtin_imports():
     planted = ("import harness\nfrom harness import TaskSpec, _config\n"
                "from harness._config import TaskConfig\nimport harness_plugins._imagedata\n"
                "from harness_plugins._detdata import DetectionData\n"
-               "x = harness.ArchitectureSpec\ny = harness._study\n")
-    assert private_imports(planted) == [
+               "x = harness.ArchitectureSpec\ny = harness._study\n"
+               "import harness.data\nz = harness.data.ImageSplit\nw = harness.data._cache\n")
+    assert sorted(private_imports(planted)) == sorted([
         "harness._config", "harness._config", "harness_plugins._imagedata",
-        "harness_plugins._detdata", "harness._study"]
+        "harness_plugins._detdata", "harness._study", "harness.data._cache"])
 
 
 def test_every_module_outside_the_public_surface_is_named_private():
@@ -70,6 +84,8 @@ def test_every_module_outside_the_public_surface_is_named_private():
     for path in package.rglob("*.py"):
         parts = path.relative_to(package).parts
         if parts[0] == "testing" or (len(parts) == 1 and parts[0] in public_files):
+            continue
+        if parts == ("data", "__init__.py"):
             continue
         if not any(part.startswith("_") for part in parts):
             loose.append("/".join(parts))
@@ -148,4 +164,8 @@ def test_the_public_api_only_grows():
     assert set(snapshot["hooks"]) <= hooks
     for name, fields in snapshot["fields"].items():
         current = [f.name for f in dataclasses.fields(getattr(harness, name))]
+        assert current[:len(fields)] == fields, name
+    assert set(snapshot["data_all"]) <= set(harness.data.__all__)
+    for name, fields in snapshot["data_fields"].items():
+        current = [f.name for f in dataclasses.fields(getattr(harness.data, name))]
         assert current[:len(fields)] == fields, name

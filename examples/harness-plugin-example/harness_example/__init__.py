@@ -1,8 +1,9 @@
-"""harness-plugin-example: one task, one dataset, one architecture and one optimizer.
+"""harness-plugin-example: a task, two datasets, an architecture and an optimizer.
 
 Everything a plugin needs is here: hook implementations that register frozen spec records,
-factories that import torch only when called, and a data contract (``VectorData``) that the
-dataset produces and the task consumes.
+factories that import torch only when called, a data contract of its own (``VectorData``) that
+one dataset produces and its task consumes — and a dataset for harness's builtin
+``classification`` task (``stripes``), written against the public ``harness.data`` contract.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
+import harness.data
 
 KIND = "vectors"
 
@@ -42,6 +44,44 @@ def load_blobs(options: Mapping[str, Any]) -> VectorData:
     cut1, cut2 = int(n * 0.6), int(n * 0.8)
     return VectorData({"train": (x[:cut1], y[:cut1]), "val": (x[cut1:cut2], y[cut1:cut2]),
                        "test": (x[cut2:], y[cut2:])}, options["centers"])
+
+
+# -- a dataset for the builtin classification task --------------------------------------------
+
+STRIPE_ANGLES = (0, 45, 90, 135)
+
+
+@dataclass(frozen=True)
+class StripesReader:
+    """Draws image ``i`` of one split. It must pickle: harness reads lazy splits in parallel
+    processes when it builds the dataset's cache, once; trials then read the cache."""
+
+    size: int
+    seed: int
+    split: int
+
+    def __call__(self, i: int) -> harness.data.ImageSample:
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, self.split, i])
+        label = int(rng.integers(len(STRIPE_ANGLES)))
+        angle = np.deg2rad(STRIPE_ANGLES[label])
+        yy, xx = np.mgrid[0:self.size, 0:self.size]
+        wave = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * rng.uniform(0.5, 1.2)
+                      + rng.uniform(0, 6.3))
+        pixels = 128 + 90 * wave + rng.normal(0, 30, wave.shape)
+        image = pixels.clip(0, 255).astype(np.uint8)[:, :, None]  # H×W×1 uint8
+        return harness.data.ImageSample(image, label)
+
+
+def load_stripes(options: Mapping[str, Any]) -> harness.data.ImageClassificationData:
+    counts = (options["train"], options["val"], options["test"])
+    if min(counts) < 4:
+        raise harness.DataError(f"stripes: every split needs 4 images or more, got {counts}")
+    splits = [harness.data.LazySplit(n, StripesReader(options["size"], options["seed"], k))
+              for k, n in enumerate(counts)]
+    names = tuple(f"{angle} degrees" for angle in STRIPE_ANGLES)
+    return harness.data.ImageClassificationData(names, *splits)
 
 
 # -- task ------------------------------------------------------------------------------------
@@ -136,6 +176,15 @@ def register_datasets(register: Any) -> None:
                  "spread": harness.Option(float, 2.5, "cluster standard deviation"),
                  "seed": harness.Option(int, 0, "generator seed")},
         test_options={"samples": 60}))
+    register(harness.DatasetSpec(
+        name="stripes", kind=harness.data.IMAGE_CLASSIFICATION, load=load_stripes,
+        description="grey stripes in four orientations (for the builtin classification task)",
+        options={"size": harness.Option(int, 16, "image side, pixels"),
+                 "train": harness.Option(int, 400, "training images"),
+                 "val": harness.Option(int, 100, "validation images"),
+                 "test": harness.Option(int, 100, "test images"),
+                 "seed": harness.Option(int, 0, "generator seed")},
+        test_options={"train": 16, "val": 8, "test": 8}))
 
 
 @harness.hookimpl

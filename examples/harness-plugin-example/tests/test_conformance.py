@@ -20,3 +20,7 @@ class TestBlobs(DatasetContract):
 
 class TestVectorTask(TaskContract):
     name = "vector_classification"
+
+
+class TestStripes(DatasetContract):
+    name = "stripes"
