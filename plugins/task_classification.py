@@ -84,10 +84,15 @@ class ClassificationTask:
         import torch.nn.functional as F
         from torchvision.transforms.v2.functional import gaussian_blur
 
-        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            # On the CPU, resize the uint8 channels-last batch first: PyTorch's uint8 bilinear
+            # path is ~5× faster than resizing floats (and the float work then shrinks too).
+            if x.device.type != "cpu":
+                x = x.float()
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
                               align_corners=False)
+        x = x.float().div_(255)
         sigma = float(self.params["blur_sigma"])
         if sigma > 0:
             kernel = 2 * round(3 * sigma) + 1

@@ -94,7 +94,7 @@ def detection_batch(samples: list[Any]) -> pa.RecordBatch:
     boxes = [np.asarray(s.boxes, dtype=np.float32).reshape(-1) for s in samples]
     labels = [np.asarray(s.labels, dtype=np.int64).reshape(-1) for s in samples]
     arrays = [
-        pa.array([a.tobytes() for a in images], pa.large_binary()),
+        _binary(images),
         pa.array([a.shape[0] for a in images], pa.int32()),
         pa.array([a.shape[1] for a in images], pa.int32()),
         _list(boxes, pa.float32()),
@@ -103,6 +103,14 @@ def detection_batch(samples: list[Any]) -> pa.RecordBatch:
     ]
     names = ["image", "height", "width", "boxes", "labels", "source"]
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _binary(images: list[np.ndarray]) -> pa.Array:
+    """Images of varying size as one ``large_binary`` column: a single copy into one buffer."""
+    offsets = np.concatenate([[0], np.cumsum([a.size for a in images])]).astype(np.int64)
+    data = np.concatenate([a.reshape(-1) for a in images]) if images else np.zeros(0, np.uint8)
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(images),
+                                            [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _list(parts: list[np.ndarray], kind: pa.DataType) -> pa.Array:

@@ -130,31 +130,78 @@ def _eager_chunks(kind: str, split: str, source: Any, rows: int) -> Iterator[lis
         yield samples[start:start + rows]
 
 
-def _run(jobs: list[tuple[str, str, int, int, str, bool]],
-         reads: dict[str, Callable[[int], Any]], workers: int) -> list[Shard]:
+Job = tuple[str, str, int, int, str, bool]  # kind, split, first, last sample, file, stats
+
+
+def _run(jobs: list[Job], reads: dict[str, Callable[[int], Any]], workers: int) -> list[Shard]:
+    """Every job's shard, in job order: one run of consecutive jobs per process."""
     if not jobs:
         return []
     if workers <= 1 or len(jobs) <= 1:
         _READS.update(reads)
-        return [_lazy_shard(*job) for job in jobs]
+        return _pipelined(jobs)
+    runs = _runs(jobs, min(workers, len(jobs)))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=context,
                              initializer=_remember, initargs=(reads,)) as pool:
-        return list(pool.map(_lazy_shard, *zip(*jobs, strict=True)))
+        return [shard for shards in pool.map(_pipelined, runs) for shard in shards]
+
+
+def _runs(jobs: list[Job], count: int) -> list[list[Job]]:
+    """``count`` runs of consecutive jobs with about the same number of samples each."""
+    total = sum(stop - start for _, _, start, stop, _, _ in jobs)
+    runs: list[list[Job]] = [[]]
+    done = 0
+    for job in jobs:
+        if runs[-1] and done >= total * len(runs) / count and len(runs) < count:
+            runs.append([])
+        runs[-1].append(job)
+        done += job[3] - job[2]
+    return runs
 
 
 _READS: dict[str, Callable[[int], Any]] = {}
 
 
 def _remember(reads: dict[str, Callable[[int], Any]]) -> None:
-    """Pool initializer: the split's ``read`` is sent once per process, not once per shard."""
+    """Pool initializer: the splits' ``read`` functions are sent once per process, not once per
+    shard; each process decodes on one core (the pool has one process per core)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - a dependency, but decoding may not need it
+        pass
     _READS.update(reads)
 
 
-def _lazy_shard(kind: str, split: str, start: int, stop: int, path: str, stats: bool) -> Shard:
+def _pipelined(jobs: list[Job]) -> list[Shard]:
+    """Read the jobs' samples one shard after another, writing each shard in a thread while
+    the next is read: writing is a system call, so it overlaps decoding (on machines where
+    fresh page-cache memory is slow to fault in, it costs as much as decoding)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shards: list[Shard] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-shard-writer") as writer:
+        pending = None
+        for number, job in enumerate(jobs):
+            write = _read_shard(*job, buffer=number % 2)
+            if pending is not None:
+                shards.append(pending.result())  # at most one shard waits to be written
+            pending = writer.submit(write)
+        if pending is not None:
+            shards.append(pending.result())
+    return shards
+
+
+def _read_shard(kind: str, split: str, start: int, stop: int, path: str, stats: bool,
+                buffer: int = 0) -> Callable[[], Shard]:
+    """Read one shard's samples; returns the function that writes them."""
     read = _READS[split]
-    items, repairs, skipped = [], Counter[str](), ""
+    collected = _Collected(stop - start, buffer) if kind == IMAGE_CLASSIFICATION else None
+    items: list[Any] = []
+    repairs, skipped = Counter[str](), ""
     for i in range(start, stop):
         try:
             item = read(i)
@@ -168,26 +215,95 @@ def _lazy_shard(kind: str, split: str, start: int, stop: int, path: str, stats: 
             skipped = skipped or (item.why or f"{item.where}: {item.kind}")
             continue
         repairs.update(getattr(item, "repairs", ()))
-        items.append(item)
-    shard = _write(kind, Path(path), items, stats)
-    shard.repairs.update(repairs)
-    shard.first_skipped = skipped
-    return shard
+        if collected is not None:
+            collected.add(item, path)
+        else:
+            items.append(item)
+
+    def write() -> Shard:
+        if collected is not None:
+            shard = _write_images(Path(path), *collected.arrays(), stats)
+        else:
+            shard = _write(kind, Path(path), items, stats)
+        shard.repairs.update(repairs)
+        shard.first_skipped = skipped
+        return shard
+
+    return write
+
+
+class _Collected:
+    """Decoded images gathered straight into one shard-sized array (no list, no stacking
+    copy). Two arrays per process alternate — one filling while the other is written — and
+    are reused by later shards."""
+
+    _buffers: dict[int, np.ndarray] = {}
+
+    def __init__(self, capacity: int, buffer: int = 0) -> None:
+        self.capacity, self.rows, self.buffer = capacity, 0, buffer
+        self.images: np.ndarray | None = None
+        self.labels = np.empty(capacity, dtype=np.int64)
+
+    def add(self, item: ImageSample, where: str) -> None:
+        image = np.asarray(item.image)
+        if self.images is None:
+            self.images = self._array(image.shape)
+        if image.shape != self.images.shape[1:] or image.dtype != np.uint8:
+            raise DataError(f"images must all be H×W×C uint8 of one size: {Path(where).stem} "
+                            f"holds {image.dtype} {image.shape} and "
+                            f"{tuple(self.images.shape[1:])}")
+        self.images[self.rows] = image
+        self.labels[self.rows] = int(item.label)
+        self.rows += 1
+
+    def _array(self, shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) != 3:
+            raise DataError(f"images must be H×W×C uint8; got shape {shape}")
+        buffer = _Collected._buffers.get(self.buffer)
+        if buffer is None or buffer.shape[1:] != shape or len(buffer) < self.capacity:
+            buffer = np.empty((self.capacity, *shape), dtype=np.uint8)
+            _Collected._buffers[self.buffer] = buffer
+        return buffer[:self.capacity]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.images is None:
+            return np.zeros((0, 1, 1, 1), dtype=np.uint8), self.labels[:0]
+        return self.images[:self.rows], self.labels[:self.rows]
 
 
 def _write(kind: str, path: Path, items: list[Any], stats: bool) -> Shard:
     if kind == DETECTION:
         size = _arrow.write_shard(path, _arrow.detection_batch(items))
         return Shard(path.name, len(items), size)
-    images = _stack(items, path)
     labels = np.array([int(item.label) for item in items], dtype=np.int64)
+    return _write_images(path, _stack(items, path), labels, stats)
+
+
+def _write_images(path: Path, images: np.ndarray, labels: np.ndarray, stats: bool) -> Shard:
     size = _arrow.write_shard(path, _arrow.image_batch(images, labels))
-    shard = Shard(path.name, len(items), size, tuple(images.shape[1:]))
+    shard = Shard(path.name, len(images), size, tuple(images.shape[1:]))
     if stats and len(images):
-        pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
-        shard.sums, shard.squares = pixels.sum(0).tolist(), (pixels ** 2).sum(0).tolist()
-        shard.pixels = len(pixels)
+        # Normalisation statistics need no more than a large, even sample: at most
+        # STATS_IMAGES images of each shard (all of a small dataset).
+        picks = np.linspace(0, len(images) - 1, min(len(images), STATS_IMAGES)).astype(int)
+        sample = images[picks]
+        shard.sums, shard.squares = _channel_moments(sample)
+        shard.pixels = int(np.prod(sample.shape[:-1]))
     return shard
+
+
+STATS_IMAGES = 128
+
+
+def _channel_moments(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel sums of the values and of their squares, exact, without a float copy: one
+    histogram of (channel, value) pairs."""
+    channels = images.shape[-1]
+    pairs = images.reshape(-1, channels).astype(np.uint16) + (256 * np.arange(channels,
+                                                                          dtype=np.uint16))
+    counts = np.bincount(pairs.reshape(-1), minlength=256 * channels).reshape(channels, 256)
+    values = np.arange(256, dtype=np.float64)
+    return (counts @ values).tolist(), (counts @ values ** 2).tolist()
 
 
 def _stack(items: list[ImageSample], path: Path) -> np.ndarray:
