@@ -41,8 +41,11 @@ from harness._specs import MetricSpec
 from harness._specs import ModelRequest
 from harness._specs import OptimizerSpec
 from harness._specs import Option
+from harness._specs import PrunerSpec
+from harness._specs import SamplerSpec
 from harness._specs import SchedulePlan
 from harness._specs import SchedulerSpec
+from harness._specs import SearchRequest
 from harness._specs import Task
 from harness._specs import TaskContext
 from harness._specs import TaskSpec
@@ -72,8 +75,11 @@ __all__ = [
     "OptimizerSpec",
     "Param",
     "PluginError",
+    "PrunerSpec",
+    "SamplerSpec",
     "SchedulePlan",
     "SchedulerSpec",
+    "SearchRequest",
     "SearchSection",
     "StoreError",
     "StudySection",

@@ -27,12 +27,8 @@ from harness._errors import did_you_mean
 from harness._space import GENERIC_PARAMS
 from harness._specs import REQUIRED
 from harness._specs import Option
-from harness._study.samplers import PRUNERS as PRUNER_TABLE
-from harness._study.samplers import SAMPLERS as SAMPLER_TABLE
 
 __all__ = [
-    "SAMPLERS",
-    "PRUNERS",
     "PRECISIONS",
     "TaskConfig",
     "default_db_url",
@@ -41,8 +37,6 @@ __all__ = [
     "validate_options",
 ]
 
-SAMPLERS = tuple(SAMPLER_TABLE)
-PRUNERS = tuple(PRUNER_TABLE)
 PRECISIONS = ("fp32", "amp", "bf16", "fp16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -77,6 +71,8 @@ class SearchSection:
     """Overrides of the generic hyperparameters (lr, batch_size, weight_decay, momentum)."""
     space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Overrides of plugin hyperparameters, by plugin name: ``[search.space.<name>]``."""
+    warm_start: str | None = None
+    """An earlier study in the same database whose finished trials seed this new one."""
 
 
 DEFAULT_HEARTBEAT_S = 10.0
@@ -91,7 +87,9 @@ def default_grace_s(heartbeat_s: float) -> float:
 @dataclass(frozen=True)
 class BudgetSection:
     n_trials: int = 10
+    """Trials the study holds when done. With ``compute_s`` and no ``n_trials``: no limit."""
     timeout_s: float | None = None
+    """Wall-clock seconds this process starts trials for."""
     epochs: int = 5
     trial_timeout_s: float | None = None
     retry_crashed: int = 0
@@ -103,6 +101,13 @@ class BudgetSection:
     """A running trial with no heartbeat for this long belongs to a dead process: it is failed
     (and re-run, if ``retry_crashed`` allows) by the next process that looks. Default:
     :func:`default_grace_s` of the heartbeat interval."""
+    compute_s: float | None = None
+    """Device-seconds the whole study may spend: the sum of its trials' durations, over every
+    process and machine. No trial starts once it is spent (trials in flight finish)."""
+
+
+UNLIMITED_TRIALS = 1_000_000
+"""``n_trials`` when only a compute budget is set."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,8 @@ _DEVICE = DeviceSection()
 def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a stored configuration (``TaskConfig.to_dict()``) that shapes the search."""
     keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
+    # Where a study was seeded from does not shape its space (and older studies have no key).
+    keep["search"] = {k: v for k, v in (keep["search"] or {}).items() if k != "warm_start"}
     keep["task"] = data["study"]["task"]
     keep["objectives"] = list(data["study"]["objectives"])
     keep["epochs"] = data["budget"]["epochs"]
@@ -241,27 +248,32 @@ def _dataset(t: _Table) -> DatasetSection:
 
 def _search(t: _Table) -> SearchSection:
     t.expect("architectures", "optimizers", "schedulers", "sampler", "sampler_options",
-             "pruner", "pruner_options", "space", *GENERIC_HPARAMS)
+             "pruner", "pruner_options", "space", "warm_start", *GENERIC_HPARAMS)
     archs = tuple(t.get("architectures", list, check=_nonempty_strings))
     optimizers = tuple(t.get("optimizers", list, list(_SEARCH.optimizers),
                              check=_nonempty_strings))
     schedulers = tuple(t.get("schedulers", list, list(_SEARCH.schedulers),
                              check=_nonempty_strings))
-    sampler = t.get("sampler", str, _SEARCH.sampler, check=_one_of(SAMPLERS))
-    pruner = t.get("pruner", str, _SEARCH.pruner, check=_one_of(PRUNERS))
+    # Which samplers and pruners exist is the plugins' to say: checked when resolved.
+    sampler = t.get("sampler", str, _SEARCH.sampler, check=_nonempty)
+    pruner = t.get("pruner", str, _SEARCH.pruner, check=_nonempty)
     sampler_options = t.table("sampler_options").raw()
     pruner_options = t.table("pruner_options").raw()
     hparams = {k: t.get(k, object) for k in GENERIC_HPARAMS if k in t.data}
     space_table = t.table("space")
     space = {owner: space_table.table(owner).raw() for owner in list(space_table.data)}
+    warm_start = t.get("warm_start", str, None, check=_nonempty)
     t.done()
     return SearchSection(archs, optimizers, schedulers, sampler, sampler_options, pruner,
-                         pruner_options, hparams, space)
+                         pruner_options, hparams, space, warm_start)
 
 
 def _budget(t: _Table) -> BudgetSection:
     d = _BUDGET
-    n_trials = t.get("n_trials", int, d.n_trials, check=_at_least(1))
+    compute = t.get("compute_s", float, d.compute_s, check=_positive)
+    unlimited = compute is not None and "n_trials" not in t.data
+    n_trials = t.get("n_trials", int, UNLIMITED_TRIALS if unlimited else d.n_trials,
+                     check=_at_least(1))
     timeout = t.get("timeout_s", float, d.timeout_s, check=_positive)
     epochs = t.get("epochs", int, d.epochs, check=_at_least(1))
     trial_timeout = t.get("trial_timeout_s", float, d.trial_timeout_s, check=_positive)
@@ -273,7 +285,7 @@ def _budget(t: _Table) -> BudgetSection:
            "would be declared dead between two heartbeats")
     t.done()
     return BudgetSection(n_trials, timeout, epochs, trial_timeout, retry_crashed, heartbeat,
-                         grace)
+                         grace, compute)
 
 
 def _device(t: _Table) -> DeviceSection:

@@ -43,7 +43,8 @@ __all__ = [
 ENTRY_POINT_GROUP = "harness"
 PROJECT_DISTRIBUTION = "harness"
 REGISTER_HOOKS = ("register_architectures", "register_optimizers", "register_schedulers",
-                  "register_tasks", "register_datasets")
+                  "register_tasks", "register_datasets", "register_samplers",
+                  "register_pruners")
 
 hookimpl = pluggy.HookimplMarker("harness")
 

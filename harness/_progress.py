@@ -13,6 +13,7 @@ from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
 from rich.text import Text
 
+from harness._config import UNLIMITED_TRIALS
 from harness._records import EpochRecord
 from harness._records import StudySummary
 from harness._records import TrialPlan
@@ -49,14 +50,20 @@ class RichObserver:
         self.progress.__exit__(None, None, None)
 
     def trial_started(self, plan: TrialPlan, index: int, total: int) -> None:
+        if total >= UNLIMITED_TRIALS:  # a compute budget, no trial count: show no total
+            self._trial_started(plan, index, None, f"{index}")
+        else:
+            self._trial_started(plan, index, total, f"{index}/{total}")
+
+    def _trial_started(self, plan: TrialPlan, index: int, total: int | None, count: str) -> None:
         if self._trials is None:
             self._trials = self.progress.add_task("trials", total=total, completed=index - 1)
-        self.progress.update(self._trials, description=f"trial {index}/{total}")
+        self.progress.update(self._trials, description=f"trial {count}")
         self._epochs[plan.number] = self.progress.add_task(
             f"  #{plan.number} {plan.architecture} · {plan.optimizer} · {plan.scheduler}",
             total=None)
         if self.plain:
-            self.console.print(Text(f"trial {plan.number} started ({index}/{total}): "
+            self.console.print(Text(f"trial {plan.number} started ({count}): "
                                     f"{plan.architecture} · {plan.optimizer} · "
                                     f"{plan.scheduler}"), highlight=False)
 
@@ -116,7 +123,8 @@ class RichObserver:
 
 def summary_line(summary: StudySummary) -> str:
     state = "interrupted" if summary.interrupted else "done"
+    held = (f"{summary.total_finished} trial(s) finished" if summary.budget >= UNLIMITED_TRIALS
+            else f"{summary.total_finished}/{summary.budget} of the budget finished")
     return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "
             f"{summary.duration_s:.1f} s ({summary.complete} complete, {summary.pruned} pruned, "
-            f"{summary.failed} failed); {summary.total_finished}/{summary.budget} of the budget "
-            f"finished; results in {summary.db}")
+            f"{summary.failed} failed); {held}; results in {summary.db}")

@@ -100,6 +100,10 @@ class TrialResult:
     e2e_infer_samples_per_s: float | None = None
     data_wait_s: float | None = None
     """Seconds the training loop waited for data, over every epoch."""
+    speed_key: str | None = None
+    """What the speed figures depend on, hashed: trials sharing it share the figures."""
+    speed_from_trial: int | None = None
+    """The trial (row id) whose speed figures were reused; None: measured by this trial."""
 
     @property
     def data_wait_share(self) -> float | None:

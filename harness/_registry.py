@@ -21,6 +21,8 @@ from harness._specs import ArchitectureCatalogSpec
 from harness._specs import ArchitectureSpec
 from harness._specs import DatasetSpec
 from harness._specs import OptimizerSpec
+from harness._specs import PrunerSpec
+from harness._specs import SamplerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
 
@@ -99,13 +101,15 @@ class Registry:
         self.schedulers: SpecTable[SchedulerSpec] = SpecTable("scheduler")
         self.tasks: SpecTable[TaskSpec] = SpecTable("task")
         self.datasets: SpecTable[DatasetSpec] = SpecTable("dataset")
+        self.samplers: SpecTable[SamplerSpec] = SpecTable("sampler")
+        self.pruners: SpecTable[PrunerSpec] = SpecTable("pruner")
         for table in self._tables():
             table.describe = describe
         self._catalog_names: dict[str, frozenset[str]] = {}
 
     def _tables(self) -> tuple[SpecTable[Any], ...]:
         return (self.architectures, self.catalogs, self.optimizers, self.schedulers,
-                self.tasks, self.datasets)
+                self.tasks, self.datasets, self.samplers, self.pruners)
 
     def add(self, spec: Any, plugin: str) -> None:
         """Register ``spec`` for ``plugin``; the spec's type decides its kind."""
@@ -129,6 +133,8 @@ class Registry:
             SchedulerSpec: self.schedulers,
             TaskSpec: self.tasks,
             DatasetSpec: self.datasets,
+            SamplerSpec: self.samplers,
+            PrunerSpec: self.pruners,
         }
         return tables.get(type(spec))
 
@@ -141,7 +147,8 @@ class Registry:
         for kind, table in (("architecture", self.architectures),
                             ("architecture", self.catalogs), ("optimizer", self.optimizers),
                             ("scheduler", self.schedulers), ("task", self.tasks),
-                            ("dataset", self.datasets)):
+                            ("dataset", self.datasets), ("sampler", self.samplers),
+                            ("pruner", self.pruners)):
             for name in sorted(table.specs):
                 yield kind, table.specs[name]
 

@@ -34,8 +34,11 @@ __all__ = [
     "ModelRequest",
     "Option",
     "OptimizerSpec",
+    "PrunerSpec",
+    "SamplerSpec",
     "SchedulePlan",
     "SchedulerSpec",
+    "SearchRequest",
     "Task",
     "TaskContext",
     "TaskSpec",
@@ -97,6 +100,9 @@ class ArchitectureSpec:
         tasks: names of the tasks it can serve.
         description: one line for listings.
         params: hyperparameters the search may vary.
+        speed_depends_on_weights: its inference speed changes with training (a detector's
+            post-processing keeps more boxes early on): every trial measures it, instead of
+            reusing an earlier trial's figures for the same setting.
     """
 
     name: str
@@ -104,6 +110,7 @@ class ArchitectureSpec:
     tasks: tuple[str, ...]
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
+    speed_depends_on_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ class ArchitectureCatalogSpec:
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
     sample_variant: str | None = None
+    speed_depends_on_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,66 @@ class SchedulerSpec:
     build: Callable[[torch.optim.Optimizer, SchedulePlan, Mapping[str, Any]], Any]
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What a sampler's or pruner's ``build`` receives.
+
+    Attributes:
+        seed: seed the sampler with it (each run session of a study gets its own).
+        options: the task file's ``[search.sampler_options]`` (or ``pruner_options``), checked
+            against ``options_of``.
+        epochs: epochs per trial: the resource multi-fidelity pruners allocate.
+        grid: for grid samplers, the values of each parameter to enumerate (architecture,
+            optimizer, scheduler, batch_size, lr, and device choices listed several times).
+        objectives: how many objectives the study optimises.
+    """
+
+    seed: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    epochs: int = 1
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    objectives: int = 1
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A search strategy a task file's ``[search] sampler`` may name.
+
+    Attributes:
+        name: globally unique name.
+        build: ``build(request: SearchRequest)`` returns an ``optuna.samplers.BaseSampler``.
+            A sampler with an ``is_exhausted(study)`` method ends the study when it returns
+            True (as a grid does).
+        description: one line for listings.
+        options_of: the callable whose keyword parameters ``[search.sampler_options]`` must
+            match, by name and type (usually the Optuna class); None: options are passed on
+            unchecked.
+    """
+
+    name: str
+    build: Callable[[SearchRequest], Any]
+    description: str = ""
+    options_of: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    """An early-stopping rule a task file's ``[search] pruner`` may name.
+
+    Attributes:
+        name: globally unique name.
+        build: ``build(request: SearchRequest)`` returns an ``optuna.pruners.BasePruner``; it
+            sees each trial's objective after every epoch (``request.epochs`` of them).
+        description: one line for listings.
+        options_of: as for :class:`SamplerSpec`, for ``[search.pruner_options]``.
+    """
+
+    name: str
+    build: Callable[[SearchRequest], Any]
+    description: str = ""
+    options_of: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from harness._specs import ArchitectureSpec
     from harness._specs import DatasetSpec
     from harness._specs import OptimizerSpec
+    from harness._specs import PrunerSpec
+    from harness._specs import SamplerSpec
     from harness._specs import SchedulerSpec
     from harness._specs import TaskSpec
 
@@ -101,6 +103,39 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     Returns: ignored.
 
     Added in 0.1.
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
+    """Contribute search strategies (samplers) that ``[search] sampler`` may name.
+
+    Called once per run, when the registry is built. The builtin ones (``tpe``, ``random``,
+    ``cmaes``, ``gp``, ``nsgaii``, ``qmc``, ``grid``) register this way too. ``harness replay``
+    runs any registered sampler on a recorded study, which is how a sampler plugin is judged.
+
+    Args:
+        register: call once per SamplerSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.2.
+    """
+
+
+@hookspec
+def register_pruners(register: Callable[[PrunerSpec], None]) -> None:
+    """Contribute early-stopping rules (pruners) that ``[search] pruner`` may name.
+
+    Called once per run, when the registry is built; builtins (``none``, ``median``,
+    ``percentile``, ``successive_halving``, ``hyperband``) register this way too.
+
+    Args:
+        register: call once per PrunerSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.2.
     """
 
 

@@ -195,6 +195,8 @@ def register_architectures(register: Any) -> None:
         params = {**COMMON, **extra}
         if name == "ssdlite":
             params = {k: v for k, v in params.items() if k != "fpn_channels"}
+        # Post-processing (NMS) time depends on how many boxes the trained detector keeps.
         register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
-                                          description=description, params=params))
+                                          description=description, params=params,
+                                          speed_depends_on_weights=True))
 

@@ -129,6 +129,21 @@ def _crash(request):
     import os
     os._exit(3)
 
+_LEAKED = []
+
+def _hog(request):
+    """Holds (and touches) 300 MB while its trial runs: a worker must give it back after."""
+    import torch
+    model = _mlp(request)
+    model.register_buffer("ballast", torch.ones(75_000_000), persistent=False)
+    return model
+
+def _leaky(request):
+    """Leaks 300 MB into module state on every build: a worker must be recycled."""
+    import torch
+    _LEAKED.append(torch.ones(75_000_000))
+    return _mlp(request)
+
 @harness.hookimpl
 def register_architectures(register):
     register(harness.ArchitectureSpec(
@@ -144,6 +159,9 @@ def register_architectures(register):
                                       params={"hidden": harness.Int(32, 16, 64)}))
     register(harness.ArchitectureSpec(name="sleepy_net", build=_sleepy, tasks=("classification",)))
     register(harness.ArchitectureSpec(name="crash_net", build=_crash, tasks=("classification",)))
+    for name, build in (("hog_net", _hog), ("leaky_net", _leaky)):
+        register(harness.ArchitectureSpec(name=name, build=build, tasks=("classification",),
+                                          params={"hidden": harness.Int(32, 16, 64)}))
     register(harness.ArchitectureSpec(name="flaky_mlp", build=_flaky, tasks=("classification",),
                                       params={"hidden": harness.Int(32, 16, 64)}))
 

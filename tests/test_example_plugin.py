@@ -39,22 +39,46 @@ def test_example_plugin_is_discovered_and_conforms(example_site):
     assert info["distribution"] == "harness-plugin-example"
     assert {(i["kind"], i["name"]) for i in info["registers"]} == {
         ("task", "vector_classification"), ("dataset", "blobs"), ("dataset", "stripes"),
-        ("architecture", "example_mlp"), ("optimizer", "example_adamax")}
+        ("architecture", "example_mlp"), ("optimizer", "example_adamax"),
+        ("sampler", "example_sobol")}
     checked = run_cli("plugins", "check", "example", extra_path=example_site)
     assert checked.returncode == 0, checked.stdout
     assert " 0 failed" in checked.stdout
 
 
-def test_study_uses_all_four_contributions(example_site, tmp_path):
-    db = tmp_path / "e.db"
+@pytest.fixture(scope="module")
+def blobs_db(example_site, tmp_path_factory):
+    db = tmp_path_factory.mktemp("blobs") / "e.db"
     proc = run_cli("run", str(EXAMPLE / "blobs.toml"), "--db", str(db),
                    extra_path=example_site)
     assert proc.returncode == 0, proc.stderr
+    return db
+
+
+def test_study_uses_all_four_contributions(example_site, blobs_db):
+    db = blobs_db
     rows = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json",
                               extra_path=example_site).stdout)
     assert {r["architecture"] for r in rows} == {"example_mlp"}
     assert {r["optimizer"] for r in rows} == {"example_adamax"}
     assert max(r["val_accuracy"] for r in rows) > 0.5  # four blobs: chance is 0.25
+
+
+def test_its_sampler_is_replayed_on_an_exported_study(example_site, blobs_db, tmp_path):
+    box = tmp_path / "blobs.json"
+    exported = run_cli("export", "--db", str(blobs_db), "--study", "example-blobs",
+                       "--out", str(box), extra_path=example_site)
+    assert exported.returncode == 0, exported.stderr
+    out = tmp_path / "replay"
+    proc = run_cli("replay", str(box), "--candidate", "example_sobol/none", "--seeds", "3",
+                   "--out", str(out), extra_path=example_site)
+    assert proc.returncode == 0, proc.stderr
+    assert "| example_sobol/none |" in proc.stdout
+    curves = json.loads((out / "replay.json").read_text())["curves"]
+    assert set(curves) == {"random/none", "example_sobol/none"}
+    # Without the plugin the same name is an unknown sampler: one line, exit 2.
+    missing = run_cli("replay", str(box), "--candidate", "example_sobol/none")
+    assert missing.returncode == 2 and "example_sobol" in missing.stderr, missing.stderr
 
 
 def test_its_dataset_for_the_builtin_classification_task_trains(example_site, tmp_path):

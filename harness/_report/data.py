@@ -46,7 +46,9 @@ class StudyReport:
     boards: list[Leaderboard]
     counts: dict[str, int]
     points: list[dict[str, Any]] = field(default_factory=list)
-    history: list[tuple[int, float | None, str]] = field(default_factory=list)
+    history: list[tuple[int, float | None, str, float]] = field(default_factory=list)
+    """(trial number, objective of a complete trial or None, status, compute seconds the study
+    had spent when the trial finished: the sum of durations of it and every earlier trial)."""
     failures: list[dict[str, Any]] = field(default_factory=list)
     curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     importance: dict[str, float] = field(default_factory=dict)
@@ -125,15 +127,21 @@ def _with_joins(query: Any, joins: list[Any]) -> Any:
 
 
 def _history(session: Session, study: StudyRow, score: Any,
-             joins: list[Any]) -> list[tuple[int, float | None, str]]:
+             joins: list[Any]) -> list[tuple[int, float | None, str, float]]:
     total = session.scalar(select(func.count()).where(TrialRow.study_id == study.id)) or 0
     step = max(1, total // MAX_POINTS)
-    query = _with_joins(select(TrialRow.number, score, TrialRow.status).select_from(TrialRow),
-                        joins).where(TrialRow.study_id == study.id)
+    # Compute spent so far: a running sum over every trial (a window, so sampling the points
+    # below still counts the trials between them).
+    spent = func.sum(func.coalesce(TrialRow.duration_s, 0.0)).over(order_by=TrialRow.number)
+    inner = _with_joins(select(TrialRow.number.label("number"), score.label("score"),
+                               TrialRow.status.label("status"), spent.label("spent"))
+                        .select_from(TrialRow), joins).where(
+        TrialRow.study_id == study.id).subquery()
+    query = select(inner.c.number, inner.c.score, inner.c.status, inner.c.spent)
     if step > 1:
-        query = query.where(TrialRow.number % step == 0)
-    return [(n, v if status == "complete" else None, status)
-            for n, v, status in session.execute(query.order_by(TrialRow.number))]
+        query = query.where(inner.c.number % step == 0)
+    return [(n, v if status == "complete" else None, status, float(seconds or 0.0))
+            for n, v, status, seconds in session.execute(query.order_by(inner.c.number))]
 
 
 def _points(session: Session, study: StudyRow, score: Any, joins: list[Any],

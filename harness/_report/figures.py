@@ -42,7 +42,8 @@ def figures(report: StudyReport) -> dict[str, Any]:
                 layout=_layout(f"Learning-rate sensitivity: {metric}", "learning rate", metric,
                                xlog=True))
     if report.history:
-        out["history"] = _history(go, report)
+        out["history"] = _history(go, report, by_compute=False)
+        out["history_compute"] = _history(go, report, by_compute=True)
     if report.importance:
         names = list(report.importance)[::-1]
         out["importance"] = go.Figure(
@@ -92,19 +93,28 @@ def _pareto(go: Any, report: StudyReport) -> Any:
         "inference samples/s (log)", report.primary, xlog=True))
 
 
-def _history(go: Any, report: StudyReport) -> Any:
-    done = [(n, v) for n, v, _ in report.history if v is not None]
-    sign = 1 if report.direction == "maximize" else -1
-    best, running = None, []
-    for _, value in done:
-        best = value if best is None or sign * value > sign * best else best
-        running.append(best)
-    other = [(n, s) for n, v, s in report.history if v is None]
-    traces = [go.Scatter(x=[n for n, _ in done], y=[v for _, v in done], mode="markers",
+def _history(go: Any, report: StudyReport, by_compute: bool) -> Any:
+    """Best-so-far against the trial number, or against the compute seconds spent (what a
+    budget is paid in: a pruned trial costs less than a complete one)."""
+    at = 3 if by_compute else 0
+    done = [(row[at], row[1]) for row in report.history if row[1] is not None]
+    best_so_far = running_best([v for _, v in done], report.direction == "maximize")
+    other = [row[at] for row in report.history if row[1] is None]
+    traces = [go.Scatter(x=[x for x, _ in done], y=[v for _, v in done], mode="markers",
                          name="complete"),
-              go.Scatter(x=[n for n, _ in done], y=running, mode="lines", name="best so far")]
+              go.Scatter(x=[x for x, _ in done], y=best_so_far, mode="lines",
+                         name="best so far", line_shape="hv")]
     if other:
-        traces.append(go.Scatter(x=[n for n, _ in other], y=[None] * len(other),
+        traces.append(go.Scatter(x=other, y=[None] * len(other),
                                  mode="markers", name="pruned / failed", visible="legendonly"))
+    axis = "compute seconds (sum of trial durations)" if by_compute else "trial"
     return go.Figure(traces, layout=_layout(f"Optimisation history: {report.primary}",
-                                            "trial", report.primary))
+                                            axis, report.primary))
+
+
+def running_best(values: list[float], maximize: bool) -> list[float]:
+    best: list[float] = []
+    for value in values:
+        better = not best or (value > best[-1] if maximize else value < best[-1])
+        best.append(value if better else best[-1])
+    return best

@@ -92,6 +92,7 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
     # Headings name the study's own objective (accuracy, mAP, MASE, …), never a fixed one.
     titles = {"pareto": f"Validation {report.metric} vs throughput",
               "history": "Optimisation history",
+              "history_compute": "Optimisation history against compute seconds",
               "importance": "Hyperparameter importance", "lr": "Learning-rate sensitivity",
               "curves": "Validation curves of the top trials"}
     for key in ("pareto",):
@@ -102,7 +103,7 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
     for key, label in (("architecture", "architecture"), ("optimizer", "optimizer")):
         rows = [{**r, "rank": i + 1} for i, r in enumerate(report.best_by(key))]
         parts.append(f"<h3>Best per {label}</h3>" + _table(rows, metric_cols))
-    for key in ("history", "importance", "lr", "curves"):
+    for key in ("history", "history_compute", "importance", "lr", "curves"):
         parts += _figure(figs, key, titles[key], index, specs)
     parts.append(_failures(report))
     parts.append(_environment(report))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness._report.data import StudyReport
+from harness._report.figures import running_best
 from harness._report.render import _escape_md
 from harness._report.render import _markdown as board_markdown
 from harness._report.render import format_value
@@ -81,12 +82,18 @@ def _plots(report: StudyReport, out: Path) -> dict[str, Path]:
                title=f"{report.primary} vs throughput")
         ax.legend(fontsize=8)
         paths[f"validation {report.metric} vs throughput"] = _save(fig, out / f"{slug}-pareto.png")
-    done = [(n, v) for n, v, _ in report.history if v is not None]
+    done = [row for row in report.history if row[1] is not None]
     if done:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
         shown = done[::max(1, len(done) // 1000)]  # a static image needs no more points
-        ax.scatter([n for n, _ in shown], [v for _, v in shown], s=12)
-        ax.set(xlabel="trial", ylabel=report.primary, title="optimisation history")
+        best = running_best([float(row[1] or 0.0) for row in done],
+                            report.direction == "maximize")
+        for ax, at, label in ((axes[0], 0, "trial"),
+                              (axes[1], 3, "compute seconds (sum of trial durations)")):
+            ax.scatter([row[at] for row in shown], [row[1] for row in shown], s=12)
+            ax.step([row[at] for row in done], best, where="post", color="k", linewidth=1)
+            ax.set(xlabel=label, title="optimisation history")
+        axes[0].set_ylabel(report.primary)
         paths["optimisation history"] = _save(fig, out / f"{slug}-history.png")
     return paths
 

@@ -26,7 +26,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-__all__ = ["Base", "EpochRow", "MetricRow", "StudyRow", "TrialRow", "now", "utcnow"]
+__all__ = ["Base", "EpochRow", "MetricRow", "SpeedRow", "StudyRow", "TrialRow", "now",
+           "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -109,6 +110,8 @@ class TrialRow(Base):
     """Seconds the training loop waited for batches, over every epoch."""
     data_wait_share: Mapped[float | None] = mapped_column(Float)
     """``data_wait_s`` ÷ training seconds: above 0.10 the trial was input-bound."""
+    speed_from_trial: Mapped[int | None] = mapped_column(Integer)
+    """The trial (row id) whose speed measurement this one reused; None: measured itself."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -136,3 +139,21 @@ class EpochRow(Base):
     train_seconds: Mapped[float] = mapped_column(Float)
     val_metrics: Mapped[dict[str, Any]]
     data_wait_s: Mapped[float | None] = mapped_column(Float)
+    val_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class SpeedRow(Base):
+    """A speed measurement (throughput, latency, FLOPs) reused by every trial with the same
+    key: architecture and its parameters, batch, precision, layout, compile mode, input shape
+    and hardware class. Trained weights do not change these figures, except where an
+    architecture says they do (a detector's post-processing), whose trials always measure."""
+
+    __tablename__ = "harness_speed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    architecture: Mapped[str] = mapped_column(String(200))
+    hardware: Mapped[str] = mapped_column(String(300))
+    figures: Mapped[dict[str, Any]]
+    trial_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -15,10 +15,12 @@ Contract of :class:`ResultsStore`:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -47,6 +49,7 @@ from harness._records import TrialResult
 from harness._store.lock import DatabaseLock
 from harness._store.models import EpochRow
 from harness._store.models import MetricRow
+from harness._store.models import SpeedRow
 from harness._store.models import StudyRow
 from harness._store.models import TrialRow
 from harness._store.models import now
@@ -207,6 +210,18 @@ class ResultsStore:
         with self.session() as s:
             return s.scalar(select(StudyRow.claimed).where(StudyRow.id == study_id)) or 0
 
+    def compute_spent(self, study_id: int) -> float:
+        """Device-seconds the study's trials have used: finished ones' durations plus the time
+        running ones have run so far (in every process)."""
+        with self.session() as s:
+            done = s.scalar(select(func.sum(TrialRow.duration_s)).where(
+                TrialRow.study_id == study_id, TrialRow.status != "running")) or 0.0
+            started = s.scalars(select(TrialRow.started_at).where(
+                TrialRow.study_id == study_id, TrialRow.status == "running"))
+            now = utcnow()
+            running = sum((now - _aware(t)).total_seconds() for t in started)
+            return float(done) + float(running)
+
     def finished(self, study_id: int) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).where(
@@ -286,7 +301,7 @@ class ResultsStore:
             s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
                            lr=record.lr, train_seconds=record.train_seconds,
                            val_metrics=dict(record.val_metrics),
-                           data_wait_s=record.data_wait_s))
+                           data_wait_s=record.data_wait_s, val_seconds=record.val_seconds))
 
     def finish_trial(self, trial_id: int, result: TrialResult) -> None:
         """Write a trial's outcome once; a finished row is never rewritten."""
@@ -297,9 +312,37 @@ class ResultsStore:
                 raise TrialTakenOver(f"trial row {trial_id} is {state}; finished rows are "
                                      "never rewritten")
             _fill_outcome(row, result)
+            hardware = row.hardware
             for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics)):
                 s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
                           for k, v in metrics.items())
+        self._share_speed(trial_id, result, hardware)
+
+    def speed(self, key: str) -> tuple[dict[str, Any], int] | None:
+        """Stored speed figures for ``key`` and the trial that measured them, if any."""
+        with self.session() as s:
+            row = s.scalar(select(SpeedRow).where(SpeedRow.key == key))
+            return (dict(row.figures), int(row.trial_id or 0)) if row is not None else None
+
+    def _share_speed(self, trial_id: int, result: TrialResult, hardware: str) -> None:
+        """A complete trial that measured its own speed offers it to later trials of the same
+        setting (the first to store a key keeps it)."""
+        if (result.status != "complete" or result.speed_key is None
+                or result.speed_from_trial is not None or result.inference is None
+                or result.latency_b1 is None):
+            return
+        figures = {"inference": dataclasses.asdict(result.inference),
+                   "latency_b1": dataclasses.asdict(result.latency_b1),
+                   "flops_per_sample": result.flops_per_sample}
+        try:
+            with self.session() as s:
+                if s.scalar(select(SpeedRow.id).where(SpeedRow.key == result.speed_key)):
+                    return
+                s.add(SpeedRow(key=result.speed_key, architecture=result.plan.architecture,
+                               hardware=hardware, figures=figures,
+                               trial_id=trial_id))
+        except StoreError:
+            pass  # another process stored the same key first: theirs is as good
 
     def record_bench(self, study: str, task: str, results: list[BenchResult], hardware: str,
                      environment: dict[str, Any]) -> None:
@@ -348,6 +391,7 @@ def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
     row.train_samples_per_s = _finite(result.train_samples_per_s)
     row.data_wait_s = result.data_wait_s
     row.data_wait_share = result.data_wait_share
+    row.speed_from_trial = result.speed_from_trial
     if result.inference is not None:
         row.infer_samples_per_s = _finite(result.inference.samples_per_s)
         row.infer_batch_size = result.inference.batch_size
@@ -418,3 +462,10 @@ def _missing_driver(url: str, exc: ImportError) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return " ".join(text.split())[:300]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timezone-aware columns back naive (they were stored in UTC)."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

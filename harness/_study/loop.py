@@ -33,6 +33,7 @@ from harness._study.faults import crash_point
 from harness._study.heartbeat import Heartbeat
 from harness._study.optuna_study import open_study
 from harness._study.optuna_study import tell
+from harness._study.optuna_study import warm_start
 from harness._study.optuna_study import with_objectives
 from harness._study.planning import suggest_plan
 from harness._study.recovery import Recovery
@@ -40,7 +41,10 @@ from harness._study.samplers import grid_exhausted
 from harness._study.samplers import search_failure
 from harness._study.trial import run_trial
 from harness._study.workers import TrialJob
-from harness._study.workers import Worker
+from harness._study.workers import WorkerProcess
+from harness._study.workers import WorkerSetup
+from harness._study.workers import release_memory
+from harness._study.workers import reset_peak_memory
 from harness._study.workers import wait
 
 if TYPE_CHECKING:
@@ -97,7 +101,8 @@ class StudyLoop:
             if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
-            if claimed >= self.budget.n_trials or grid_exhausted(self.study):
+            if (claimed >= self.budget.n_trials or grid_exhausted(self.study)
+                    or self.compute_spent()):
                 return None
             trial, plan = self._ask()
             trial_id = self.store.start_trial(self.study_id, plan, self.context)
@@ -105,6 +110,11 @@ class StudyLoop:
         crash_point("started")
         self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
         return trial, plan, trial_id
+
+    def compute_spent(self) -> bool:
+        """The study's compute budget (``[budget] compute_s``) is used up."""
+        limit = self.budget.compute_s
+        return limit is not None and self.store.compute_spent(self.study_id) >= limit
 
     def _ask(self) -> tuple[optuna.Trial, TrialPlan]:
         """Ask Optuna for the next trial and its plan. A sampler that raises (a bad option,
@@ -244,9 +254,13 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
         # Each run session samples with its own seed: a resumed or concurrent run must not
         # replay another session's random proposals.
         study, storage = open_study(resolved, db_url, cfg.study.seed + store.join_study(study_id))
+        seeded = warm_start(study, storage, resolved)
         recovery = Recovery(resolved, study, storage, store, study_id)
         if retry_failed:
             recovery.retry_failed()
+    if seeded:
+        observer.notice(f"started from {seeded} finished trial(s) of study "
+                        f"'{cfg.search.warm_start}'")
     heartbeat = Heartbeat(store.beat, cfg.budget.heartbeat_s,
                           on_error=lambda exc: observer.notice(f"heartbeat not recorded: {exc}"))
     return StudyLoop(resolved, study, store, study_id, context, observer, on_result, heartbeat,
@@ -270,55 +284,85 @@ def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -
                 continue
             return
         trial, plan, trial_id = claimed
+        reset_peak_memory(device)
         result = run_trial(loop.resolved, plan, device, partial(loop.epoch, trial, trial_id, plan),
-                           min_batch_size=loop.resolved.config.device.min_batch_size)
+                           min_batch_size=loop.resolved.config.device.min_batch_size,
+                           speed=loop.store.speed)
         loop.finish(trial, trial_id, result)
+        release_memory(device)
 
 
 def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
                 disabled: tuple[str, ...], data_path: str | None) -> None:
+    """Trials in worker processes, one per slot, each running trial after trial."""
     cfg = loop.resolved.config
     slots = max(1, cfg.device.workers)
     devices, threads = worker_placement(cfg.device, device, slots)
-    running: list[Worker] = []
-    launched = 0
+    setups = [WorkerSetup(cfg, devices[i % len(devices)], threads, disabled, data_path)
+              for i in range(slots)]
+    pool: list[WorkerProcess | None] = [None] * slots
     try:
         while True:
-            while len(running) < slots and (claimed := loop.claim(deadline)) is not None:
+            while (slot := _free_slot(pool)) is not None and (
+                    claimed := loop.claim(deadline)) is not None:
                 trial, plan, trial_id = claimed
-                job = TrialJob(cfg, plan, devices[launched % len(devices)], threads,
-                               cfg.device.min_batch_size, disabled, data_path)
-                launched += 1
-                running.append(Worker(job, trial, trial_id, cfg.budget.trial_timeout_s).start())
-            if not running:
+                worker = pool[slot] or WorkerProcess(setups[slot]).start()
+                pool[slot] = worker
+                worker.assign(TrialJob(plan, cfg.device.min_batch_size), trial, trial_id)
+            live = [w for w in pool if w is not None]
+            if not any(w.busy for w in live):
                 if loop.wait_for_others(deadline):
                     continue
                 return
-            for worker in wait(running, timeout=0.5):
-                if _handle(loop, worker):
-                    running.remove(worker)
-            for worker in [w for w in running if w.overdue]:
+            for worker in wait(live, timeout=0.5):
+                if not _handle(loop, worker):
+                    pool[pool.index(worker)] = None
+            for worker in [w for w in live if w.overdue(cfg.budget.trial_timeout_s)]:
                 worker.stop()
-                loop.finish(worker.optuna_trial, worker.trial_id, worker.failed(
+                pool[pool.index(worker)] = None
+                loop.finish(worker.trial, worker.trial_id, worker.failed(
                     f"exceeded the per-trial time limit of {cfg.budget.trial_timeout_s:g} s"))
-                running.remove(worker)
     except BaseException:  # Ctrl-C, or the run stopping on an error: no worker outlives it
-        for worker in running:
-            worker.stop()
+        for left in pool:
+            if left is not None:
+                left.stop()
         raise
+    for idle in pool:  # every result is in: nothing is lost by not waiting for a clean exit
+        if idle is not None:
+            idle.stop()
 
 
-def _handle(loop: StudyLoop, worker: Worker) -> bool:
-    """Process one message from a worker; True when its trial is over."""
+def _free_slot(pool: list[WorkerProcess | None]) -> int | None:
+    """A slot whose worker is idle (or that has no worker yet)."""
+    return next((i for i, w in enumerate(pool) if w is None or not w.busy), None)
+
+
+def _handle(loop: StudyLoop, worker: WorkerProcess) -> bool:
+    """Process one message from a worker; False when the worker is gone (ended or replaced)."""
     kind, payload = worker.receive()
     if kind == "ready":
         worker.mark_ready()
+    elif kind == "started":
+        worker.mark_started()
+    elif kind == "epoch":
+        assert worker.job is not None
+        worker.conn.send(loop.epoch(worker.trial, worker.trial_id, worker.job.plan, payload))
+    elif kind == "speed":
+        worker.conn.send(loop.store.speed(payload))
+    elif kind == "result":
+        result, resident = payload
+        trial, trial_id = worker.trial, worker.trial_id
+        replace = worker.finished(resident, failed=result.status == "failed")
+        loop.finish(trial, trial_id, result)
+        if replace:
+            worker.stop(kill=False)
+            return False
+    else:  # "error" (set-up failed) or "died": fail the trial in flight, replace the worker
+        if worker.busy:
+            trial, trial_id, failed = worker.trial, worker.trial_id, worker.failed(payload)
+            worker.stop()
+            loop.finish(trial, trial_id, failed, crashed=kind == "died")
+        else:
+            worker.stop()
         return False
-    if kind == "epoch":
-        worker.conn.send(loop.epoch(worker.optuna_trial, worker.trial_id, worker.job.plan,
-                                    payload))
-        return False
-    result = payload if kind == "result" else worker.failed(payload)
-    worker.stop()
-    loop.finish(worker.optuna_trial, worker.trial_id, result, crashed=kind == "died")
     return True

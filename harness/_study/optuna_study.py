@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from harness._errors import ConfigError
 from harness._records import TrialResult
 from harness._store.session import engine_kwargs
 from harness._store.session import tune_engine
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["open_study", "tell", "with_objectives"]
+__all__ = ["open_study", "tell", "warm_start", "with_objectives"]
 
 
 def open_study(resolved: ResolvedTask, db_url: str, seed: int,
@@ -41,6 +42,31 @@ def open_study(resolved: ResolvedTask, db_url: str, seed: int,
         load_if_exists=True,
     )
     return study, storage
+
+
+def warm_start(study: optuna.Study, storage: optuna.storages.RDBStorage,
+               resolved: ResolvedTask) -> int:
+    """Seed a new study with the finished trials of ``[search] warm_start`` (an earlier study
+    in the same database), through Optuna's ``add_trials``: the sampler models them as if they
+    had run here, the pruner compares against their epochs. Returns how many were added; a
+    study that already has trials is left alone (a resumed run must not add them twice)."""
+    config = resolved.config
+    source = config.search.warm_start
+    if source is None or study.trials:
+        return 0
+    try:
+        earlier = optuna.load_study(study_name=source, storage=storage)
+    except KeyError:
+        raise ConfigError(config.source, "search.warm_start",
+                          f"no study '{source}' in this database to start from") from None
+    if earlier.directions != study.directions:
+        raise ConfigError(config.source, "search.warm_start",
+                          f"study '{source}' has other objectives or directions "
+                          f"({len(earlier.directions)} objective(s))")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    trials = earlier.get_trials(deepcopy=False, states=finished)
+    study.add_trials(trials)
+    return len(trials)
 
 
 def with_objectives(resolved: ResolvedTask, result: TrialResult) -> TrialResult:

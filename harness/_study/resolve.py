@@ -24,6 +24,8 @@ from harness._space import Param
 from harness._space import apply_override
 from harness._specs import DatasetSpec
 from harness._specs import OptimizerSpec
+from harness._specs import PrunerSpec
+from harness._specs import SamplerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
 from harness._study.samplers import check_search_options
@@ -62,6 +64,8 @@ class ResolvedTask:
     generic: Mapping[str, Param]
     space: Mapping[str, Mapping[str, Param]]
     objectives: tuple[Objective, ...]
+    sampler: SamplerSpec
+    pruner: PrunerSpec
     dataset_owner: str = ""
     """The plugin that provides the dataset, with its distribution and version."""
 
@@ -106,10 +110,14 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
         owners[spec.name] = spec.params
     space = _plugin_space(config, owners, _registered_params(registry))
     objectives = _objectives(config, task)
-    check_search_options(config)
     owner = registry.describe(registry.datasets.owners[dataset.name])
-    return ResolvedTask(config, task, dataset, dataset_options, task_options, archs, optimizers,
-                        schedulers, generic, space, objectives, owner)
+    sampler = _lookup(registry.samplers.get, config.search.sampler, src, "search.sampler")
+    pruner = _lookup(registry.pruners.get, config.search.pruner, src, "search.pruner")
+    resolved = ResolvedTask(config, task, dataset, dataset_options, task_options, archs,
+                            optimizers, schedulers, generic, space, objectives, sampler, pruner,
+                            owner)
+    check_search_options(resolved)
+    return resolved
 
 
 def _check_generic_used(config: TaskConfig, optimizers: tuple[OptimizerSpec, ...]) -> None:

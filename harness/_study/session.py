@@ -51,10 +51,19 @@ class Prepared:
 
 def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float | None = None,
             db: str | None = None, study: str | None = None, workers: int | None = None,
-            disabled: Sequence[str] = (), pm: PluginManager | None = None) -> Prepared:
-    """Load, override and resolve a task file (no training, no database)."""
+            disabled: Sequence[str] = (), pm: PluginManager | None = None,
+            start_workers: bool = False) -> Prepared:
+    """Load, override and resolve a task file (no training, no database).
+
+    ``start_workers``: the study will run in worker processes, so start their fork server now,
+    to import torch and the plugins while this process resolves, checks and loads.
+    """
     config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
                                               study=study, workers=workers)
+    if start_workers and config.device.workers != 0:
+        from harness._study.workers import start_fork_server
+
+        start_fork_server()
     pm = pm or make_plugin_manager(block=disabled)
     resolved = resolve_task(config, load_registry(pm))
     check_device(config)

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from harness._devices import autocast
+from harness._devices import hardware_class
 from harness._devices import synchronize
 from harness._errors import HarnessError
 from harness._errors import TrialFailed
 from harness._meter import InferenceFigures
-from harness._meter import flops_per_sample
-from harness._meter import measure_inference
 from harness._meter import peak_memory_mb
 from harness._records import EpochRecord
 from harness._records import Status
@@ -31,6 +30,11 @@ from harness._specs import ModelRequest
 from harness._specs import SchedulePlan
 from harness._specs import TaskContext
 from harness._study.dataset import data_for
+from harness._study.speed import SpeedLookup
+from harness._study.speed import figures_of
+from harness._study.speed import measure
+from harness._study.speed import meter_budget
+from harness._study.speed import speed_key
 
 if TYPE_CHECKING:
     import torch
@@ -60,7 +64,8 @@ EpochCallback = Callable[[EpochRecord], bool]
 
 
 def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
-              on_epoch: EpochCallback, *, min_batch_size: int = 1) -> TrialResult:
+              on_epoch: EpochCallback, *, min_batch_size: int = 1,
+              speed: SpeedLookup | None = None) -> TrialResult:
     """Run one trial to completion, pruning or failure; raises only KeyboardInterrupt.
 
     A CUDA out-of-memory error halves the batch and starts the trial again, down to
@@ -70,7 +75,7 @@ def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
     while True:
         state = _TrialState()
         try:
-            _train_and_test(resolved, plan, device, on_epoch, state)
+            _train_and_test(resolved, plan, device, on_epoch, state, speed)
             status: Status = "complete"
             reason = None
         except Pruned:
@@ -108,6 +113,8 @@ def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialSt
         flops_per_sample=state.flops_per_sample,
         e2e_infer_samples_per_s=e2e,
         data_wait_s=sum(e.data_wait_s for e in state.history) if state.history else None,
+        speed_key=state.speed_key,
+        speed_from_trial=state.speed_from_trial,
     )
 
 
@@ -137,6 +144,8 @@ class _TrialState:
     peak_memory_mb: float | None = None
     flops_per_sample: float | None = None
     val_size: int = 0
+    speed_key: str | None = None
+    speed_from_trial: int | None = None
 
     def train_samples_per_s(self) -> float | None:
         # The first epoch pays one-off costs (allocator warm-up, lazy init): exclude it when
@@ -147,7 +156,8 @@ class _TrialState:
 
 
 def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
-                    on_epoch: EpochCallback, state: _TrialState) -> None:
+                    on_epoch: EpochCallback, state: _TrialState,
+                    speed: SpeedLookup | None) -> None:
     import torch
 
     precision = plan.precision
@@ -160,7 +170,7 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
     if plan.memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)
     state.param_count = sum(p.numel() for p in model.parameters())
-    state.flops_per_sample = flops_per_sample(model.eval(), task.example_input(1, device), 1)
+    eager = model
     if plan.compile != "none":
         model = torch.compile(model, mode=plan.compile)  # type: ignore[assignment]
     optimizer = resolved.optimizer(plan.optimizer).build(model.parameters(), plan.optimizer_params)
@@ -176,13 +186,29 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
         if on_epoch(record):
             raise Pruned()
     state.test_metrics = _evaluate(task, model, "test", device, precision, plan.batch_size)
-    # Throughput at the trial's batch, latency at batch 1: what a server sees. Both include
-    # whatever the model's forward does at inference (e.g. a detector's NMS).
-    example = task.example_input(plan.batch_size, device)
-    state.inference = measure_inference(model, example, plan.batch_size, device, precision)
-    state.latency_b1 = measure_inference(model, task.example_input(1, device), 1, device,
-                                         precision)
+    _speed(resolved, plan, task, model, eager, device, state, speed)
     state.peak_memory_mb = peak_memory_mb(device)
+
+
+def _speed(resolved: ResolvedTask, plan: TrialPlan, task: Task, model: torch.nn.Module,
+           eager: torch.nn.Module, device: torch.device, state: _TrialState,
+           lookup: SpeedLookup | None) -> None:
+    """Reuse the speed figures of an earlier trial with the same setting, or measure them."""
+    arch = resolved.architecture(plan.architecture).spec
+    reusable = lookup is not None and not arch.speed_depends_on_weights
+    state.speed_key = speed_key(plan, task.example_input(plan.batch_size, device),
+                                hardware_class(device))
+    found = lookup(state.speed_key) if reusable and lookup is not None else None
+    if found is not None:
+        stored, trial_id = found
+        state.inference, state.latency_b1, state.flops_per_sample = figures_of(stored)
+        state.speed_from_trial = trial_id
+        return
+    budget = meter_budget(sum(e.train_seconds for e in state.history))
+    figures = measure(model, eager, task, plan, device, budget)
+    state.inference, state.latency_b1, state.flops_per_sample = figures_of(figures)
+    if arch.speed_depends_on_weights:
+        state.speed_key = None  # nothing to share: the next trial's weights differ
 
 
 def _build_model(resolved: ResolvedTask, plan: TrialPlan, task: Task) -> torch.nn.Module:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from harness._config import SAMPLERS
 from harness._config import load_config
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
@@ -13,6 +12,9 @@ from harness._study.planning import suggest_plan
 from harness._study.resolve import resolve_task
 from harness._study.samplers import create_pruner
 from harness._study.samplers import create_sampler
+
+# What `[search] sampler` may name with no plugin installed (plugins/search_optuna.py).
+BUILTIN_SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsgaii", "qmc", "grid")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,12 @@ def test_wildcards_expand_over_timm_names(write_task, registry):
     assert run.architecture("resnet10t").params_key == "timm"
 
 
-@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_the_builtin_samplers_are_registered_like_a_plugins(registry):
+    assert set(BUILTIN_SAMPLERS) <= set(registry.samplers.names())
+    assert {registry.samplers.owners[n] for n in BUILTIN_SAMPLERS} == {"optuna_search"}
+
+
+@pytest.mark.parametrize("sampler", BUILTIN_SAMPLERS)
 def test_every_sampler_drives_the_space(write_task, registry, sampler):
     run = _run(write_task, registry, replace=[('sampler = "random"', f'sampler = "{sampler}"')])
     study = optuna.create_study(sampler=create_sampler(run, seed=0), direction="maximize")

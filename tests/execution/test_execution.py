@@ -113,3 +113,30 @@ def test_bench_measures_stores_and_ranks_untrained_models(tmp_path):
         rows, key=lambda r: -r["infer_samples_per_s"])]
     bad = run_cli("bench", "resnet1*", "--db", str(db))
     assert bad.returncode == 1 and "name one" in bad.stderr
+
+
+def test_speed_is_measured_once_per_setting_and_reused(write_task, tmp_path):
+    # The whole grid: 2 batch sizes × 2 precisions × 3 learning rates. The learning rate does
+    # not change speed (reuse); the batch and the precision do (measure again).
+    task = _task(write_task, ["small_cnn"], n_trials=12, sampler="grid",
+                 extra_device='precision = ["fp32", "bf16"]')
+    task.write_text(task.read_text().replace('optimizers = ["adamw", "sgd"]', 'optimizers = ["adamw"]')
+                    .replace('schedulers = ["constant", "cosine"]', 'schedulers = ["constant"]')
+                    .replace("batch_size = [64]", "batch_size = [32, 64]"))
+    db = tmp_path / "s.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT id, batch_size, precision, speed_from_trial, infer_samples_per_s, "
+                       "gflops_per_sample FROM harness_trials ORDER BY number").fetchall()
+    stored = con.execute("SELECT COUNT(*) FROM harness_speed").fetchone()[0]
+    con.close()
+    assert len(rows) == 12
+    by_setting: dict[tuple, list] = {}
+    for row in rows:
+        by_setting.setdefault((row[1], row[2]), []).append(row)
+    assert len(by_setting) == 4 and stored == 4
+    for first, *later in by_setting.values():
+        assert first[3] is None and later  # measured once per setting ...
+        for other in later:  # ... then reused (the grid's learning rates do not change speed)
+            assert other[3] == first[0] and other[4:] == first[4:]

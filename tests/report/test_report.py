@@ -90,7 +90,8 @@ def test_html_is_self_contained_and_escaped(report_dir, study_db):
     assert "src=\"http" not in page and "src='http" not in page  # plotly.js is inline
     assert page.count("class='figure'") >= 3
     for section in ("Leaderboard —", "Validation accuracy vs throughput", "Best per architecture",
-                    "Best per optimizer", "Optimisation history", "Learning-rate sensitivity",
+                    "Best per optimizer", "Optimisation history",
+                    "Optimisation history against compute seconds", "Learning-rate sensitivity",
                     "Validation curves", "Failed and pruned trials", "Environment and hardware",
                     "loss became nan"):
         assert section in page
@@ -110,6 +111,22 @@ def test_pareto_front_matches_a_brute_force_check(study_db):
 
     assert {p["trial"] for p in points if p["pareto"]} == {
         p["trial"] for p in points if not dominated(p)}
+
+
+def test_history_counts_compute_seconds_of_every_trial(study_db):
+    import sqlite3
+
+    store = ResultsStore(f"sqlite:///{study_db}")
+    (report,) = gather(store.engine)
+    store.close()
+    con = sqlite3.connect(study_db)
+    durations = [d or 0.0 for (d,) in con.execute(
+        "SELECT duration_s FROM harness_trials ORDER BY number")]
+    con.close()
+    spent = [row[3] for row in report.history]
+    # a running sum over every trial, failed ones included
+    assert spent == pytest.approx([sum(durations[:i + 1]) for i in range(len(durations))])
+    assert [row[2] for row in report.history].count("failed") >= 1
 
 
 def test_pareto_mask_on_handmade_points():

@@ -1,4 +1,4 @@
-"""harness-plugin-example: a task, two datasets, an architecture and an optimizer.
+"""harness-plugin-example: a task, two datasets, an architecture, an optimizer and a sampler.
 
 Everything a plugin needs is here: hook implementations that register frozen spec records,
 factories that import torch only when called, a data contract of its own (``VectorData``) that
@@ -214,3 +214,20 @@ def register_architectures(register: Any) -> None:
 def register_optimizers(register: Any) -> None:
     register(harness.OptimizerSpec("example_adamax", build_adamax,
                                    "Adamax (infinity-norm Adam)", has_betas=True))
+
+
+# -- a search strategy -----------------------------------------------------------------------
+
+def build_sobol(request: harness.SearchRequest) -> Any:
+    """Scrambled Sobol points: an even cover of the space, a classic baseline. Import inside:
+    Optuna is loaded only when a study uses it."""
+    import optuna
+
+    return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=request.seed,
+                                      **request.options)
+
+
+@harness.hookimpl
+def register_samplers(register: Any) -> None:
+    register(harness.SamplerSpec("example_sobol", build_sobol,
+                                 "scrambled Sobol sequence (quasi-random cover)"))

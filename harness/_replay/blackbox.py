@@ -1,0 +1,190 @@
+"""A study as a tabular benchmark ("blackbox"): configuration → objective and seconds per epoch.
+
+``harness export`` writes one from a stored study, as Parquet or JSON; ``harness replay`` reads
+either (or the study straight from its database). The format, version ``harness-blackbox/1``:
+
+- metadata: ``format``, ``study``, ``task``, ``dataset``, ``objective`` (a validation metric,
+  e.g. ``accuracy``), ``direction`` (``maximize``/``minimize``), ``epochs`` (per trial),
+  ``space`` (every searched parameter's Optuna distribution, as Optuna's own JSON);
+- one record per trial: ``number``, ``status`` (``complete``/``pruned``/``failed``),
+  ``params`` (the searched values, as Optuna named them), ``values`` (the objective after each
+  epoch run), ``seconds`` (each epoch's training plus validation seconds), ``final`` (the
+  objective of a complete trial, else null).
+
+In Parquet the metadata is a JSON object in the schema's metadata under ``harness``, and
+``params`` a JSON string per row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness._errors import UsageError
+
+__all__ = ["FORMAT", "Blackbox", "RecordedTrial", "from_database", "read_blackbox",
+           "write_blackbox"]
+
+FORMAT = "harness-blackbox/1"
+
+
+@dataclass(frozen=True)
+class RecordedTrial:
+    number: int
+    status: str
+    params: dict[str, Any]
+    values: tuple[float, ...]
+    seconds: tuple[float, ...]
+    final: float | None
+
+
+@dataclass(frozen=True)
+class Blackbox:
+    study: str
+    task: str
+    dataset: str
+    objective: str
+    direction: str
+    epochs: int
+    space: dict[str, Any]  # parameter → Optuna distribution
+    trials: tuple[RecordedTrial, ...]
+    source: str
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def best_final(self) -> float:
+        finals = [t.final for t in self.trials if t.final is not None]
+        return max(finals) if self.maximize else min(finals)
+
+    def metadata(self) -> dict[str, Any]:
+        from optuna.distributions import distribution_to_json
+
+        return {"format": FORMAT, "study": self.study, "task": self.task,
+                "dataset": self.dataset, "objective": self.objective,
+                "direction": self.direction, "epochs": self.epochs,
+                "space": {k: json.loads(distribution_to_json(v)) for k, v in self.space.items()}}
+
+
+def from_database(db_url: str, study: str) -> Blackbox:
+    """The stored study ``study`` as a blackbox (single objective)."""
+    import optuna
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from harness._store import ResultsStore
+    from harness._store.models import EpochRow
+    from harness._store.models import StudyRow
+    from harness._store.models import TrialRow
+
+    store = ResultsStore(db_url)
+    try:
+        with Session(store.engine) as session:
+            row = session.scalar(select(StudyRow).where(StudyRow.name == study))
+            if row is None:
+                raise UsageError(f"no study '{study}' in {store.safe_url}")
+            objectives = list(row.objectives)
+            if len(objectives) != 1:
+                raise UsageError(f"study '{study}' optimises {len(objectives)} objectives; "
+                                 "replay needs a single-objective study")
+            objective = objectives[0]["name"]
+            trials = list(session.scalars(select(TrialRow).where(
+                TrialRow.study_id == row.id, TrialRow.retried.is_(False)).order_by(
+                TrialRow.number)))
+            epochs: dict[int, list[EpochRow]] = {}
+            for epoch in session.scalars(select(EpochRow).where(
+                    EpochRow.trial_id.in_([t.id for t in trials])).order_by(EpochRow.epoch)):
+                epochs.setdefault(epoch.trial_id, []).append(epoch)
+            meta = (row.name, row.task, row.dataset, objective, objectives[0]["direction"],
+                    int((row.config or {}).get("budget", {}).get("epochs", 0)))
+        frozen = {t.number: t for t in optuna.load_study(
+            study_name=study, storage=db_url).get_trials(deepcopy=False)}
+    finally:
+        store.close()
+    space: dict[str, Any] = {}
+    recorded = []
+    for trial in trials:
+        optuna_trial = frozen.get(trial.number)
+        params = dict(optuna_trial.params) if optuna_trial else {}
+        space.update(optuna_trial.distributions if optuna_trial else {})
+        recorded.append(_recorded(trial, epochs.get(trial.id, []), objective, params))
+    return Blackbox(*meta, space, tuple(recorded), store.safe_url)  # type: ignore[arg-type]
+
+
+def _recorded(trial: Any, epochs: list[Any], objective: str,
+              params: dict[str, Any]) -> RecordedTrial:
+    values = tuple(float(e.val_metrics[objective]) for e in epochs
+                   if objective in (e.val_metrics or {}))
+    seconds = tuple(float(e.train_seconds) + float(e.val_seconds or 0.0) for e in epochs)
+    final = values[-1] if trial.status == "complete" and values else None
+    return RecordedTrial(trial.number, trial.status, params, values, seconds[:len(values)],
+                         final)
+
+
+def write_blackbox(blackbox: Blackbox, path: Path) -> Path:
+    """Write as Parquet (``.parquet``) or JSON (anything else)."""
+    records = [{"number": t.number, "status": t.status, "params": t.params,
+                "values": list(t.values), "seconds": list(t.seconds), "final": t.final}
+               for t in blackbox.trials]
+    meta = blackbox.metadata()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({
+            "number": [r["number"] for r in records],
+            "status": [r["status"] for r in records],
+            "params": [json.dumps(r["params"]) for r in records],
+            "values": pa.array([r["values"] for r in records], pa.list_(pa.float64())),
+            "seconds": pa.array([r["seconds"] for r in records], pa.list_(pa.float64())),
+            "final": pa.array([r["final"] for r in records], pa.float64()),
+        }).replace_schema_metadata({"harness": json.dumps(meta)})
+        pq.write_table(table, path)
+    else:
+        path.write_text(json.dumps({**meta, "trials": records}, indent=1))
+    return path
+
+
+def read_blackbox(path: Path) -> Blackbox:
+    """Read a blackbox written by ``harness export`` (Parquet or JSON).
+
+    Raises:
+        UsageError: the file is missing, unreadable, or of another (newer) format.
+    """
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(path)
+            meta = json.loads((table.schema.metadata or {}).get(b"harness", b"{}"))
+            rows = table.to_pylist()
+            for row in rows:
+                row["params"] = json.loads(row["params"])
+        else:
+            document = json.loads(path.read_text())
+            meta, rows = document, document.get("trials", [])
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a harness blackbox ({' '.join(str(exc).split())[:200]})"
+                         ) from None
+    if meta.get("format") != FORMAT:
+        raise UsageError(f"{path}: format {meta.get('format')!r}; this harness reads {FORMAT} "
+                         "(a newer harness wrote it? upgrade harness)")
+    return _from_records(meta, rows, str(path))
+
+
+def _from_records(meta: dict[str, Any], rows: list[dict[str, Any]], source: str) -> Blackbox:
+    from optuna.distributions import json_to_distribution
+
+    space = {k: json_to_distribution(json.dumps(v)) for k, v in meta["space"].items()}
+    trials = tuple(RecordedTrial(int(r["number"]), str(r["status"]), dict(r["params"]),
+                                 tuple(r["values"]), tuple(r["seconds"]),
+                                 None if r["final"] is None else float(r["final"]))
+                   for r in rows)
+    return Blackbox(meta["study"], meta["task"], meta["dataset"], meta["objective"],
+                    meta["direction"], int(meta["epochs"]), space, trials, source)
