@@ -32,11 +32,40 @@ def reports_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except HarnessError as exc:
+        except Exception as exc:
+            damaged = _damaged_database(exc, kwargs.get("db"))
+            if damaged is not None:
+                click.echo(f"error: {damaged}", err=True)
+                sys.exit(1)
+            if not isinstance(exc, HarnessError):
+                raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What SQLite says when a file's pages are damaged or it is not a database at all.
+_DAMAGE = ("database disk image is malformed", "file is not a database")
+
+
+def _damaged_database(exc: BaseException, db: str | None) -> str | None:
+    """One line for a damaged SQLite results file, wherever in the stack it surfaced (our
+    store, Optuna's storage, the report's queries); None for any other error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if any(sign in str(seen) for sign in _DAMAGE):
+            from harness._config import default_db_url
+            from harness._store.session import safe_url
+
+            url = _db_url(db) or default_db_url()
+            where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
+                safe_url(url)
+            return (f"results database {where} is damaged (SQLite: "
+                    f"{next(s for s in _DAMAGE if s in str(seen))}); check it with "
+                    f"`sqlite3 {where} 'PRAGMA integrity_check'` and restore a backup")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 disable_option = click.option(

@@ -197,6 +197,8 @@ def default_db_url() -> str:
 def load_config(path: str | os.PathLike[str]) -> TaskConfig:
     """Read and validate a task file."""
     source = str(path)
+    if Path(path).exists() and not Path(path).is_file():  # a folder or a FIFO (would block)
+        raise ConfigError(source, "", "not a regular file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -212,6 +214,8 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"TOML syntax error: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(source, "", "cannot read task file: values nested too deeply") from None
     top = _Table(source, "", data)
     top.expect("study", "dataset", "search", "budget", "device", "results", "task")
     study = _study(top.table("study", required=True), source)

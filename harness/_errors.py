@@ -64,6 +64,11 @@ class StoreError(HarnessError):
     """The results database cannot be opened, is too old, or refused a write."""
 
 
+class StoreUnavailable(StoreError):
+    """The database is locked by someone else or unreachable for now: a write may succeed
+    if tried again (see ``harness._store.session.OUTAGE_S``)."""
+
+
 class TrialTakenOver(StoreError):
     """A trial row was finished by another process (it judged this one dead) first."""
 

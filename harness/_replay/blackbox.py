@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from harness._errors import UsageError
+from harness._files import atomic_path
+from harness._files import atomic_write
 
 __all__ = ["FORMAT", "Blackbox", "RecordedTrial", "from_database", "read_blackbox",
            "write_blackbox"]
@@ -143,9 +145,11 @@ def write_blackbox(blackbox: Blackbox, path: Path) -> Path:
             "seconds": pa.array([r["seconds"] for r in records], pa.list_(pa.float64())),
             "final": pa.array([r["final"] for r in records], pa.float64()),
         }).replace_schema_metadata({"harness": json.dumps(meta)})
-        pq.write_table(table, path)
+        with atomic_path(path) as temporary:
+            pq.write_table(table, temporary)
     else:
-        path.write_text(json.dumps({**meta, "trials": records}, indent=1))
+        with atomic_write(path, encoding="utf-8") as fh:
+            fh.write(json.dumps({**meta, "trials": records}, indent=1))
     return path
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from harness._files import atomic_path
+from harness._files import atomic_write
 from harness._replay.blackbox import Blackbox
 from harness._replay.simulate import Candidate
 from harness._replay.simulate import SeedRun
@@ -120,10 +122,12 @@ def write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
     out.mkdir(parents=True, exist_ok=True)
     grid = np.linspace(0, budget_s, 101)
     curves = {o.candidate.label: o.curve(grid) for o in outcomes}
-    (out / "replay.md").write_text(markdown)
-    (out / "replay.json").write_text(json.dumps(
-        {"study": blackbox.study, "objective": blackbox.objective, "rows": rows,
-         "seconds": grid.tolist(), "curves": curves}, indent=1, default=str))
+    with atomic_write(out / "replay.md", encoding="utf-8") as fh:
+        fh.write(markdown)
+    with atomic_write(out / "replay.json", encoding="utf-8") as fh:
+        fh.write(json.dumps({"study": blackbox.study, "objective": blackbox.objective,
+                             "rows": rows, "seconds": grid.tolist(), "curves": curves},
+                            indent=1, default=str))
     return [out / "replay.md", out / "replay.json", _plot(out / "anytime.png", blackbox, grid,
                                                           curves)]
 
@@ -147,6 +151,7 @@ def _plot(path: Path, blackbox: Blackbox, grid: np.ndarray,
            title=f"any-time performance on '{blackbox.study}' (median, quartiles)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=90, format="png")
     plt.close(fig)
     return path

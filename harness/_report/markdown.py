@@ -3,10 +3,11 @@ render offline, in any Markdown viewer)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness._files import atomic_path
+from harness._files import name_slug
 from harness._report.data import StudyReport
 from harness._report.figures import running_best
 from harness._report.render import _escape_md
@@ -21,10 +22,6 @@ def render_markdown(reports: Sequence[StudyReport], out: Path, *, db: str) -> st
     for report in reports:
         lines += _study(report, out)
     return "\n".join(lines) + "\n"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "study"
 
 
 def _study(report: StudyReport, out: Path) -> list[str]:
@@ -66,7 +63,7 @@ def _plots(report: StudyReport, out: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    slug = _slug(report.study)
+    slug = name_slug(report.study)
     paths: dict[str, Path] = {}
     if report.points:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -102,7 +99,10 @@ def _save(fig: object, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()  # type: ignore[attr-defined]
-    fig.savefig(path, dpi=90)  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
+    try:
+        fig.tight_layout()  # type: ignore[attr-defined]
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=90, format="png")  # type: ignore[attr-defined]
+    finally:
+        plt.close(fig)  # type: ignore[arg-type]
     return path

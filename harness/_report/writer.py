@@ -10,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy import select
 
+from harness._files import atomic_write
+from harness._files import output_error
 from harness._report.data import gather
 from harness._report.data import raw_rows
 from harness._report.render import render
@@ -28,6 +30,17 @@ TRIAL_COLUMNS = ("number", "status", "architecture", "optimizer", "scheduler", "
 def write_report(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
                  task: str | None = None, study: str | None = None,
                  across_hardware: bool = False) -> list[Path]:
+    """Write the report's files into ``out``, each whole or not at all; a folder that cannot
+    be written (read-only, full) is one line naming it."""
+    try:
+        return _write_all(engine, out, formats, db=db, task=task, study=study,
+                          across_hardware=across_hardware)
+    except OSError as exc:
+        raise output_error(Path(exc.filename) if exc.filename else out, exc) from None
+
+
+def _write_all(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
+               task: str | None, study: str | None, across_hardware: bool) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     reports = gather(engine, task=task, study=study, across_hardware=across_hardware)
     boards = [b for r in reports for b in r.boards]
@@ -54,7 +67,8 @@ def write_report(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
 
 
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
+    with atomic_write(path, encoding="utf-8") as fh:
+        fh.write(text)
     return path
 
 
@@ -67,7 +81,7 @@ def _trials_csv(engine: Engine, path: Path, task: str | None, study: str | None)
         query = query.where(StudyRow.task == task)
     if study:
         query = query.where(StudyRow.name == study)
-    with engine.connect() as conn, path.open("w", newline="", encoding="utf-8") as fh:
+    with engine.connect() as conn, atomic_write(path, newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(("study", *TRIAL_COLUMNS))
         cursor = raw_rows(conn, query)

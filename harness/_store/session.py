@@ -18,12 +18,15 @@ import contextlib
 import dataclasses
 import functools
 import math
+import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -37,10 +40,12 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harness._errors import StoreError
+from harness._errors import StoreUnavailable
 from harness._errors import TrialTakenOver
 from harness._meter import InferenceFigures
 from harness._records import EpochRecord
@@ -63,6 +68,29 @@ __all__ = ["ResultsStore", "TrialContext", "safe_url", "tune_engine"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "harness_alembic_version"
 SQLITE_BUSY_TIMEOUT_S = 60
+T = TypeVar("T")
+OUTAGE_S = 600.0
+"""How long a write during a study waits out a database that is locked (another process
+holding a long write transaction) or unreachable (a PostgreSQL restart, a network blip),
+retrying with back-off, before the run stops with that error (docs/scale-out.md)."""
+
+
+def survives_outages(method: Callable[..., T]) -> Callable[..., T]:
+    """Retry a store write (one whole transaction) while the database is unavailable."""
+
+    @functools.wraps(method)
+    def retrying(self: ResultsStore, *args: Any, **kwargs: Any) -> T:
+        deadline, pause = time.monotonic() + OUTAGE_S, 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, 10.0)
+
+    return retrying
 
 
 def safe_url(url: str) -> str:
@@ -164,11 +192,17 @@ class ResultsStore:
         try:
             yield session
             session.commit()
+        except OperationalError as exc:  # locked, or the connection went: may pass
+            with contextlib.suppress(SQLAlchemyError):
+                session.rollback()
+            raise StoreUnavailable(f"results database {self.safe_url}: "
+                                   f"{_one_line(exc)}") from None
         except SQLAlchemyError as exc:
             session.rollback()
             raise StoreError(f"results database {self.safe_url}: {_one_line(exc)}") from None
         finally:
-            session.close()
+            with contextlib.suppress(SQLAlchemyError):
+                session.close()
 
     def find_study(self, name: str) -> StudyRow | None:
         with self.session() as s:
@@ -245,6 +279,7 @@ class ResultsStore:
                 TrialRow.study_id == study_id, TrialRow.status == "failed",
                 TrialRow.retried.is_(False)).order_by(TrialRow.number)))
 
+    @survives_outages
     def beat(self, trial_ids: list[int]) -> None:
         """Record that this process is still running these trials."""
         with self.session() as s:
@@ -252,6 +287,7 @@ class ResultsStore:
                                              TrialRow.status == "running")
                       .values(heartbeat_at=now()))
 
+    @survives_outages
     def fail_if_running(self, trial_id: int, reason: str) -> bool:
         """Fail a running trial from outside its process; False if it had already finished
         (whoever changes the row first wins, so two processes never both fail it)."""
@@ -278,6 +314,7 @@ class ResultsStore:
                 MetricRow.trial_id == trial_id, MetricRow.split == "val"))
             return {name: value for name, value in rows}
 
+    @survives_outages
     def start_trial(self, study_id: int, plan: TrialPlan, context: TrialContext) -> int:
         """Insert the ``running`` row for a trial that is about to start."""
         with self.session() as s:
@@ -296,6 +333,7 @@ class ResultsStore:
             s.flush()
             return row.id
 
+    @survives_outages
     def add_epoch(self, trial_id: int, record: EpochRecord) -> None:
         with self.session() as s:
             s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
@@ -303,6 +341,7 @@ class ResultsStore:
                            val_metrics=dict(record.val_metrics),
                            data_wait_s=record.data_wait_s, val_seconds=record.val_seconds))
 
+    @survives_outages
     def finish_trial(self, trial_id: int, result: TrialResult) -> None:
         """Write a trial's outcome once; a finished row is never rewritten."""
         with self.session() as s:
@@ -318,12 +357,14 @@ class ResultsStore:
                           for k, v in metrics.items())
         self._share_speed(trial_id, result, hardware)
 
+    @survives_outages
     def speed(self, key: str) -> tuple[dict[str, Any], int] | None:
         """Stored speed figures for ``key`` and the trial that measured them, if any."""
         with self.session() as s:
             row = s.scalar(select(SpeedRow).where(SpeedRow.key == key))
             return (dict(row.figures), int(row.trial_id or 0)) if row is not None else None
 
+    @survives_outages
     def _share_speed(self, trial_id: int, result: TrialResult, hardware: str) -> None:
         """A complete trial that measured its own speed offers it to later trials of the same
         setting (the first to store a key keeps it)."""

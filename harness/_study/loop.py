@@ -8,8 +8,12 @@ when one of them dies).
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -35,6 +39,7 @@ from harness._study.optuna_study import open_study
 from harness._study.optuna_study import tell
 from harness._study.optuna_study import warm_start
 from harness._study.optuna_study import with_objectives
+from harness._study.optuna_study import with_storage_retries
 from harness._study.planning import suggest_plan
 from harness._study.recovery import Recovery
 from harness._study.samplers import grid_exhausted
@@ -166,8 +171,8 @@ class StudyLoop:
         if value is None:
             return False
         try:
-            trial.report(value, record.epoch)
-            return bool(trial.should_prune())
+            with_storage_retries(lambda: trial.report(value, record.epoch))
+            return bool(with_storage_retries(trial.should_prune))
         except Exception as exc:  # a pruner bug or bad option: stop the run, say which
             raise search_failure(self.resolved.config, "pruner", exc) from exc
 
@@ -184,7 +189,7 @@ class StudyLoop:
                                  "(its heartbeat was late); its result is not stored")
             return
         crash_point("stored")
-        tell(self.study, trial, self.resolved, result)
+        with_storage_retries(lambda: tell(self.study, trial, self.resolved, result))
         crash_point("told")
         self.counts[result.status] += 1
         self.observer.trial_finished(result)
@@ -226,7 +231,8 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                 _in_workers(loop, deadline, device, disabled_plugins, data_path)
             interrupted = False
         except KeyboardInterrupt:
-            loop.abandon_local("interrupted by the user")
+            with _second_interrupt_ignored():  # Ctrl-C twice: the first one's cleanup finishes
+                loop.abandon_local("interrupted by the user")
             interrupted = True
         except HarnessError as exc:  # e.g. the sampler failed: fail what runs here, then say so
             loop.abandon_local(f"the run stopped: {exc}")
@@ -235,6 +241,21 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                         loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
                         store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
                         time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _second_interrupt_ignored() -> Iterator[None]:
+    """While the trials in flight are failed and stored after a Ctrl-C, further Ctrl-Cs are
+    ignored: the cleanup takes well under a second, and cutting it short would leave rows
+    running (the next run's recovery would fail them later) and print a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, context: TrialContext,

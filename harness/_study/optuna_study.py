@@ -6,13 +6,17 @@ the study where the results are.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import optuna
 
 from harness._errors import ConfigError
 from harness._records import TrialResult
+from harness._store.session import OUTAGE_S
 from harness._store.session import engine_kwargs
 from harness._store.session import tune_engine
 from harness._study.samplers import create_pruner
@@ -23,7 +27,9 @@ if TYPE_CHECKING:
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["open_study", "tell", "warm_start", "with_objectives"]
+__all__ = ["open_study", "tell", "warm_start", "with_objectives", "with_storage_retries"]
+
+T = TypeVar("T")
 
 
 def open_study(resolved: ResolvedTask, db_url: str, seed: int,
@@ -78,6 +84,20 @@ def with_objectives(resolved: ResolvedTask, result: TrialResult) -> TrialResult:
         return result
     return replace(result, status="failed",
                    fail_reason=f"the task reported no value for objective '{missing[0]}'")
+
+
+def with_storage_retries(call: Callable[[], T]) -> T:
+    """Run one Optuna storage operation, waiting out a locked or unreachable database the way
+    harness's own writes do (``OUTAGE_S``, back-off)."""
+    deadline, pause = time.monotonic() + OUTAGE_S, 0.5
+    while True:
+        try:
+            return call()
+        except optuna.exceptions.StorageInternalError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 10.0)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,

@@ -46,11 +46,24 @@ MAX_GROWTH_MB = 1024.0
 
 def start_fork_server() -> None:
     """Start the fork server now: its imports (torch, timm, …) then run while this process
-    prepares the study, instead of delaying the first trial by seconds."""
+    prepares the study, instead of delaying the first trial by seconds.
+
+    It starts with Ctrl-C ignored (a disposition that survives exec), as do the workers it
+    forks: a terminal's SIGINT reaches the whole process group, and only this process acts
+    on it — it fails the trials in flight and stops the workers. Otherwise a Ctrl-C during
+    the server's imports prints a KeyboardInterrupt traceback from it.
+    """
     from multiprocessing import forkserver
 
     worker_context()
-    forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def worker_context() -> Any:
@@ -75,6 +88,22 @@ def _stop_fork_server() -> None:
     if pid:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+def death_reason(exitcode: int | None) -> str:
+    """What a worker's exit status says about how it died, as a trial's failure reason."""
+    if exitcode is None:
+        return "the worker process stopped answering (its connection closed)"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        if -exitcode == signal.SIGKILL:
+            return ("the worker process was killed (SIGKILL: the kernel's out-of-memory killer, "
+                    "or kill -9)")
+        return f"the worker process was killed by {name}"
+    return f"the worker process exited with code {exitcode} (crashed in native code?)"
 
 
 @dataclass(frozen=True)
@@ -206,6 +235,7 @@ class WorkerProcess:
     running: bool = False  # the job's trial has begun (its time limit counts)
 
     def start(self) -> WorkerProcess:
+        start_fork_server()
         ctx = worker_context()
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, self.setup), daemon=True,
@@ -257,9 +287,7 @@ class WorkerProcess:
             return message
         except (EOFError, OSError):
             self.process.join(timeout=5)
-            code = self.process.exitcode
-            return "died", f"the worker process died (exit code {code}): killed by the " \
-                           "system (out of memory?) or crashed in native code"
+            return "died", death_reason(self.process.exitcode)
 
     def failed(self, reason: str) -> TrialResult:
         assert self.job is not None

@@ -56,6 +56,8 @@ TASK_FILES: list[tuple[str, str | bytes, list[str]]] = [
      ["budget.epochs", "expected an integer"]),
     ("workers-negative", TINY_TASK.replace("threads = 1", "threads = 1\nworkers = -2"),
      ["device.workers"]),
+    ("nested-50000-deep", "[study]\nname = " + "[" * 50000 + "]" * 50000 + "\n",
+     ["cannot read task file", "nested too deeply"]),
 ]
 
 

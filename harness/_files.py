@@ -1,0 +1,63 @@
+"""Files written whole or not at all, and file names made from user-chosen names.
+
+Every output harness writes (reports, plots, exports) goes to a temporary file in the same
+folder and is renamed into place: a reader — or a report that was killed half-way, or a full
+disk — sees the old file or the new one, never a fragment. ``os.replace`` is atomic on POSIX
+and Windows when both names are on one file system, which the same folder guarantees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+from typing import Any
+
+from harness._errors import HarnessError
+
+__all__ = ["atomic_path", "atomic_write", "name_slug", "output_error"]
+
+MAX_SLUG = 80  # well under every file system's 255-byte name limit, with room for suffixes
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``; renamed onto it when the block ends without error,
+    removed otherwise."""
+    temporary = path.with_name(f".{path.name[:100]}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """``open(path, mode)``, written whole or not at all (see the module docstring)."""
+    with atomic_path(path) as temporary, temporary.open(mode, **kwargs) as fh:
+        yield fh
+
+
+def name_slug(text: str) -> str:
+    """A file-name-safe form of a user-chosen name, bounded in length and unique per name:
+    names that would read the same ("a b", "a-b") or are long get a short hash of the whole
+    name appended."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "study"
+    if readable == text and len(text) <= MAX_SLUG:
+        return readable
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{readable[:MAX_SLUG - 11]}-{digest}"
+
+
+def output_error(path: Path, exc: OSError) -> HarnessError:
+    """One line for an output that could not be written (read-only folder, full disk, …)."""
+    reason = "no space left on device" if exc.errno == errno.ENOSPC else (
+        exc.strerror or str(exc)).lower()
+    return HarnessError(f"cannot write {path}: {reason} (nothing was replaced)")
