@@ -130,8 +130,11 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
     except KeyboardInterrupt:  # before the study loop began (loading data, opening the study)
         click.echo("interrupted before any trial started", err=True)
         sys.exit(130)
-    console.print(summary_line(summary))
-    _print_top(prepared.config.db, summary.study_name)
+    try:
+        console.print(summary_line(summary))
+        _print_top(prepared.config.db, summary.study_name)
+    except KeyboardInterrupt:  # Ctrl-C again while the summary prints: everything is stored
+        sys.exit(130)
     if summary.interrupted:
         sys.exit(130)
 

@@ -129,9 +129,11 @@ def replay(blackbox: Blackbox, candidate: Candidate, registry: Any, seed: int, *
     candidate's study first gets the ``prior`` trials (see :func:`prior_trials`), free."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     nearest = nearest or _Nearest(blackbox)
     sampler, pruner = _build(candidate, registry, blackbox, seed)
+    # After building: a sampler's first build may import modules that set Optuna's verbosity.
+    # A replay asks thousands of times; samplers' per-ask warnings would flood the terminal.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize" if blackbox.maximize else "minimize",
                                 sampler=sampler, pruner=pruner)
     if candidate.warm:

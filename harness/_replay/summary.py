@@ -120,7 +120,7 @@ def write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
                   rows: list[dict[str, Any]], markdown: str, budget_s: float) -> list[Path]:
     """``replay.md``, ``replay.json`` (rows and any-time curves) and ``anytime.png``."""
     out.mkdir(parents=True, exist_ok=True)
-    grid = np.linspace(0, budget_s, 101)
+    grid = np.geomspace(budget_s / 1000, budget_s, 101)  # even on the plot's log axis
     curves = {o.candidate.label: o.curve(grid) for o in outcomes}
     with atomic_write(out / "replay.md", encoding="utf-8") as fh:
         fh.write(markdown)
@@ -128,12 +128,13 @@ def write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
         fh.write(json.dumps({"study": blackbox.study, "objective": blackbox.objective,
                              "rows": rows, "seconds": grid.tolist(), "curves": curves},
                             indent=1, default=str))
-    return [out / "replay.md", out / "replay.json", _plot(out / "anytime.png", blackbox, grid,
-                                                          curves)]
+    return [out / "replay.md", out / "replay.json",
+            _plot(out / "anytime.png", blackbox, grid, curves, outcomes)]
 
 
 def _plot(path: Path, blackbox: Blackbox, grid: np.ndarray,
-          curves: dict[str, dict[str, list[float | None]]]) -> Path:
+          curves: dict[str, dict[str, list[float | None]]],
+          outcomes: Sequence[Outcome] = ()) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,10 +147,20 @@ def _plot(path: Path, blackbox: Blackbox, grid: np.ndarray,
         high = np.array([np.nan if v is None else v for v in curve["p75"]])
         ax.plot(grid, median, label=label)
         ax.fill_between(grid, low, high, alpha=0.15)
-    ax.set(xlabel="compute (simulated seconds)",
+    # Log time: the interesting part is where the curves separate, usually the first tenth of
+    # the budget. The value axis is zoomed on what the medians span after their first point.
+    ax.set_xscale("log")
+    settled = [v for c in curves.values() for v in c["median"][len(grid) // 20:] if v is not None]
+    if settled:
+        bottom, top = min(settled), max(settled)
+        pad = max(top - bottom, 1e-3) * 0.15
+        ax.set_ylim(bottom - pad, top + pad)
+    if outcomes:
+        ax.axhline(outcomes[0].target, color="k", linestyle=":", linewidth=1, label="target")
+    ax.set(xlabel="compute (simulated seconds, log scale)",
            ylabel=f"best val {blackbox.objective} so far",
            title=f"any-time performance on '{blackbox.study}' (median, quartiles)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     with atomic_path(path) as temporary:
         fig.savefig(temporary, dpi=90, format="png")

@@ -105,7 +105,8 @@ def test_fake_third_party_plugin_is_trained_and_failures_are_recorded(write_task
     assert fake["distribution"] == "harness-fake"
     assert fake["registers"]["architectures"] == ["<script>alert(1)</script>", "broken_net",
                                                   "crash_net", "fake_mlp", "flaky_mlp",
-                                                  "nan_net", "oom_net", "sleepy_net"]
+                                                  "hog_net", "leaky_net", "nan_net", "oom_net",
+                                                  "sleepy_net"]
 
 
 def test_leaderboard_formats_and_missing_database(write_task, tmp_path):

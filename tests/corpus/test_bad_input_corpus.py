@@ -233,7 +233,7 @@ def test_failing_trials_are_recorded_and_the_database_stays_whole(
     assert outcome["nan_net"].startswith("failed") and "nan" in outcome["nan_net"]
     assert "broken on purpose" in outcome["broken_net"]
     assert "out of memory" in outcome["oom_net"]
-    assert "worker process died" in outcome["crash_net"]
+    assert "worker process exited with code 3" in outcome["crash_net"]
     after = dict(_snapshot(populated_db))
     for table, rows in before:  # the earlier study's rows are all still there, unchanged
         assert set(rows) <= set(after[table]), table

@@ -72,7 +72,7 @@ def test_time_limit_and_dead_workers_fail_the_trial_not_the_study(write_task, tm
     assert outcome["small_cnn"][0] == "complete"
     assert outcome["sleepy_net"] == ("failed", "exceeded the per-trial time limit of 8 s")
     assert outcome["crash_net"][0] == "failed"
-    assert "worker process died (exit code 3)" in outcome["crash_net"][1]
+    assert "worker process exited with code 3" in outcome["crash_net"][1]
 
 
 def test_precision_and_layout_are_search_dimensions_and_recorded(write_task, tmp_path):

@@ -61,7 +61,7 @@ def test_a_leaking_worker_is_recycled_at_the_growth_bound(task, fake_plugin_path
 def test_a_crash_fails_only_its_trial_and_a_fresh_worker_takes_the_next(task, fake_plugin_path):
     trials = _drive(task, ["fake_mlp", "crash_net", "fake_mlp"], fake_plugin_path)
     assert [t["status"] for t in trials] == ["complete", "failed", "complete"]
-    assert "worker process died (exit code 3)" in trials[1]["reason"]
+    assert "worker process exited with code 3" in trials[1]["reason"]
     assert trials[0]["pid"] == trials[1]["pid"] != trials[2]["pid"]
 
 
