@@ -126,6 +126,7 @@ def write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
         fh.write(markdown)
     with atomic_write(out / "replay.json", encoding="utf-8") as fh:
         fh.write(json.dumps({"study": blackbox.study, "objective": blackbox.objective,
+                             "target": outcomes[0].target if outcomes else None,
                              "rows": rows, "seconds": grid.tolist(), "curves": curves},
                             indent=1, default=str))
     return [out / "replay.md", out / "replay.json",
@@ -148,13 +149,14 @@ def _plot(path: Path, blackbox: Blackbox, grid: np.ndarray,
         ax.plot(grid, median, label=label)
         ax.fill_between(grid, low, high, alpha=0.15)
     # Log time: the interesting part is where the curves separate, usually the first tenth of
-    # the budget. The value axis is zoomed on what the medians span after their first point.
+    # the budget. The value axis is zoomed on what the medians span over the later half of
+    # that log axis — near the target, where candidates differ; early values fall below it.
     ax.set_xscale("log")
-    settled = [v for c in curves.values() for v in c["median"][len(grid) // 20:] if v is not None]
+    settled = [v for c in curves.values() for v in c["median"][len(grid) // 2:] if v is not None]
     if settled:
         bottom, top = min(settled), max(settled)
-        pad = max(top - bottom, 1e-3) * 0.15
-        ax.set_ylim(bottom - pad, top + pad)
+        span = max(top - bottom, 0.01 * max(abs(top), 1e-9))
+        ax.set_ylim(bottom - span, top + 0.3 * span)
     if outcomes:
         ax.axhline(outcomes[0].target, color="k", linestyle=":", linewidth=1, label="target")
     ax.set(xlabel="compute (simulated seconds, log scale)",
