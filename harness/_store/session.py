@@ -75,20 +75,28 @@ holding a long write transaction) or unreachable (a PostgreSQL restart, a networ
 retrying with back-off, before the run stops with that error (docs/scale-out.md)."""
 
 
+def retry_while_unavailable(call: Callable[[], T],
+                            transient: tuple[type[BaseException], ...]) -> T:
+    """Run ``call`` (one whole transaction), retrying it with back-off (0.5 s doubling to
+    10 s) while it raises one of the ``transient`` errors, for up to ``OUTAGE_S``."""
+    deadline, pause = time.monotonic() + OUTAGE_S, 0.5
+    while True:
+        try:
+            return call()
+        except transient:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 10.0)
+
+
 def survives_outages(method: Callable[..., T]) -> Callable[..., T]:
     """Retry a store write (one whole transaction) while the database is unavailable."""
 
     @functools.wraps(method)
     def retrying(self: ResultsStore, *args: Any, **kwargs: Any) -> T:
-        deadline, pause = time.monotonic() + OUTAGE_S, 0.5
-        while True:
-            try:
-                return method(self, *args, **kwargs)
-            except StoreUnavailable:
-                if time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(2 * pause, 10.0)
+        return retry_while_unavailable(lambda: method(self, *args, **kwargs),
+                                       (StoreUnavailable,))
 
     return retrying
 

@@ -6,7 +6,6 @@ the study where the results are.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -16,8 +15,8 @@ import optuna
 
 from harness._errors import ConfigError
 from harness._records import TrialResult
-from harness._store.session import OUTAGE_S
 from harness._store.session import engine_kwargs
+from harness._store.session import retry_while_unavailable
 from harness._store.session import tune_engine
 from harness._study.samplers import create_pruner
 from harness._study.samplers import create_sampler
@@ -89,15 +88,7 @@ def with_objectives(resolved: ResolvedTask, result: TrialResult) -> TrialResult:
 def with_storage_retries(call: Callable[[], T]) -> T:
     """Run one Optuna storage operation, waiting out a locked or unreachable database the way
     harness's own writes do (``OUTAGE_S``, back-off)."""
-    deadline, pause = time.monotonic() + OUTAGE_S, 0.5
-    while True:
-        try:
-            return call()
-        except optuna.exceptions.StorageInternalError:
-            if time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(2 * pause, 10.0)
+    return retry_while_unavailable(call, (optuna.exceptions.StorageInternalError,))
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
