@@ -106,7 +106,8 @@ class ForecastingTask:
 
     def model_io(self) -> dict[str, Any]:
         return {"in_features": int(self.scaled.shape[1]), "seq_len": self.window,
-                "output_shape": (self.horizon, len(self.targets)), "horizon": self.horizon}
+                "output_shape": (self.horizon, len(self.targets)), "horizon": self.horizon,
+                "target_index": [int(t) for t in self.targets]}
 
     def split_size(self, split: str) -> int:
         return len(self.origins[split])

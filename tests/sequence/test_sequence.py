@@ -101,7 +101,9 @@ TASKS = {
     "classification-univariate": lambda: _waveform_task(1),
     "classification-multivariate": lambda: _waveform_task(3),
 }
-ARCHS = ("rnn", "lstm", "gru", "tcn", "transformer", "mlp", "cnn_rnn")
+ARCHS = ("rnn", "lstm", "gru", "tcn", "transformer", "mlp", "cnn_rnn",
+         # the reference models, at their papers' settings
+         "fcn", "resnet1d", "inception_time", "dlinear", "nlinear", "nbeats", "patchtst")
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +139,22 @@ def test_co2_missing_weeks_are_filled():
     task = ForecastingTask(data, {**FORECAST_PARAMS, "window": 52},
                            {"horizon": 4, "val_fraction": 0.15, "test_fraction": 0.15}, 0)
     assert not np.isnan(task.raw).any() and data.season == 52
+
+
+def test_channelwise_forecasters_answer_for_the_target_channels(tasks):
+    """NLinear with a zero linear layer is the naive forecast: each target's last value. The
+    multivariate task forecasts realgdp and cpi out of all macrodata columns: the output must
+    be those two channels, not the first two."""
+    task = tasks["forecasting-multivariate"]
+    io = task.model_io()
+    spec = REGISTRY.architectures.get("nlinear")
+    model = spec.build(ModelRequest("nlinear", "forecasting", io, {}))
+    with torch.no_grad():
+        model.network.linear.weight.zero_()
+        model.network.linear.bias.zero_()
+    x = torch.randn(5, io["seq_len"], io["in_features"])
+    out = model(x)
+    assert out.shape == (5, *io["output_shape"])
+    last = x[:, -1, io["target_index"]]
+    assert torch.allclose(out, last[:, None, :].expand_as(out))
+    assert io["target_index"] != list(range(len(io["target_index"])))
