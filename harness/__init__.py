@@ -41,6 +41,7 @@ from harness._specs import MetricSpec
 from harness._specs import ModelRequest
 from harness._specs import OptimizerSpec
 from harness._specs import Option
+from harness._specs import ParamGroup
 from harness._specs import PrunerSpec
 from harness._specs import SamplerSpec
 from harness._specs import SchedulePlan
@@ -71,6 +72,7 @@ __all__ = [
     "Int",
     "MetricSpec",
     "ModelRequest",
+    "ParamGroup",
     "Option",
     "OptimizerSpec",
     "Param",

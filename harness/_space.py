@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from typing import Literal
 
@@ -46,6 +47,9 @@ class Param:
     help: str = ""
     check: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
     """Returns a problem with a task-file value (e.g. an unknown model name), or None."""
+    path_values: tuple[str, ...] = ()
+    """Its string values are paths relative to the task file, except these words (``"hub"``);
+    empty: strings are plain values."""
 
     @property
     def is_open(self) -> bool:
@@ -96,13 +100,31 @@ def Int(default: int, low: int, high: int, *, log: bool = False, search: bool = 
 
 
 def Choice(default: Any, choices: tuple[Any, ...] | list[Any], *, search: bool = True,
-           help: str = "", check: Callable[[Any], str | None] | None = None) -> Param:
+           help: str = "", check: Callable[[Any], str | None] | None = None,
+           paths: bool = False) -> Param:
     """One of ``choices``; with ``search=False`` it is an option the task file may set.
 
-    ``check(value)`` may vet values a task file gives (return a problem, or None).
+    ``check(value)`` may vet values a task file gives (return a problem, or None). With
+    ``paths=True`` a string the task file gives that is not one of the string ``choices`` is a
+    path, resolved relative to the task file before ``check`` sees it.
     """
+    words = tuple(c for c in choices if isinstance(c, str)) if paths else ()
     return Param("categorical", default, choices=tuple(choices), search=search, help=help,
-                 check=check)
+                 check=check, path_values=words or (("",) if paths else ()))
+
+
+def resolve_paths(param: Param, value: Any, base: Path) -> Any:
+    """``value`` with the strings that are paths (see :attr:`Param.path_values`) made
+    absolute against ``base``, the task file's folder."""
+    if not param.path_values:
+        return value
+    if isinstance(value, list):
+        return [resolve_paths(param, v, base) for v in value]
+    if isinstance(value, Mapping) and "choices" in value:
+        return {**value, "choices": resolve_paths(param, value["choices"], base)}
+    if isinstance(value, str) and value and value not in param.path_values:
+        return str((base / Path(value).expanduser()).resolve())
+    return value
 
 
 def apply_override(param: Param, value: Any) -> Param:
@@ -173,7 +195,7 @@ def _with_choices(param: Param, values: list[Any]) -> Param:
                 raise ValueError(problem)
     default = param.default if param.default in coerced else coerced[0]
     return Param("categorical", default, choices=coerced, search=True, help=param.help,
-                 check=param.check)
+                 check=param.check, path_values=param.path_values)
 
 
 def _coerce(param: Param, value: Any) -> Any:
@@ -185,12 +207,14 @@ def _coerce(param: Param, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an integer, got {value!r}")
         return value
-    sample = param.choices[0] if param.choices else param.default
-    if isinstance(sample, float) and isinstance(value, int) and not isinstance(value, bool):
+    samples = param.choices or (param.default,)
+    kinds = tuple(dict.fromkeys(type(c) for c in samples if c is not None))
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if sample is not None and not isinstance(value, type(sample)):
-        # int choices accept ints, str choices accept str; bool is its own type on purpose
-        expected = type(sample).__name__
+    if kinds and type(value) not in kinds:
+        # int choices accept ints, str choices accept str; bool is its own type on purpose.
+        # Mixed choices (False, True, "hub") accept any of their types.
+        expected = " or ".join(k.__name__ for k in kinds)
         raise ValueError(f"expected a {expected}, got {value!r}")
     return value
 

@@ -37,6 +37,7 @@ __all__ = [
     "PrunerSpec",
     "SamplerSpec",
     "SchedulePlan",
+    "ParamGroup",
     "SchedulerSpec",
     "SearchRequest",
     "Task",
@@ -91,6 +92,22 @@ class ModelRequest:
 
 
 @dataclass(frozen=True)
+class ParamGroup:
+    """Some of a model's parameters and how the optimizer treats them (fine-tuning).
+
+    Attributes:
+        params: the tensors.
+        lr_scale: their learning rate as a share of the trial's ``lr`` (a pretrained backbone
+            often wants 0.1 or less; layer-wise decay gives each layer its own share).
+        frozen_epochs: they are not trained during the first this-many epochs.
+    """
+
+    params: list[Any]
+    lr_scale: float = 1.0
+    frozen_epochs: int = 0
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
     """One named architecture.
 
@@ -103,6 +120,9 @@ class ArchitectureSpec:
         speed_depends_on_weights: its inference speed changes with training (a detector's
             post-processing keeps more boxes early on): every trial measures it, instead of
             reusing an earlier trial's figures for the same setting.
+        param_groups: ``param_groups(model, params) -> list[ParamGroup]``: learning-rate
+            shares and frozen epochs per part of the model (fine-tuning); None trains every
+            parameter at the trial's rate.
     """
 
     name: str
@@ -111,6 +131,7 @@ class ArchitectureSpec:
     description: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
     speed_depends_on_weights: bool = False
+    param_groups: Callable[[Any, Mapping[str, Any]], list[ParamGroup]] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +149,7 @@ class ArchitectureCatalogSpec:
         tasks: names of the tasks its variants can serve.
         params: hyperparameters shared by every variant.
         sample_variant: the variant the conformance kit checks on behalf of the catalog.
+        param_groups: as :attr:`ArchitectureSpec.param_groups`.
     """
 
     name: str
@@ -138,6 +160,7 @@ class ArchitectureCatalogSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     sample_variant: str | None = None
     speed_depends_on_weights: bool = False
+    param_groups: Callable[[Any, Mapping[str, Any]], list[ParamGroup]] | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +360,10 @@ class Task(Protocol):
 
     A task owns its data splits, preprocessing, loss and evaluation. Batches are opaque to the
     core: the task moves them to the device and computes the loss.
+
+    Optionally, ``adapt_to_model(model) -> None`` is called once the model is built, before
+    training: the task may adopt what the model expects (the classification task takes the
+    input mean/std of pretrained weights from it).
     """
 
     def model_io(self) -> Mapping[str, Any]:

@@ -10,10 +10,15 @@ transform normalises them and, since the task already resized them, keeps their 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 import harness
+from harness_plugins._finetune import FINE_TUNING
+from harness_plugins._finetune import backbone_and_head
+from harness_plugins._weights import check_pretrained
+from harness_plugins._weights import timm_model
 
 TASKS = ("detection",)
 
@@ -33,8 +38,11 @@ COMMON = {
                                     "mobilenetv3_large_100, efficientnet_b0)"),
     "fpn_channels": harness.Choice(64, (64, 128, 256), search=False,
                                    help="channels of the feature pyramid"),
-    "pretrained": harness.Choice(False, (False, True), search=False,
-                                 help="ImageNet backbone weights (needs network access)"),
+    "pretrained": harness.Choice(False, (False, True, "hub"), search=False,
+                                 check=check_pretrained, paths=True,
+                                 help="backbone weights: true/\"hub\" (needs network access), "
+                                      "or a local .safetensors/.pth file or weights folder"),
+    **{k: v for k, v in FINE_TUNING.items() if k != "layer_decay"},
 }
 SCORE = {"score_thresh": harness.Float(0.05, 0.01, 0.3, search=False,
                                        help="drop detections below this score")}
@@ -52,7 +60,7 @@ class TimmFPN:
         from harness_plugins._detector_modules import Pyramid
 
         p = request.params
-        body = _features(timm, p["backbone"], bool(p["pretrained"]), levels)
+        body = _features(timm, p["backbone"], p["pretrained"], levels)
         channels = int(p["fpn_channels"])
         in_channels = body.feature_info.channels()
         self.strides = list(body.feature_info.reduction())
@@ -71,21 +79,27 @@ class TimmFPN:
                            for k in range(3)) for s in self.strides)
 
 
-def _features(timm: Any, name: str, pretrained: bool, levels: int) -> Any:
+def _features(timm: Any, name: str, pretrained: Any, levels: int) -> Any:
     probe = timm.create_model(name, features_only=True, pretrained=False)
     count = len(probe.feature_info)
     indices = tuple(range(max(0, count - levels), count))
-    if not pretrained:
-        return timm.create_model(name, features_only=True, out_indices=indices)
-    try:
-        return timm.create_model(name, features_only=True, out_indices=indices, pretrained=True)
-    except Exception as exc:
-        raise harness.TrialFailed(f"pretrained weights for backbone '{name}' could not be "
-                                  f"loaded (no network access?): {exc}") from exc
+    return timm_model(name, pretrained, features_only=True, out_indices=indices)
 
 
-def _transform_kwargs(size: int) -> dict[str, Any]:
-    return {"min_size": size, "max_size": size, "image_mean": [0.485, 0.456, 0.406],
+def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:
+    """The timm body is the backbone (scaled, frozen for ``freeze_epochs``); pyramid and
+    heads train at the trial's rate."""
+    body = {id(p) for p in model.backbone.body.parameters()}
+    head = [p for p in model.parameters() if id(p) not in body]
+    return backbone_and_head(model, head, params)
+
+
+def _transform_kwargs(request: harness.ModelRequest) -> dict[str, Any]:
+    """torchvision's detector transform: in training it picks one of ``min_size`` per image
+    (multi-scale training, when the task asks for several sizes), in evaluation the last."""
+    size = int(request.io["img_size"])
+    sizes = tuple(int(s) for s in request.io.get("train_sizes") or (size,))
+    return {"min_size": sizes, "max_size": max(sizes), "image_mean": [0.485, 0.456, 0.406],
             "image_std": [0.229, 0.224, 0.225]}
 
 
@@ -103,7 +117,7 @@ def build_fcos(request: harness.ModelRequest) -> Any:
                               ((1.0,),) * len(pyramid.strides))
     return FCOS(pyramid.module, _num_classes(request), anchor_generator=anchors,
                 score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
-                **_transform_kwargs(pyramid.image_size))
+                **_transform_kwargs(request))
 
 
 def build_retinanet(request: harness.ModelRequest) -> Any:
@@ -122,7 +136,7 @@ def build_retinanet(request: harness.ModelRequest) -> Any:
     head.regression_head._loss_type = "giou"
     return RetinaNet(pyramid.module, _num_classes(request), anchor_generator=anchors, head=head,
                      score_thresh=float(request.params["score_thresh"]), detections_per_img=50,
-                     **_transform_kwargs(pyramid.image_size))
+                     **_transform_kwargs(request))
 
 
 def build_faster_rcnn(request: harness.ModelRequest) -> Any:
@@ -146,7 +160,7 @@ def build_faster_rcnn(request: harness.ModelRequest) -> Any:
         rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
         rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
         box_batch_size_per_image=128, box_score_thresh=float(request.params["score_thresh"]),
-        box_detections_per_img=50, **_transform_kwargs(pyramid.image_size))
+        box_detections_per_img=50, **_transform_kwargs(request))
 
 
 def build_ssdlite(request: harness.ModelRequest) -> Any:
@@ -160,7 +174,7 @@ def build_ssdlite(request: harness.ModelRequest) -> Any:
     from harness_plugins._detector_modules import extra_block
 
     size = int(request.io["img_size"])
-    body = _features(timm, request.params["backbone"], bool(request.params["pretrained"]), 2)
+    body = _features(timm, request.params["backbone"], request.params["pretrained"], 2)
     channels = list(body.feature_info.channels())
     stride = body.feature_info.reduction()[-1]
     extras = nn.ModuleList()
@@ -198,5 +212,6 @@ def register_architectures(register: Any) -> None:
         # Post-processing (NMS) time depends on how many boxes the trained detector keeps.
         register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
                                           description=description, params=params,
-                                          speed_depends_on_weights=True))
+                                          speed_depends_on_weights=True,
+                                          param_groups=param_groups))
 

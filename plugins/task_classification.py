@@ -22,13 +22,16 @@ import harness.data
 if TYPE_CHECKING:
     import torch
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 AUGMENTATIONS = ("none", "flip", "crop", "flip_crop", "jitter", "crop_jitter")
 
 PARAMS = {
     "image_size": harness.Choice(32, (16, 32, 64), search=False,
                                  help="images are resized to this square size"),
-    "normalize": harness.Choice("standard", ("standard", "none"),
-                                help="per-channel z-score (train statistics) or none"),
+    "normalize": harness.Choice("standard", ("standard", "none", "pretrained"),
+                                help="per-channel z-score by the training split's statistics, "
+                                     "none, or the mean/std the pretrained weights expect"),
     "augment": harness.Choice("none", AUGMENTATIONS, help="training-time augmentation"),
     "blur_sigma": harness.Choice(0.0, (0.0, 0.5, 1.0),
                                  help="Gaussian blur filter applied to every split (0 = off)"),
@@ -100,6 +103,21 @@ class ClassificationTask:
         mean = self.mean.to(x.device).view(1, -1, 1, 1)
         std = self.std.to(x.device).view(1, -1, 1, 1)
         return ((x - mean) / std).contiguous()
+
+    def adapt_to_model(self, model: torch.nn.Module) -> None:
+        """With ``normalize = "pretrained"``, the mean/std the model's weights were trained
+        with (timm's ``pretrained_cfg``; ImageNet's where the model has none)."""
+        import torch
+
+        if self.params["normalize"] != "pretrained":
+            return
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        mean = list(cfg.get("mean") or IMAGENET_MEAN)
+        std = list(cfg.get("std") or IMAGENET_STD)
+        if len(mean) != self.channels:  # grey images into an RGB network: one average channel
+            mean = [sum(mean) / len(mean)] * self.channels
+            std = [sum(std) / len(std)] * self.channels
+        self.mean, self.std = torch.tensor(mean), torch.tensor(std)
 
     # -- the Task protocol -------------------------------------------------------------------
 

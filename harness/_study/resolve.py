@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from typing import Literal
 
@@ -22,6 +23,7 @@ from harness._registry import UnknownName
 from harness._space import GENERIC_PARAMS
 from harness._space import Param
 from harness._space import apply_override
+from harness._space import resolve_paths
 from harness._specs import DatasetSpec
 from harness._specs import OptimizerSpec
 from harness._specs import PrunerSpec
@@ -162,7 +164,7 @@ def _override(param: Param, value: Any, source: str, key: str) -> Param:
     if value is None:
         return param
     try:
-        return apply_override(param, value)
+        return apply_override(param, resolve_paths(param, value, Path(source).parent))
     except ValueError as exc:
         raise ConfigError(source, key, str(exc)) from None
 

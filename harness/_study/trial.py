@@ -9,6 +9,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -27,6 +28,7 @@ from harness._records import Status
 from harness._records import TrialPlan
 from harness._records import TrialResult
 from harness._specs import ModelRequest
+from harness._specs import ParamGroup
 from harness._specs import SchedulePlan
 from harness._specs import TaskContext
 from harness._study.dataset import data_for
@@ -173,13 +175,19 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
     eager = model
     if plan.compile != "none":
         model = torch.compile(model, mode=plan.compile)  # type: ignore[assignment]
-    optimizer = resolved.optimizer(plan.optimizer).build(model.parameters(), plan.optimizer_params)
+    adapt = getattr(task, "adapt_to_model", None)
+    if adapt is not None:
+        adapt(eager)
+    groups = _param_groups(resolved, plan, eager)
+    optimizer = resolved.optimizer(plan.optimizer).build(
+        _optimizer_groups(groups, plan.optimizer_params), plan.optimizer_params)
     steps = max(1, math.ceil(task.split_size("train") / plan.batch_size))
     schedule = SchedulePlan(resolved.config.budget.epochs, steps)
     scheduler = resolved.scheduler(plan.scheduler).build(optimizer, schedule,
                                                          plan.scheduler_params)
     scaler = torch.amp.GradScaler(device.type, enabled=_needs_scaler(device, precision))
     for epoch in range(1, schedule.epochs + 1):
+        _freeze(groups, epoch)
         record = _train_epoch(task, model, optimizer, scheduler, scaler, plan, epoch, device,
                               precision)
         state.history.append(record)
@@ -216,6 +224,34 @@ def _build_model(resolved: ResolvedTask, plan: TrialPlan, task: Task) -> torch.n
     request = ModelRequest(plan.architecture, resolved.task.name, task.model_io(),
                            plan.architecture_params)
     return arch.spec.build(request)
+
+
+def _param_groups(resolved: ResolvedTask, plan: TrialPlan,
+                  model: torch.nn.Module) -> list[ParamGroup]:
+    """The architecture's fine-tuning groups, or every parameter at the trial's rate."""
+    spec = resolved.architecture(plan.architecture).spec
+    if spec.param_groups is None:
+        return [ParamGroup(list(model.parameters()))]
+    groups = [g for g in spec.param_groups(model, plan.architecture_params) if g.params]
+    covered = {id(p) for g in groups for p in g.params}
+    rest = [p for p in model.parameters() if id(p) not in covered]
+    return groups + ([ParamGroup(rest)] if rest else [])
+
+
+def _optimizer_groups(groups: list[ParamGroup], hp: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """torch optimizer parameter groups: each with its own learning rate."""
+    return [{"params": g.params, "lr": float(hp["lr"]) * g.lr_scale} for g in groups]
+
+
+def _freeze(groups: list[ParamGroup], epoch: int) -> None:
+    """Parameters train from the epoch after their ``frozen_epochs``; frozen ones get no
+    gradient, so the optimizer leaves them (and their momentum) alone."""
+    for group in groups:
+        if group.frozen_epochs <= 0:
+            continue  # never touched: an architecture's own frozen tensors stay frozen
+        trainable = epoch > group.frozen_epochs
+        for tensor in group.params:
+            tensor.requires_grad_(trainable)
 
 
 def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: Any,

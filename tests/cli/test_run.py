@@ -182,4 +182,4 @@ def test_pretrained_weights_without_network_fail_clearly():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
     assert proc.returncode == 1
-    assert "TrialFailed: pretrained weights for 'resnet10t' could not be loaded" in proc.stderr
+    assert "TrialFailed: pretrained weights for 'resnet10t' could not be fetched from the hub" in proc.stderr

@@ -1,0 +1,53 @@
+"""Fine-tuning as search dimensions, shared by the timm catalog and the detectors.
+
+A pretrained backbone usually wants a smaller learning rate than the new head, sometimes a
+few epochs frozen while the head settles, and (for deep networks) layer-wise decay: each
+layer's rate shrinks geometrically from the head down (BEiT/ConvNeXt fine-tuning). These are
+hyperparameters like any other; the core applies the resulting parameter groups
+(``harness.ParamGroup``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import harness
+
+FINE_TUNING = {
+    "backbone_lr_scale": harness.Float(1.0, 0.01, 1.0, log=True, search=False,
+                                       help="backbone learning rate as a share of the head's"),
+    "freeze_epochs": harness.Int(0, 0, 5, search=False,
+                                 help="first epochs with the backbone frozen (head only)"),
+    "layer_decay": harness.Float(1.0, 0.5, 1.0, search=False,
+                                 help="layer-wise learning-rate decay from the head down "
+                                      "(1 = off; timm models only)"),
+}
+
+
+def backbone_and_head(model: Any, head: list[Any], params: Mapping[str, Any],
+                      layer_decay: float = 1.0) -> list[harness.ParamGroup]:
+    """The head at full rate; everything else the backbone, scaled, decayed and frozen."""
+    head_ids = {id(p) for p in head}
+    scale = float(params["backbone_lr_scale"])
+    frozen = int(params["freeze_epochs"])
+    groups = [harness.ParamGroup(head)] if head else []
+    for tensors, layer_scale in _layers(model, head_ids, layer_decay):
+        groups.append(harness.ParamGroup(tensors, lr_scale=scale * layer_scale,
+                                         frozen_epochs=frozen))
+    return groups
+
+
+def _layers(model: Any, head_ids: set[int], decay: float) -> list[tuple[list[Any], float]]:
+    """Backbone tensors grouped by learning-rate scale: one group, or one per layer when
+    ``decay`` < 1 and timm can tell the layers apart (its ``group_matcher``)."""
+    rest = [p for p in model.parameters() if id(p) not in head_ids]
+    if decay >= 1.0 or not hasattr(model, "group_matcher"):
+        return [(rest, 1.0)] if rest else []
+    from timm.optim import param_groups_layer_decay
+
+    by_scale: dict[float, list[Any]] = {}
+    for group in param_groups_layer_decay(model, weight_decay=0.0, layer_decay=decay):
+        tensors = [p for p in group["params"] if id(p) not in head_ids]
+        by_scale.setdefault(float(group.get("lr_scale", 1.0)), []).extend(tensors)
+    return [(tensors, scale) for scale, tensors in sorted(by_scale.items()) if tensors]

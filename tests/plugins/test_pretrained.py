@@ -1,0 +1,176 @@
+"""Pretrained weights from local files (no network), fine-tuning groups, and their errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+import harness
+from harness._specs import ModelRequest
+from harness._study.trial import _freeze
+from harness._study.trial import _optimizer_groups
+from harness_plugins import arch_detectors
+from harness_plugins import arch_timm
+from tests.conftest import run_cli
+
+DIGITS_IO = {"num_classes": 10, "in_chans": 1, "img_size": 16}
+FINE = {"backbone_lr_scale": 1.0, "freeze_epochs": 0, "layer_decay": 1.0}
+PROBE = "layer2.0.conv1.weight"  # a backbone tensor of resnet10t
+
+
+@pytest.fixture(scope="module")
+def source():
+    """A tiny timm model "pretrained" on 5 RGB classes, and its weights as the tests save them."""
+    torch.manual_seed(3)
+    return timm.create_model("resnet10t", num_classes=5)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(source, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("weights")
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    save_file(state, folder / "resnet10t.safetensors")
+    torch.save(state, folder / "resnet10t.pth")
+    # A training checkpoint wraps the weights; DataParallel prefixes them with "module.".
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}},
+               folder / "wrapped.pth")
+    snapshot = folder / "hub" / "models--timm--resnet10t.gluon_in1k" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    save_file(state, snapshot / "model.safetensors")
+    (folder / "corrupt.safetensors").write_bytes(b"\x00not a checkpoint at all")
+    other = timm.create_model("mobilenetv3_small_050", num_classes=5).state_dict()
+    save_file({k: v.contiguous() for k, v in other.items()}, folder / "mobilenet.safetensors")
+    (folder / "empty").mkdir()
+    return folder
+
+
+def _timm(pretrained, **params):
+    return arch_timm.build(ModelRequest("resnet10t", "classification", DIGITS_IO,
+                                        {"drop_rate": 0.0, "pretrained": pretrained,
+                                         **FINE, **params}))
+
+
+@pytest.mark.parametrize("name", ["resnet10t.safetensors", "resnet10t.pth", "wrapped.pth",
+                                  "hub", "hub/models--timm--resnet10t.gluon_in1k"])
+def test_local_weights_load_with_a_new_head_and_an_adapted_stem(source, checkpoints, name):
+    model = _timm(str(checkpoints / name))
+    assert torch.equal(model.state_dict()[PROBE], source.state_dict()[PROBE])
+    # 10 digit classes, not the checkpoint's 5: a new head
+    assert model.get_classifier().out_features == 10
+    # grey input: timm's adapt_input_conv sums the RGB filters into one channel
+    stem = model.state_dict()["conv1.0.weight"]
+    assert stem.shape[1] == 1
+    assert torch.allclose(stem[:, 0], source.state_dict()["conv1.0.weight"].sum(dim=1))
+    untrained = _timm(False)
+    assert not torch.equal(untrained.state_dict()[PROBE], source.state_dict()[PROBE])
+
+
+def test_detector_backbone_loads_local_weights(source, checkpoints):
+    params = {"backbone": "resnet10t", "fpn_channels": 64, "score_thresh": 0.05,
+              "pretrained": str(checkpoints / "resnet10t.safetensors"),
+              "backbone_lr_scale": 0.1, "freeze_epochs": 1}
+    io = {"num_classes": 3, "in_chans": 3, "img_size": 64}
+    model = arch_detectors.build_fcos(ModelRequest("fcos", "detection", io, params))
+    body = model.backbone.body.state_dict()
+    assert torch.equal(body[PROBE], source.state_dict()[PROBE])
+    groups = arch_detectors.param_groups(model, params)
+    backbone = [g for g in groups if g.frozen_epochs == 1]
+    assert len(backbone) == 1 and backbone[0].lr_scale == pytest.approx(0.1)
+    assert {id(p) for p in backbone[0].params} == {id(p) for p in
+                                                   model.backbone.body.parameters()}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("corrupt.safetensors", "could not be read"),
+    ("mobilenet.safetensors", "do not fit resnet10t"),
+    ("empty", "holds no weights"),
+])
+def test_a_wrong_checkpoint_is_one_clear_reason(checkpoints, name, expected):
+    with pytest.raises(harness.TrialFailed, match=expected) as info:
+        _timm(str(checkpoints / name))
+    assert "\n" not in str(info.value)
+
+
+def test_frozen_backbone_and_its_learning_rate_share(source, checkpoints):
+    model = _timm(str(checkpoints / "resnet10t.safetensors"), backbone_lr_scale=0.1,
+                  freeze_epochs=1)
+    groups = arch_timm.param_groups(model, {**FINE, "backbone_lr_scale": 0.1,
+                                            "freeze_epochs": 1})
+    optimizer = torch.optim.SGD(_optimizer_groups(groups, {"lr": 0.1}), lr=0.1)
+    assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx([0.01, 0.1])
+    head_before = model.get_classifier().weight.detach().clone()
+    # the stem: a residual block's own convolutions get no gradient at first (timm zero-inits
+    # each block's last norm)
+    stem = "conv1.0.weight"
+    stem_before = model.state_dict()[stem].clone()
+
+    def step(epoch):
+        _freeze(groups, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 16, 16)),
+                                          torch.tensor([0, 1, 2, 3])).backward()
+        optimizer.step()
+
+    step(1)  # frozen: only the head moves
+    assert torch.equal(model.state_dict()[stem], stem_before)
+    assert not torch.equal(model.get_classifier().weight, head_before)
+    step(2)  # thawed
+    assert not torch.equal(model.state_dict()[stem], stem_before)
+
+
+def test_layer_decay_gives_deeper_layers_larger_rates(source):
+    model = timm.create_model("resnet10t", num_classes=10, in_chans=1)
+    groups = arch_timm.param_groups(model, {**FINE, "layer_decay": 0.5})
+    scales = sorted({g.lr_scale for g in groups})
+    assert len(scales) > 3 and scales[-1] == 1.0 and scales[0] < 0.1
+    stem = next(g for g in groups if any(p is model.conv1[0].weight for p in g.params))
+    assert stem.lr_scale == scales[0]
+
+
+def test_fine_tuning_from_a_local_file_through_the_cli(checkpoints, write_task, tmp_path):
+    # a path relative to the task file (the CLI runs in the repository, elsewhere)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "r10.safetensors").write_bytes(
+        (checkpoints / "resnet10t.safetensors").read_bytes())
+    weights = "weights/r10.safetensors"
+    task = write_task(replace=(('architectures = ["small_cnn"]', 'architectures = ["resnet10t"]'),
+                               ("image_size = 8", 'image_size = 16\nnormalize = "pretrained"'),
+                               ("n_trials = 2", "n_trials = 1"), ("epochs = 1", "epochs = 2")),
+                      append=f"""
+        [search.space.timm]
+        pretrained = "{weights}"
+        backbone_lr_scale = [0.05, 0.5]
+        freeze_epochs = 1
+        """)
+    db = tmp_path / "results.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(db) as con:
+        status, = con.execute("SELECT state FROM trials").fetchone()
+        params = dict(con.execute("SELECT param_name, param_value FROM trial_params"))
+    assert status == "COMPLETE"
+    assert 0.05 <= params["timm.backbone_lr_scale"] <= 0.5
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('"missing.safetensors"', "do not exist"),
+    ('"{empty}"', "holds no weights"),
+    ('"{notes}"', "not a checkpoint"),
+])
+def test_a_bad_pretrained_value_is_refused_before_the_study(checkpoints, write_task, value,
+                                                            expected):
+    notes = checkpoints / "notes.txt"
+    notes.write_text("hello")
+    value = value.format(empty=checkpoints / "empty", notes=notes)
+    task = write_task(replace=(('architectures = ["small_cnn"]', 'architectures = ["resnet10t"]'),),
+                      append=f"\n[search.space.timm]\npretrained = {value}\n")
+    proc = run_cli("validate", str(task))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "pretrained" in lines[0]
+    json.dumps(lines)
