@@ -56,6 +56,8 @@ class StudySection:
 class DatasetSection:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    dedup: str = "report"
+    """Samples of val/test that duplicate an earlier split: "report", "drop" or "off"."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class SearchSection:
     warm_start: str | None = None
     """An earlier study in the same database whose finished trials seed this new one."""
 
+
+DEDUP_MODES = ("report", "drop", "off")
+"""``[dataset] dedup``: what to do with val/test samples that duplicate an earlier split
+(``harness.data._hygiene``)."""
 
 DEFAULT_HEARTBEAT_S = 10.0
 
@@ -247,7 +253,9 @@ def _study(t: _Table, source: str) -> StudySection:
 
 def _dataset(t: _Table) -> DatasetSection:
     name = t.get("name", str, check=_nonempty)
-    return DatasetSection(name, {k: v for k, v in t.raw().items() if k != "name"})
+    dedup = t.get("dedup", str, "report", check=_one_of(DEDUP_MODES))
+    return DatasetSection(name, {k: v for k, v in t.raw().items() if k not in ("name", "dedup")},
+                          dedup)
 
 
 def _search(t: _Table) -> SearchSection:

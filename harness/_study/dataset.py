@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from harness.data._cache import DataCache
+from harness.data._contracts import IMAGE_CLASSIFICATION
+from harness.data._hygiene import apply_dedup
 from harness.data._materialize import cacheable
 from harness.data._materialize import materialize
 from harness.data._materialize import open_entry
@@ -26,9 +28,10 @@ from harness.data._remote import is_remote
 if TYPE_CHECKING:
     from harness._study.resolve import ResolvedTask
 
-__all__ = ["adopt_data", "cache_root", "data_for", "open_cache", "prepare_data"]
+__all__ = ["adopt_data", "cache_root", "data_for", "leaks_found", "open_cache", "prepare_data"]
 
 _LOADED: dict[str, Any] = {}
+_LEAKS: dict[str, str | None] = {}
 
 
 def open_cache(db_url: str) -> DataCache:
@@ -54,8 +57,22 @@ def cache_root(db_url: str, local_only: bool = False) -> Path:
 
 
 def _key(resolved: ResolvedTask) -> str:
-    return json.dumps([resolved.dataset.name, dict(resolved.dataset_options)], sort_keys=True,
-                      default=str)
+    return json.dumps([resolved.dataset.name, dict(resolved.dataset_options),
+                       resolved.config.dataset.dedup], sort_keys=True, default=str)
+
+
+def _hygienic(resolved: ResolvedTask, views: Any) -> Any:
+    """The views after ``[dataset] dedup``; what it found is kept for :func:`leaks_found`."""
+    mode = resolved.config.dataset.dedup
+    views, leaks = apply_dedup(views, mode, near=resolved.dataset.kind == IMAGE_CLASSIFICATION)
+    _LEAKS[_key(resolved)] = leaks.describe(resolved.dataset.name, mode) \
+        if leaks is not None and leaks.total() else None
+    return views
+
+
+def leaks_found(resolved: ResolvedTask) -> str | None:
+    """One line on the val/test samples that duplicate an earlier split, if any."""
+    return _LEAKS.get(_key(resolved))
 
 
 def prepare_data(resolved: ResolvedTask, cache: DataCache) -> tuple[Any, str | None]:
@@ -70,6 +87,7 @@ def prepare_data(resolved: ResolvedTask, cache: DataCache) -> tuple[Any, str | N
                               options=resolved.dataset_options, data=data,
                               owner=resolved.dataset_owner, load=resolved.dataset.load,
                               cache=cache)
+    views = _hygienic(resolved, views)
     _LOADED[key] = views
     return views, str(path)
 
@@ -77,7 +95,10 @@ def prepare_data(resolved: ResolvedTask, cache: DataCache) -> tuple[Any, str | N
 def adopt_data(resolved: ResolvedTask, path: str | None) -> None:
     """In a worker: map the cache entry the coordinating process prepared."""
     if path is not None:
-        _LOADED[_key(resolved)] = open_entry(path)
+        views = open_entry(path)
+        if resolved.config.dataset.dedup == "drop":  # "report" changes nothing to read
+            views = _hygienic(resolved, views)
+        _LOADED[_key(resolved)] = views
 
 
 def data_for(resolved: ResolvedTask) -> Any:

@@ -21,6 +21,7 @@ from harness._plugins import make_plugin_manager
 from harness._records import StudySummary
 from harness._store import ResultsStore
 from harness._store import TrialContext
+from harness._study.dataset import leaks_found
 from harness._study.dataset import open_cache
 from harness._study.dataset import prepare_data
 from harness._study.loop import StudyObserver
@@ -106,6 +107,9 @@ def execute(prepared: Prepared, observer: StudyObserver,
         hint = (" (set strict = true in [dataset] to make these errors)"
                 if "strict" in resolved.dataset.options else "")
         warn(f"dataset '{resolved.dataset.name}' was repaired while loading: {counts}{hint}")
+    leaks = leaks_found(resolved)
+    if leaks:
+        warn(leaks)
     store = ResultsStore(db_url)
     try:
         name = choose_study_name(store, cfg, new_study)
