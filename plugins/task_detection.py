@@ -28,8 +28,12 @@ if TYPE_CHECKING:
     import torch
 
 PARAMS = {
-    "image_size": harness.Choice(96, (64, 96, 128, 160, 224, 256, 320, 416, 512), search=False,
+    "image_size": harness.Choice(96, (64, 96, 128, 160, 224, 256, 320, 384, 416, 448, 512, 576,
+                                      640), search=False,
                                  help="images are resized to this square size"),
+    "multiscale": harness.Choice(False, (False, True), search=False,
+                                 help="train at random sizes (75–125% of image_size, multiples "
+                                      "of 32) per image; evaluate at image_size"),
     "resize": harness.Choice("letterbox", ("letterbox", "stretch"), search=False,
                              help="keep the aspect ratio and pad, or stretch"),
     "hflip": harness.Choice(True, (True, False), help="random horizontal flips"),
@@ -47,6 +51,16 @@ METRICS = (
     harness.MetricSpec("map_75", "maximize", "mAP at IoU 0.75"),
     harness.MetricSpec("mar_100", "maximize", "mean recall, 100 detections per image"),
 )
+
+def train_sizes(size: int, multiscale: bool) -> tuple[int, ...]:
+    """The sizes a detector trains at: ``size`` alone, or multiples of 32 from 75% to 125% of
+    it (``size`` last: torchvision's detector transform evaluates at its last ``min_size``)."""
+    if not multiscale:
+        return (size,)
+    low, high = int(size * 0.75) // 32 * 32, int(size * 1.25) // 32 * 32
+    others = [s for s in range(max(32, low), high + 1, 32) if s != size]
+    return (*others, size)
+
 
 MIN_BOX_SIDE = 2.0  # pixels: thinner boxes after a crop are dropped, never passed to a detector
 MIN_KEPT_AREA = 0.4  # a cropped box survives if it keeps this share of its area
@@ -101,7 +115,8 @@ class DetectionTask:
 
     def model_io(self) -> dict[str, Any]:
         return {"in_chans": 3, "num_classes": len(self.classes), "img_size": self.size,
-                "input_shape": (3, self.size, self.size), "classes": self.classes}
+                "input_shape": (3, self.size, self.size), "classes": self.classes,
+                "train_sizes": train_sizes(self.size, bool(self.params["multiscale"]))}
 
     def split_size(self, split: str) -> int:
         return len(self.data.split(split))

@@ -122,3 +122,31 @@ def test_task_batches_are_augmented_but_valid(tmp_path):
             assert t["labels"].min() >= 1  # 0 is the background
             wh = t["boxes"][:, 2:] - t["boxes"][:, :2]
             assert (wh >= 2).all()
+
+
+def test_multiscale_training_sizes_and_the_detector_transform_use_them():
+    import torch
+
+    from harness._specs import ModelRequest
+    from harness_plugins.arch_detectors import build_fcos
+    from harness_plugins.task_detection import train_sizes
+
+    assert train_sizes(640, False) == (640,)
+    sizes = train_sizes(640, True)
+    assert sizes[-1] == 640 and len(set(sizes)) == len(sizes) > 5
+    assert all(s % 32 == 0 and 480 <= s <= 800 for s in sizes)
+    params = {"backbone": "resnet10t", "fpn_channels": 64, "score_thresh": 0.05,
+              "pretrained": False, "backbone_lr_scale": 1.0, "freeze_epochs": 0}
+    io = {"num_classes": 2, "in_chans": 3, "img_size": 64, "train_sizes": train_sizes(64, True)}
+    model = build_fcos(ModelRequest("fcos", "detection", io, params))
+    images = [torch.rand(3, 64, 64) for _ in range(12)]
+    targets = [{"boxes": torch.tensor([[8.0, 8.0, 40.0, 40.0]]), "labels": torch.tensor([1])}
+               for _ in images]
+    torch.manual_seed(0)
+    model.train()
+    batch, _ = model.transform(images, targets)
+    seen = {max(hw) for hw in batch.image_sizes}
+    assert len(seen) > 1 and seen <= set(io["train_sizes"])
+    model.eval()
+    batch, _ = model.transform(images[:1])
+    assert batch.image_sizes == [(64, 64)]  # evaluation at image_size
