@@ -560,6 +560,26 @@ def replay_command(source: Path | None, db: str | None, study: str | None,
 
 
 @main.group()
+def weights() -> None:
+    """Pretrained weights for machines without network access (see docs/fine-tuning.md)."""
+
+
+@weights.command("fetch")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("weights"), show_default=True,
+              help="Folder to fill (Hugging Face cache layout).")
+@reports_errors
+def weights_fetch(models: tuple[str, ...], folder: Path) -> None:
+    """Download timm MODELS' published weights into a folder a task file can point at
+    (pretrained = "weights")."""
+    from harness._fetch import fetch_weights
+
+    for path in fetch_weights(list(models), folder):
+        click.echo(str(path))
+
+
+@main.group()
 def cache() -> None:
     """Dataset caches: the decoded data every trial reads (see docs/data.md)."""
 

@@ -174,3 +174,16 @@ def test_a_bad_pretrained_value_is_refused_before_the_study(checkpoints, write_t
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "pretrained" in lines[0]
     json.dumps(lines)
+
+
+def test_weights_fetch_says_in_one_line_what_is_wrong(tmp_path):
+    unknown = run_cli("weights", "fetch", "resnet1800", "--to", str(tmp_path))
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: unknown timm model 'resnet1800' — did you mean " \
+                                     "'resnet18'?"
+    # this machine has no network: the hub cannot be reached, and nothing is left behind
+    offline = run_cli("weights", "fetch", "resnet10t", "--to", str(tmp_path / "w"))
+    assert offline.returncode == 1
+    assert len(offline.stderr.strip().splitlines()) == 1
+    assert "could not fetch weights for 'resnet10t'" in offline.stderr
+    assert not list((tmp_path / "w").rglob("*.safetensors"))
