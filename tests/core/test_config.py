@@ -128,7 +128,8 @@ def test_shipped_task_files_validate(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("classification.toml", "detection.toml", "sequence.toml"):
         assert f"{name}: ok" in result.output
-    # The examples point at the user's data: refused while it is absent, valid once it exists.
+    # The examples point at the user's data and weights: refused while they are absent, valid
+    # once they exist.
     for example, folders in (("voc.toml", ["data/VOCdevkit/VOC2012"]),
                              ("coco.toml", ["data/coco/val2017", "data/coco/annotations"])):
         shipped = Path("tasks/examples") / example
@@ -139,6 +140,9 @@ def test_shipped_task_files_validate(tmp_path):
         shutil.copy(shipped, copy)
         for folder in folders:
             (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        weights = tmp_path / "weights" / "models--timm--resnet18.a1_in1k" / "snapshots" / "r"
+        weights.mkdir(parents=True, exist_ok=True)
+        (weights / "model.safetensors").write_bytes(b"")
         if example == "coco.toml":
             (tmp_path / "data/coco/annotations/instances_val2017.json").write_text("{}")
         result = CliRunner().invoke(main, ["validate", str(copy)])
