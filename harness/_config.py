@@ -189,6 +189,9 @@ def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
     keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
     # Where a study was seeded from does not shape its space (and older studies have no key).
     keep["search"] = {k: v for k, v in (keep["search"] or {}).items() if k != "warm_start"}
+    # Reporting duplicates changes no split (and older studies have no key); dropping them does.
+    keep["dataset"] = {k: v for k, v in (keep["dataset"] or {}).items()
+                       if not (k == "dedup" and v == "report")}
     keep["task"] = data["study"]["task"]
     keep["objectives"] = list(data["study"]["objectives"])
     keep["epochs"] = data["budget"]["epochs"]

@@ -111,7 +111,7 @@ def test_task_batches_are_augmented_but_valid(tmp_path):
     options = {k: o.default for k, o in SHAPES_OPTIONS.items()}
     options.update(image_size=64, train_images=12, val_images=2, test_images=2)
     params = {"image_size": 64, "resize": "letterbox", "hflip": True, "random_crop": True,
-              "color_jitter": True, "blur_sigma": 0.5}
+              "color_jitter": True, "blur_sigma": 0.5, "multiscale": False}
     data = load_as_tasks_see_it(installed_registry().datasets.get("shapes"), options,
                                 str(tmp_path))
     task = DetectionTask(data, params, seed=0)
