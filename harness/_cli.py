@@ -97,11 +97,14 @@ def main() -> None:
 @click.option("--new-study", is_flag=True,
               help="Start a new study beside an existing one of the same name (needed when "
                    "the task file's search space changed).")
+@click.option("--confirm-only", is_flag=True,
+              help="Add only the repeats of the best configurations ([budget] repeats, "
+                   "confirm_top) to an existing study.")
 @disable_option
 @reports_errors
 def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str | None,
         study: str | None, workers: int | None, retry_failed: bool, new_study: bool,
-        disabled: tuple[str, ...]) -> None:
+        confirm_only: bool, disabled: tuple[str, ...]) -> None:
     """Run (or continue) the study a task file declares.
 
     Start the same command on several machines with one --db URL (PostgreSQL) and they share
@@ -126,7 +129,8 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
         with _interrupt_on_sigterm(), RichObserver(console, objective) as observer:
             summary = execute(prepared, observer, warn=lambda m: click.echo(f"warning: {m}",
                                                                              err=True),
-                              retry_failed=retry_failed, new_study=new_study)
+                              retry_failed=retry_failed, new_study=new_study,
+                              confirm_only=confirm_only)
     except KeyboardInterrupt:  # before the study loop began (loading data, opening the study)
         click.echo("interrupted before any trial started", err=True)
         sys.exit(130)
@@ -259,7 +263,8 @@ def report(db: str | None, task: str | None, study: str | None, out_dir: Path, f
 @click.option("--fail-if-slower", type=float, default=None, metavar="PCT",
               help="Exit 1 if B's inference throughput is more than PCT% below A's anywhere.")
 @click.option("--fail-if-worse", type=float, default=None, metavar="PCT",
-              help="Exit 1 if B's primary metric is more than PCT% worse than A's anywhere.")
+              help="Exit 1 if B's primary metric is more than PCT% worse than A's anywhere "
+                   "(where both sides have seed intervals, only if they do not overlap).")
 @reports_errors
 def compare(a: str, b: str, db: str | None, fail_if_slower: float | None,
             fail_if_worse: float | None) -> None:
@@ -288,10 +293,11 @@ def compare(a: str, b: str, db: str | None, fail_if_slower: float | None,
         slower = d.slower_pct
         flags = []
         if fail_if_worse is not None and d.worse_pct > fail_if_worse:
-            flags.append(f"WORSE > {fail_if_worse:g}%")
+            flags.append("worse, within seed noise (95% intervals overlap)" if d.within_noise
+                         else f"WORSE > {fail_if_worse:g}%")
         if fail_if_slower is not None and slower is not None and slower > fail_if_slower:
             flags.append(f"SLOWER > {fail_if_slower:g}%")
-        failed = failed or bool(flags)
+        failed = failed or any(f.startswith(("WORSE", "SLOWER")) for f in flags)
         speed = f"{-slower:+.1f}%" if slower is not None else "n/a"
         click.echo(f"{d.study} | {d.hardware} | {d.architecture} · {d.optimizer}: {d.metric} "
                    f"{d.before:.4f} → {d.after:.4f} ({-d.worse_pct:+.1f}% better), inference "

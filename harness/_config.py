@@ -110,7 +110,15 @@ class BudgetSection:
     compute_s: float | None = None
     """Device-seconds the whole study may spend: the sum of its trials' durations, over every
     process and machine. No trial starts once it is spent (trials in flight finish)."""
+    repeats: int = 1
+    """Seeds each confirmed configuration is trained with (1: no repeats)."""
+    confirm_top: int = 0
+    """After the search, the best this-many configurations (by validation) are trained again
+    under ``repeats − 1`` further seeds. Default with ``repeats`` > 1: 3."""
 
+
+DEFAULT_CONFIRM_TOP = 3
+"""Configurations repeated after the search when ``repeats`` > 1 and ``confirm_top`` is unset."""
 
 UNLIMITED_TRIALS = 1_000_000
 """``n_trials`` when only a compute budget is set."""
@@ -298,9 +306,15 @@ def _budget(t: _Table) -> BudgetSection:
     _check(grace > heartbeat, t.source, t.key("grace_s"),
            f"must be longer than heartbeat_s ({heartbeat:g}), got {grace:g}: a live trial "
            "would be declared dead between two heartbeats")
+    repeats = t.get("repeats", int, d.repeats, check=_at_least(1))
+    confirm_top = t.get("confirm_top", int, DEFAULT_CONFIRM_TOP if repeats > 1 else 0,
+                        check=_at_least(0))
+    _check(confirm_top <= n_trials, t.source, t.key("confirm_top"),
+           f"confirms more configurations ({confirm_top}) than the study has trials "
+           f"(n_trials = {n_trials})")
     t.done()
     return BudgetSection(n_trials, timeout, epochs, trial_timeout, retry_crashed, heartbeat,
-                         grace, compute)
+                         grace, compute, repeats, confirm_top)
 
 
 def _device(t: _Table) -> DeviceSection:

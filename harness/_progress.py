@@ -125,6 +125,8 @@ def summary_line(summary: StudySummary) -> str:
     state = "interrupted" if summary.interrupted else "done"
     held = (f"{summary.total_finished} trial(s) finished" if summary.budget >= UNLIMITED_TRIALS
             else f"{summary.total_finished}/{summary.budget} of the budget finished")
+    if summary.repeats:
+        held += f", {summary.repeats} repeat(s) of the best configurations"
     return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "
             f"{summary.duration_s:.1f} s ({summary.complete} complete, {summary.pruned} pruned, "
             f"{summary.failed} failed); {held}; results in {summary.db}")

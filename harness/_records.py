@@ -45,6 +45,20 @@ class TrialPlan:
     compile: str = "none"
     optimizer_owned: tuple[str, ...] = ()
     """Keys of ``optimizer_params`` the optimizer declares itself (stored as ``opt.<key>``)."""
+    repeat_of: int | None = None
+    """For a repeat (``[budget] repeats``): the number of the search trial whose
+    configuration it trains again under another seed."""
+
+    def config_key(self) -> str:
+        """Identifies the configuration (everything but the seed): repeats of one
+        configuration share it."""
+        import hashlib
+        import json
+
+        chosen = [self.architecture, self.optimizer, self.scheduler, self.hyperparameters(),
+                  self.precision, self.memory_format, self.compile]
+        text = json.dumps(chosen, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def hyperparameters(self) -> dict[str, Any]:
         """A flat view for storage and reports: the generic hyperparameters bare (``lr``,
@@ -133,3 +147,5 @@ class StudySummary:
     budget: int
     interrupted: bool
     duration_s: float
+    repeats: int = 0
+    """Finished repeats of the best configurations (``[budget] repeats``)."""

@@ -25,6 +25,17 @@ class Delta:
     speed_before: float | None
     speed_after: float | None
     maximize: bool
+    before_interval: tuple[float, float] | None = None
+    after_interval: tuple[float, float] | None = None
+
+    @property
+    def within_noise(self) -> bool:
+        """Both sides were repeated and their 95% seed intervals overlap: the seeds cannot
+        tell them apart (a conservative test), so a CI gate does not fire on the difference."""
+        if self.before_interval is None or self.after_interval is None:
+            return False
+        (a_low, a_high), (b_low, b_high) = self.before_interval, self.after_interval
+        return a_low <= b_high and b_low <= a_high
 
     @property
     def worse_pct(self) -> float:
@@ -51,6 +62,11 @@ def _best(engine: Engine, study: str | None) -> dict[tuple[str, str, str, str], 
     return rows
 
 
+def _interval(row: dict[str, Any], metric: str) -> tuple[float, float] | None:
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    return None if low is None or high is None else (float(low), float(high))
+
+
 def compare_boards(a: Engine, b: Engine, study_a: str | None = None,
                    study_b: str | None = None) -> list[Delta]:
     """Deltas for every (study, hardware, architecture, optimizer) present in both."""
@@ -63,5 +79,6 @@ def compare_boards(a: Engine, b: Engine, study_a: str | None = None,
             continue
         deltas.append(Delta(key[0] or f"{study_a} → {study_b}", key[1], key[2], key[3],
                             primary, x[primary], y[primary], x.get("infer_samples_per_s"),
-                            y.get("infer_samples_per_s"), x["_maximize"]))
+                            y.get("infer_samples_per_s"), x["_maximize"],
+                            _interval(x, primary), _interval(y, primary)))
     return deltas

@@ -11,7 +11,7 @@ from typing import Any
 from harness._records import INPUT_BOUND_SHARE
 from harness._report.data import StudyReport
 from harness._report.figures import figures
-from harness._report.render import format_value
+from harness._report.render import cell
 from harness._report.render import table_columns
 
 __all__ = ["render_html"]
@@ -126,7 +126,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -
     head = "".join(f"<th class='{'t' if k in text_keys else ''}'>{esc(h)}</th>"
                    for h, k in columns)
     body = "".join("<tr>" + "".join(
-        f"<td class='{'t' if k in text_keys else ''}'>{esc(format_value(k, row.get(k)))}</td>"
+        f"<td class='{'t' if k in text_keys else ''}'>{esc(cell(row, k))}</td>"
         for _, k in columns) + "</tr>" for row in rows)
     return f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

@@ -70,6 +70,10 @@ def studies_query(task: str | None, study: str | None) -> Any:
 
 def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
                   limit: int | None) -> list[Leaderboard]:
+    if _has_repeats(session, study.id):
+        from harness._report.configurations import configuration_boards
+
+        return configuration_boards(session, study, across_hardware, limit)
     score, joins = score_column(study)
     descending = study.direction == "maximize"
     hardware = literal("all hardware") if across_hardware else TrialRow.hardware
@@ -89,18 +93,23 @@ def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in session.execute(best).mappings():
         grouped[row["hardware"]].append(dict(row))
-    counts = _status_counts(session, study.id)
+    counts = status_counts(session, study.id)
     boards = []
     for hw, rows in grouped.items():
         rows = rows[:limit] if limit else rows
-        _attach_metrics(session, rows)
-        shaped = tuple(_shape(i + 1, study, r) for i, r in enumerate(rows))
+        attach_metrics(session, rows)
+        shaped = tuple(shape_row(i + 1, study, r) for i, r in enumerate(rows))
         boards.append(Leaderboard(study.name, study.task, study.dataset, hw,
                                   study.primary_metric, study.direction, shaped, counts))
     if not boards:
         boards.append(Leaderboard(study.name, study.task, study.dataset, "-",
                                   study.primary_metric, study.direction, (), counts))
     return boards
+
+
+def _has_repeats(session: Session, study_id: int) -> bool:
+    return session.scalar(select(TrialRow.id).where(
+        TrialRow.study_id == study_id, TrialRow.repeat_of.is_not(None)).limit(1)) is not None
 
 
 def score_column(study: StudyRow) -> tuple[Any, list[tuple[Any, Any]]]:
@@ -113,7 +122,7 @@ def score_column(study: StudyRow) -> tuple[Any, list[tuple[Any, Any]]]:
     return metric.c.value, [(metric, condition)]
 
 
-def _attach_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+def attach_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
     ids = [r["id"] for r in rows]
     if not ids:
         return
@@ -126,13 +135,13 @@ def _attach_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
         row["metrics"] = dict(sorted(found[row["id"]].items()))
 
 
-def _status_counts(session: Session, study_id: int) -> dict[str, int]:
+def status_counts(session: Session, study_id: int) -> dict[str, int]:
     query = select(TrialRow.status, func.count()).where(TrialRow.study_id == study_id).group_by(
         TrialRow.status)
     return {status: n for status, n in session.execute(query)}
 
 
-def _shape(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]:
+def shape_row(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]:
     """The public row: trial number, choices, hyperparameters, metrics, speed, hardware."""
     shaped: dict[str, Any] = {"rank": rank, "study": study.name, "trial": row["number"]}
     for key in ("architecture", "optimizer", "scheduler", "batch_size", "hyperparameters"):

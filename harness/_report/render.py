@@ -11,7 +11,7 @@ from typing import Any
 from harness._records import INPUT_BOUND_SHARE
 from harness._report.leaderboard import Leaderboard
 
-__all__ = ["FORMATS", "render", "table_columns"]
+__all__ = ["FORMATS", "cell", "render", "table_columns"]
 
 FORMATS = ("table", "json", "csv", "md")
 
@@ -34,13 +34,29 @@ def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
     metric = board.primary.removeprefix("val_")
     columns = [("#", "rank"), ("trial", "trial"), ("architecture", "architecture"),
                ("optimizer", "optimizer"), ("scheduler", "scheduler")]
+    repeated = any("seeds" in row for row in board.rows)
+    if repeated:
+        columns.append(("seeds", "seeds"))
     if board.primary.startswith("val_"):
-        columns += [(f"val {metric}", f"val_{metric}"), (f"test {metric}", f"test_{metric}")]
+        interval = " (mean ± 95%)" if repeated else ""
+        columns += [(f"val {metric}{interval}", f"val_{metric}"),
+                    (f"test {metric}{interval}", f"test_{metric}")]
     columns += [("infer samples/s", "infer_samples_per_s"),
                 ("train samples/s", "train_samples_per_s"),
                 ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count"),
                 ("data wait", "data_wait_share")]
     return columns
+
+
+def cell(row: dict[str, Any], key: str) -> str:
+    """One table cell: a tied rank marked ``=``, a mean with its 95% half-width."""
+    value = row.get(key)
+    if key == "rank" and row.get("tied"):
+        return f"{value}="
+    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    if isinstance(value, float) and low is not None and high is not None:
+        return f"{value:.4f} ± {(high - low) / 2:.4f}"
+    return format_value(key, value)
 
 
 def format_value(key: str, value: Any) -> str:
@@ -59,13 +75,17 @@ def format_value(key: str, value: Any) -> str:
 
 def _title(board: Leaderboard) -> str:
     arrow = "↑" if board.direction == "maximize" else "↓"
-    return (f"{board.study}: {board.task} on {board.dataset}, best per architecture × "
+    unit = "configuration" if any("seeds" in row for row in board.rows) else "run"
+    return (f"{board.study}: {board.task} on {board.dataset}, best {unit} per architecture × "
             f"optimizer, ranked by {board.primary} {arrow}")
 
 
 def _caption(board: Leaderboard) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
     caption = f"{board.hardware} — trials: {counts or 'none'}"
+    if any("seeds" in row for row in board.rows):
+        caption += (" — rows are configurations: mean over seeds, 95% t-interval; ranks "
+                    "marked = are tied (Welch's t-test, Holm-corrected, 5%)")
     if any(row.get("input_bound") for row in board.rows):
         caption += (f" — ⚠ input-bound: waited for data over {INPUT_BOUND_SHARE:.0%} of its "
                     "training time, so its speed reflects the data path")
@@ -85,7 +105,7 @@ def _terminal(boards: Sequence[Leaderboard]) -> str:
             table.add_column(header, justify="right" if key not in (
                 "architecture", "optimizer", "scheduler") else "left")
         for row in board.rows:
-            table.add_row(*(format_value(key, row.get(key)) for _, key in columns))
+            table.add_row(*(cell(row, key) for _, key in columns))
         if not board.rows:
             table.caption = f"{_caption(board)} — no complete trial yet"
         console.print(table)
@@ -99,8 +119,7 @@ def _markdown(board: Leaderboard) -> str:
              "|" + "|".join("---:" if k not in ("architecture", "optimizer", "scheduler")
                             else "---" for _, k in columns) + "|"]
     for row in board.rows:
-        lines.append("| " + " | ".join(_escape_md(format_value(k, row.get(k)))
-                                       for _, k in columns) + " |")
+        lines.append("| " + " | ".join(_escape_md(cell(row, k)) for _, k in columns) + " |")
     if not board.rows:
         lines.append("")
         lines.append("_No complete trial yet._")

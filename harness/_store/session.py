@@ -264,11 +264,13 @@ class ResultsStore:
             running = sum((now - _aware(t)).total_seconds() for t in started)
             return float(done) + float(running)
 
-    def finished(self, study_id: int) -> int:
+    def finished(self, study_id: int, repeats: bool = False) -> int:
+        """Finished trials of the search (``repeats``: of the confirmation phase instead)."""
+        kind = TrialRow.repeat_of.is_not(None) if repeats else TrialRow.repeat_of.is_(None)
         with self.session() as s:
             return s.scalar(select(func.count()).where(
                 TrialRow.study_id == study_id, TrialRow.retried.is_(False),
-                TrialRow.status != "running")) or 0
+                TrialRow.status != "running", kind)) or 0
 
     def running(self, study_id: int) -> list[TrialRow]:
         with self.session() as s:
@@ -334,12 +336,47 @@ class ResultsStore:
                 hardware=context.hardware(plan.precision), precision=plan.precision,
                 memory_format=plan.memory_format, compile_mode=plan.compile,
                 space_hash=context.space_hash, environment=context.environment,
-                heartbeat_at=now())
+                heartbeat_at=now(), config_key=plan.config_key(), repeat_of=plan.repeat_of)
             s.add(row)
             s.execute(update(StudyRow).where(StudyRow.id == study_id)
                       .values(claimed=StudyRow.claimed + 1))
             s.flush()
             return row.id
+
+    def missing_repeats(self, study_id: int, metric: str, maximize: bool, top: int,
+                        seeds: list[int]) -> list[tuple[int, int]]:
+        """``(search trial number, seed)`` still to run: the ``top`` best configurations of
+        the search (by the validation ``metric``), each under every seed of ``seeds``.
+
+        A seed counts as taken once a trial of that configuration holds it (running, done or
+        pruned); a failed repeat is claimed again. Called under the study lock, so processes
+        confirming at once never run a seed twice."""
+        with self.session() as s:
+            order = MetricRow.value.desc() if maximize else MetricRow.value.asc()
+            ranked = s.execute(
+                select(TrialRow.config_key, TrialRow.number)
+                .join(MetricRow, MetricRow.trial_id == TrialRow.id)
+                .where(TrialRow.study_id == study_id, TrialRow.status == "complete",
+                       TrialRow.repeat_of.is_(None), MetricRow.split == "val",
+                       MetricRow.name == metric)
+                .order_by(order, TrialRow.number)).all()
+            best: dict[str, int] = {}
+            for key, number in ranked:
+                if key is not None and key not in best and len(best) < top:
+                    best[key] = number
+            taken = set(s.execute(
+                select(TrialRow.config_key, TrialRow.seed)
+                .where(TrialRow.study_id == study_id, TrialRow.config_key.in_(list(best)),
+                       TrialRow.status != "failed")).all())
+        return [(number, seed) for key, number in best.items() for seed in seeds
+                if (key, seed) not in taken]
+
+    def finished_search_trials(self, study_id: int) -> int:
+        """Complete trials of the search itself (repeats not counted)."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(TrialRow).where(
+                TrialRow.study_id == study_id, TrialRow.status == "complete",
+                TrialRow.repeat_of.is_(None))) or 0)
 
     @survives_outages
     def add_epoch(self, trial_id: int, record: EpochRecord) -> None:

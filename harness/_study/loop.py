@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 from typing import Any
@@ -41,6 +42,8 @@ from harness._study.optuna_study import warm_start
 from harness._study.optuna_study import with_objectives
 from harness._study.optuna_study import with_storage_retries
 from harness._study.planning import suggest_plan
+from harness._study.recovery import REPEAT_OF
+from harness._study.recovery import SEED
 from harness._study.recovery import Recovery
 from harness._study.samplers import grid_exhausted
 from harness._study.samplers import search_failure
@@ -85,6 +88,8 @@ class StudyLoop:
     heartbeat: Heartbeat
     recovery: Recovery
     counts: dict[str, int]
+    confirm_only: bool = False
+    """``harness run --confirm-only``: no search trials, only the repeats of the best."""
     waiting_said: bool = False
     reconciled_at: float = float("-inf")
 
@@ -106,15 +111,49 @@ class StudyLoop:
             if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
-            if (claimed >= self.budget.n_trials or grid_exhausted(self.study)
-                    or self.compute_spent()):
-                return None
-            trial, plan = self._ask()
+            if (self.confirm_only or claimed >= self.budget.n_trials
+                    or grid_exhausted(self.study) or self.compute_spent()):
+                asked = self._repeat()
+                if asked is None:
+                    return None
+            else:
+                asked = self._ask()
+            trial, plan = asked
             trial_id = self.store.start_trial(self.study_id, plan, self.context)
         self.heartbeat.add(trial_id)
         crash_point("started")
-        self.observer.trial_started(plan, claimed + 1, self.budget.n_trials)
+        self.observer.trial_started(plan, claimed + 1, self.budget.n_trials + self.repeats_planned)
         return trial, plan, trial_id
+
+    @property
+    def repeats_planned(self) -> int:
+        """Trials the confirmation phase adds: ``confirm_top × (repeats − 1)``."""
+        return self.budget.confirm_top * max(0, self.budget.repeats - 1)
+
+    def _repeat(self) -> tuple[optuna.Trial, TrialPlan] | None:
+        """The next repeat of a top configuration under a further seed, once the search's own
+        trials have all finished (their ranking decides what is confirmed); None when there
+        is none to start now."""
+        budget, seed = self.budget, self.resolved.config.study.seed
+        objective = self.resolved.objectives[0]
+        if not self.repeats_planned or not objective.is_metric:
+            return None
+        if any(row.repeat_of is None for row in self.store.running(self.study_id)):
+            return None  # the search is still deciding which configurations are the best
+        seeds = [seed + k for k in range(1, budget.repeats)]
+        missing = self.store.missing_repeats(self.study_id, objective.name,
+                                             objective.direction == "maximize",
+                                             budget.confirm_top, seeds)
+        if not missing:
+            return None
+        number, repeat_seed = missing[0]
+        trial = self.recovery.rerun(number, {REPEAT_OF: number, SEED: repeat_seed})
+        try:
+            plan = suggest_plan(self.resolved, trial, repeat_seed)
+        except Exception as exc:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise search_failure(self.resolved.config, "sampler", exc) from exc
+        return trial, replace(plan, repeat_of=number)
 
     def compute_spent(self) -> bool:
         """The study's compute budget (``[budget] compute_s``) is used up."""
@@ -167,6 +206,8 @@ class StudyLoop:
         self.observer.epoch_finished(plan, record, self.budget.epochs)
         if len(self.resolved.objectives) > 1 or self.resolved.config.search.pruner == "none":
             return False  # nothing to prune with (Optuna prunes single-objective studies only)
+        if plan.repeat_of is not None:
+            return False  # a repeat measures its configuration's seed spread: it runs to the end
         value = record.val_metrics.get(self.resolved.objectives[0].name)
         if value is None:
             return False
@@ -212,7 +253,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                 device: torch.device, context: TrialContext, observer: StudyObserver,
                 on_result: Callable[[TrialResult], None] = lambda result: None,
                 disabled_plugins: tuple[str, ...] = (), retry_failed: bool = False,
-                data_path: str | None = None) -> StudySummary:
+                data_path: str | None = None, confirm_only: bool = False) -> StudySummary:
     """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
 
     Re-running continues the same study: finished trials are counted, not redone. Any number
@@ -222,6 +263,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
     started = time.perf_counter()
     loop = open_loop(resolved, store, db_url=db_url, context=context, observer=observer,
                      on_result=on_result, retry_failed=retry_failed)
+    loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
     with loop.heartbeat:
         try:
@@ -240,7 +282,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
     return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
                         loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
                         store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, store.finished(loop.study_id, True))
 
 
 @contextlib.contextmanager

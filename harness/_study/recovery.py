@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 
 import optuna
 
@@ -32,6 +33,9 @@ __all__ = ["Recovery"]
 
 RETRIES = "harness_retries"
 RETRY_OF = "harness_retry_of"
+REPEAT_OF = "harness_repeat_of"
+"""User attribute of a repeat: the search trial whose configuration it trains again."""
+SEED = "harness_seed"
 
 
 @dataclass
@@ -91,6 +95,17 @@ class Recovery:
         self.study.enqueue_trial(frozen.params, user_attrs={RETRY_OF: frozen.number,
                                                             RETRIES: retries})
         self.store.mark_retried(row_id)
+
+    def rerun(self, number: int, user_attrs: dict[str, Any]) -> optuna.Trial:
+        """A new running Optuna trial with trial ``number``'s hyperparameters (a repeat under
+        another seed). Created directly, not queued: a queued retry waiting for the search's
+        next ask must not be taken by it, nor it by the search."""
+        frozen = self._frozen(number)
+        template = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, params=frozen.params,
+            distributions=frozen.distributions, user_attrs=user_attrs)
+        trial_id = self.storage.create_new_trial(self.study._study_id, template_trial=template)
+        return optuna.Trial(self.study, trial_id)
 
     def _frozen(self, number: int) -> optuna.trial.FrozenTrial:
         return self.storage.get_trial(self._optuna_id(number))

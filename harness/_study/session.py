@@ -21,6 +21,7 @@ from harness._plugins import make_plugin_manager
 from harness._records import StudySummary
 from harness._store import ResultsStore
 from harness._store import TrialContext
+from harness._study.confirm import check_confirmable
 from harness._study.dataset import leaks_found
 from harness._study.dataset import open_cache
 from harness._study.dataset import prepare_data
@@ -87,11 +88,12 @@ def check_device(config: TaskConfig) -> torch.device:
 
 def execute(prepared: Prepared, observer: StudyObserver,
             warn: Any = lambda message: None, *, retry_failed: bool = False,
-            new_study: bool = False) -> StudySummary:
+            new_study: bool = False, confirm_only: bool = False) -> StudySummary:
     """Load the data once (so a bad dataset is one clear error), then run the study.
 
     ``retry_failed`` re-runs the study's failed trials (same hyperparameters) before new ones;
-    ``new_study`` starts a fresh study beside an existing one of the same name.
+    ``new_study`` starts a fresh study beside an existing one of the same name;
+    ``confirm_only`` runs only the repeats of the best configurations (``[budget] repeats``).
     """
     from harness._devices import hardware_class
     from harness._devices import set_threads
@@ -101,6 +103,8 @@ def execute(prepared: Prepared, observer: StudyObserver,
     set_threads(cfg.device.threads)
     device = check_device(cfg)
     db_url = cfg.db or default_db_url()
+    if confirm_only:
+        check_confirmable(db_url, cfg)
     data_path, repairs = _load_data(resolved, open_cache(db_url))
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
@@ -133,6 +137,7 @@ def execute(prepared: Prepared, observer: StudyObserver,
         summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
                               observer=observer, on_result=on_result,
                               disabled_plugins=prepared.disabled, retry_failed=retry_failed,
+                              confirm_only=confirm_only,
                               data_path=data_path)
     finally:
         store.close()

@@ -1,6 +1,7 @@
 """release 0.3: seconds each trial (and epoch) waited for data and its share of training;
 each epoch's validation seconds (the clock of `harness replay`); measured speed reused across
-trials (harness_speed) and where a trial's figures came from
+trials (harness_speed) and where a trial's figures came from; each trial's
+configuration key and, for a repeat, the search trial it repeats (configuration rankings)
 
 Revision ID: 0.3
 Revises: 0.2
@@ -24,6 +25,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('data_wait_s', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('data_wait_share', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('speed_from_trial', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('config_key', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('repeat_of', sa.Integer(), nullable=True))
+        batch_op.create_index('ix_harness_trials_config_key', ['config_key'], unique=False)
     op.create_table(
         'harness_speed',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -46,6 +50,9 @@ def downgrade() -> None:
         batch_op.drop_column('val_seconds')
         batch_op.drop_column('data_wait_s')
     with op.batch_alter_table('harness_trials', schema=None) as batch_op:
+        batch_op.drop_index('ix_harness_trials_config_key')
+        batch_op.drop_column('repeat_of')
+        batch_op.drop_column('config_key')
         batch_op.drop_column('speed_from_trial')
         batch_op.drop_column('data_wait_share')
         batch_op.drop_column('data_wait_s')
