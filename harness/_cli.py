@@ -565,6 +565,37 @@ def replay_command(source: Path | None, db: str | None, study: str | None,
             click.echo(str(path))
 
 
+@main.command()
+@click.argument("study")
+@click.argument("trial", type=int)
+@db_option
+@reports_errors
+def reproduce(study: str, trial: int, db: str | None) -> None:
+    """Run TRIAL of STUDY again from its stored row and compare: bit-identical, within the
+    configuration's seed interval, or outside it (exit 1)."""
+    from harness._config import default_db_url
+    from harness._study.reproduce import reproduce as run_again
+
+    store = _existing_store(db)
+    try:
+        found = run_again(store, study, trial, _db_url(db) or default_db_url(),
+                          warn=lambda m: click.echo(f"warning: {m}", err=True))
+    finally:
+        store.close()
+    for key in sorted(found.stored.keys() | found.new.keys()):
+        before, after = found.stored.get(key), found.new.get(key)
+        click.echo(f"{key}: stored {_number(before)}, now {_number(after)}")
+    interval = (f" (95% interval over its seeds: {found.interval[0]:.4f}–"
+                f"{found.interval[1]:.4f})" if found.interval else "")
+    click.echo(f"trial {trial} of '{study}': {found.verdict}{interval}")
+    if not found.agrees:
+        sys.exit(1)
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6g}"
+
+
 @main.group()
 def weights() -> None:
     """Pretrained weights for machines without network access (see docs/fine-tuning.md)."""

@@ -154,6 +154,9 @@ class TaskConfig:
     device: DeviceSection = DeviceSection()
     task_options: Mapping[str, Any] = field(default_factory=dict)
     db: str | None = None
+    text: str = ""
+    """The task file as written: stored with the study, so ``harness reproduce`` rebuilds a
+    trial after the file on disk has changed or gone."""
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what gets stored and hashed)."""
@@ -248,7 +251,7 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
     if db and "://" not in db:
         db = f"sqlite:///{(base_dir / db).resolve().as_posix()}"
     return TaskConfig(source, base_dir, study, dataset, search, budget, device,
-                     task_options, db)
+                     task_options, db, text)
 
 
 def _study(t: _Table, source: str) -> StudySection:

@@ -1,0 +1,184 @@
+"""``harness reproduce STUDY TRIAL``: run a stored trial again from its row alone.
+
+The study stores its task file as written (``TaskConfig.text``) and the folder it was read
+from; the trial's Optuna parameters, seed and precision rebuild its plan exactly (a
+``FixedTrial`` answers the same suggestions). Versions and hardware recorded with the trial are
+compared with this machine's, and every difference is a warning. The trial then runs here, in
+this process, and the stored and new metrics are compared:
+
+- **bit-identical**: every stored metric equals the new one exactly (a deterministic CPU run);
+- **within the seed interval**: the new test value lies inside the configuration's 95%
+  interval over its seeds (``[budget] repeats``);
+- **outside**: neither; with a single seed there is no interval to judge by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import optuna
+
+from harness._config import parse_config
+from harness._errors import UsageError
+from harness._report.rankings import summarize
+
+if TYPE_CHECKING:
+    from harness._store import ResultsStore
+    from harness._store.models import StudyRow
+    from harness._store.models import TrialRow
+
+__all__ = ["Reproduction", "reproduce"]
+
+COMPARED_VERSIONS = ("harness", "torch", "torchvision", "timm", "optuna", "python", "cuda",
+                     "cudnn", "torch_threads")
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    study: str
+    trial: int
+    stored: dict[str, float]
+    new: dict[str, float]
+    verdict: str
+    interval: tuple[float, float] | None
+
+    @property
+    def agrees(self) -> bool:
+        return not self.verdict.startswith("outside")
+
+
+def load_trial(store: ResultsStore, study_name: str, number: int) -> tuple[StudyRow, TrialRow]:
+    """The study and its finished trial, or a one-line :class:`UsageError`."""
+    from harness._store.models import TrialRow
+
+    study = store.find_study(study_name)
+    if study is None:
+        raise UsageError(f"no study '{study_name}' in {store.safe_url}")
+    with store.session() as s:
+        row = s.query(TrialRow).filter_by(study_id=study.id, number=number).one_or_none()
+        if row is not None:
+            s.expunge(row)
+    if row is None:
+        raise UsageError(f"study '{study_name}' has no trial {number}")
+    if row.status != "complete":
+        raise UsageError(f"trial {number} of study '{study_name}' is {row.status}: only a "
+                         "complete trial can be reproduced")
+    if not study.config.get("text") or row.seed is None or row.config_key is None:
+        raise UsageError(f"study '{study_name}' was recorded before studies kept their task "
+                         "file (results schema older than 0.3): it cannot be reproduced")
+    return study, row
+
+
+def drift(row: TrialRow, current: dict[str, Any], hardware: str) -> list[str]:
+    """What differs between the trial's recorded environment and this one."""
+    found = []
+    recorded = row.environment or {}
+    for key in COMPARED_VERSIONS:
+        if recorded.get(key) != current.get(key):
+            found.append(f"{key} was {recorded.get(key)} when trial {row.number} ran, now "
+                         f"{current.get(key)}: results may differ")
+    if row.hardware != hardware:
+        found.append(f"the trial ran on '{row.hardware}', this is '{hardware}'")
+    return found
+
+
+def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, Any]:
+    """The resolved task and the trial's plan, from the stored task file and parameters."""
+    from harness._plugins import load_registry
+    from harness._store.session import engine_kwargs
+    from harness._study.planning import suggest_plan
+    from harness._study.resolve import resolve_task
+
+    config = parse_config(study.config["text"], source=f"<study {study.name}>",
+                          base_dir=Path(study.config["base_dir"]))
+    config = config.with_overrides(db=db_url, study=study.name)
+    resolved = resolve_task(config, load_registry(pm))
+    storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
+    optuna_study = optuna.load_study(study_name=study.name, storage=storage)
+    frozen = next(t for t in optuna_study.get_trials(deepcopy=False) if t.number == row.number)
+    fixed: Any = optuna.trial.FixedTrial(frozen.params, row.number)  # answers as Trial does
+    plan = suggest_plan(resolved, fixed, row.seed)
+    plan = replace(plan, repeat_of=row.repeat_of, precision=row.precision,
+                   memory_format=row.memory_format, compile=row.compile_mode)
+    return resolved, plan
+
+
+def verdict(stored: dict[str, float], new: dict[str, float], metric: str,
+            seeds: list[float]) -> tuple[str, tuple[float, float] | None]:
+    """bit-identical, within the seed interval, or outside it."""
+    if stored and all(new.get(k) == v for k, v in stored.items()):
+        return "bit-identical", None
+    summary = summarize(seeds) if len(seeds) > 1 else None
+    if summary is None or summary.low is None or summary.high is None:
+        return "outside: differs, and a single seed gives no interval to judge by", None
+    interval = (summary.low, summary.high)
+    value = new.get(metric)
+    if value is not None and interval[0] <= value <= interval[1]:
+        return "within the configuration's seed interval", interval
+    return "outside the configuration's seed interval", interval
+
+
+def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
+              warn: Any) -> Reproduction:
+    """Run trial ``number`` of ``study_name`` again here and compare."""
+    from harness._devices import hardware_class
+    from harness._devices import set_threads
+    from harness._devices import worker_placement
+    from harness._environment import environment
+    from harness._plugins import make_plugin_manager
+    from harness._study.session import check_device
+    from harness._study.trial import run_trial
+
+    study, row = load_trial(store, study_name, number)
+    pm = make_plugin_manager()
+    resolved, plan = rebuild(study, row, db_url, pm)
+    device = check_device(resolved.config)
+    cfg = resolved.config
+    _, threads = worker_placement(cfg.device, device, max(1, cfg.device.workers))
+    set_threads(threads)
+    here = environment({}, device)
+    for problem in drift(row, here, f"{hardware_class(device)} | {plan.precision}"):
+        warn(problem)
+    result = run_trial(resolved, plan, device, lambda record: False,
+                       min_batch_size=cfg.device.min_batch_size)
+    if result.status != "complete":
+        raise UsageError(f"the reproduction of trial {number} did not complete: "
+                         f"{result.fail_reason or result.status}")
+    stored = stored_metrics(store, row.id)
+    new = {f"val_{k}": v for k, v in result.val_metrics.items()}
+    new.update({f"test_{k}": v for k, v in result.test_metrics.items()})
+    metric = f"test_{resolved.objectives[0].name}"
+    seeds = seed_values(store, study.id, row.config_key, metric)
+    said, interval = verdict(stored, new, metric, seeds)
+    return Reproduction(study_name, number, stored, new, said, interval)
+
+
+def stored_metrics(store: ResultsStore, trial_id: int) -> dict[str, float]:
+    from sqlalchemy import select
+
+    from harness._store.models import MetricRow
+
+    with store.session() as s:
+        found = s.execute(select(MetricRow.split, MetricRow.name, MetricRow.value).where(
+            MetricRow.trial_id == trial_id, MetricRow.split.in_(("val", "test")))).all()
+    return {f"{split}_{name}": value for split, name, value in found}
+
+
+def seed_values(store: ResultsStore, study_id: int, config_key: str | None,
+                metric: str) -> list[float]:
+    """The configuration's stored values of ``metric`` (``test_<name>``), one per seed."""
+    from sqlalchemy import select
+
+    from harness._store.models import MetricRow
+    from harness._store.models import TrialRow
+
+    split, name = metric.split("_", 1)
+    with store.session() as s:
+        return list(s.scalars(select(MetricRow.value).join(
+            TrialRow, TrialRow.id == MetricRow.trial_id).where(
+            TrialRow.study_id == study_id, TrialRow.config_key == config_key,
+            TrialRow.status == "complete", MetricRow.split == split, MetricRow.name == name)))
