@@ -75,7 +75,14 @@ class SearchSection:
     """Overrides of plugin hyperparameters, by plugin name: ``[search.space.<name>]``."""
     warm_start: str | None = None
     """An earlier study in the same database whose finished trials seed this new one."""
+    budget_per: str | None = None
+    """``"architecture"``, ``"optimizer"`` or ``"architecture×optimizer"``: each group gets an
+    equal share of ``n_trials`` and a sampler of its own (fair comparisons)."""
 
+
+BUDGET_PER_GROUPS = ("architecture", "optimizer", "architecture×optimizer",
+                     "architecture*optimizer")
+"""``[search] budget_per`` values (``*`` is the ASCII spelling of ``×``)."""
 
 DEDUP_MODES = ("report", "drop", "off")
 """``[dataset] dedup``: what to do with val/test samples that duplicate an earlier split
@@ -199,7 +206,8 @@ def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a stored configuration (``TaskConfig.to_dict()``) that shapes the search."""
     keep = {k: data.get(k) for k in ("dataset", "search", "task_options")}
     # Where a study was seeded from does not shape its space (and older studies have no key).
-    keep["search"] = {k: v for k, v in (keep["search"] or {}).items() if k != "warm_start"}
+    keep["search"] = {k: v for k, v in (keep["search"] or {}).items()
+                      if k != "warm_start" and not (k == "budget_per" and v is None)}
     # Reporting duplicates changes no split (and older studies have no key); dropping them does.
     keep["dataset"] = {k: v for k, v in (keep["dataset"] or {}).items()
                        if not (k == "dedup" and v == "report")}
@@ -274,7 +282,7 @@ def _dataset(t: _Table) -> DatasetSection:
 
 def _search(t: _Table) -> SearchSection:
     t.expect("architectures", "optimizers", "schedulers", "sampler", "sampler_options",
-             "pruner", "pruner_options", "space", "warm_start", *GENERIC_HPARAMS)
+             "pruner", "pruner_options", "space", "warm_start", "budget_per", *GENERIC_HPARAMS)
     archs = tuple(t.get("architectures", list, check=_nonempty_strings))
     optimizers = tuple(t.get("optimizers", list, list(_SEARCH.optimizers),
                              check=_nonempty_strings))
@@ -289,9 +297,14 @@ def _search(t: _Table) -> SearchSection:
     space_table = t.table("space")
     space = {owner: space_table.table(owner).raw() for owner in list(space_table.data)}
     warm_start = t.get("warm_start", str, None, check=_nonempty)
+    budget_per = t.get("budget_per", str, None, check=_one_of(BUDGET_PER_GROUPS))
     t.done()
+    if budget_per == "architecture*optimizer":
+        budget_per = "architecture×optimizer"
+    _check(budget_per is None or sampler != "grid", t.source, t.key("budget_per"),
+           "does not combine with the grid sampler (the grid already runs every group)")
     return SearchSection(archs, optimizers, schedulers, sampler, sampler_options, pruner,
-                         pruner_options, hparams, space, warm_start)
+                         pruner_options, hparams, space, warm_start, budget_per)
 
 
 def _budget(t: _Table) -> BudgetSection:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from harness._report.leaderboard import ROW_COLUMNS
 from harness._report.leaderboard import Leaderboard
 from harness._report.leaderboard import attach_metrics
+from harness._report.leaderboard import ruleset
 from harness._report.leaderboard import score_column
 from harness._report.leaderboard import shape_row
 from harness._report.leaderboard import status_counts
@@ -49,7 +50,8 @@ def configuration_boards(session: Session, study: StudyRow, across_hardware: boo
     boards = [_board(study, hardware, group, counts, limit)
               for hardware, group in sorted(by_hardware.items())]
     return boards or [Leaderboard(study.name, study.task, study.dataset, "-",
-                                  study.primary_metric, study.direction, (), counts)]
+                                  study.primary_metric, study.direction, (), counts,
+                                  ruleset(study))]
 
 
 def _complete_runs(session: Session, study: StudyRow,
@@ -82,7 +84,7 @@ def _board(study: StudyRow, hardware: str, runs: list[dict[str, Any]], counts: d
         row["tied"] = sum(r["rank"] == row["rank"] for r in rows) > 1
     rows = rows[:limit] if limit else rows
     return Leaderboard(study.name, study.task, study.dataset, hardware, study.primary_metric,
-                       study.direction, tuple(rows), counts)
+                       study.direction, tuple(rows), counts, ruleset(study))
 
 
 def _best_per_group(configs: dict[str, list[dict[str, Any]]], summaries: dict[str, Summary],

@@ -84,6 +84,12 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
     for board in report.boards:
         parts.append(f"<h3>Leaderboard — {esc(board.hardware)}</h3>")
         parts.append(_table(board.rows, table_columns(board)))
+        if board.ruleset:
+            parts.append(f"<p class='muted'>ruleset: {esc(board.ruleset)}</p>")
+        if any("seeds" in row for row in board.rows):
+            parts.append("<p class='muted'>rows are configurations: mean over seeds ± the "
+                         "95% t-interval's half-width; ranks marked = are tied (Welch's t-test, "
+                         "Holm-corrected, 5%).</p>")
         if any(row.get("input_bound") for row in board.rows):
             parts.append(f"<p class='muted'>⚠ input-bound: the trial waited for data over "
                          f"{INPUT_BOUND_SHARE:.0%} of its training time, so its speed reflects "

@@ -45,6 +45,8 @@ class Leaderboard:
     direction: str
     rows: tuple[dict[str, Any], ...]
     counts: dict[str, int]
+    ruleset: str = ""
+    """How the study shared its budget, when not one sampler over everything."""
 
 
 def query_leaderboards(engine: Engine, *, task: str | None = None, study: str | None = None,
@@ -100,11 +102,19 @@ def _study_boards(session: Session, study: StudyRow, across_hardware: bool,
         attach_metrics(session, rows)
         shaped = tuple(shape_row(i + 1, study, r) for i, r in enumerate(rows))
         boards.append(Leaderboard(study.name, study.task, study.dataset, hw,
-                                  study.primary_metric, study.direction, shaped, counts))
+                                  study.primary_metric, study.direction, shaped, counts,
+                                  ruleset(study)))
     if not boards:
         boards.append(Leaderboard(study.name, study.task, study.dataset, "-",
-                                  study.primary_metric, study.direction, (), counts))
+                                  study.primary_metric, study.direction, (), counts,
+                                  ruleset(study)))
     return boards
+
+
+def ruleset(study: StudyRow) -> str:
+    """``[search] budget_per``, said in words for the report."""
+    per = (study.config.get("search") or {}).get("budget_per")
+    return (f"equal trial budget and own sampler per {per}" if per else "")
 
 
 def _has_repeats(session: Session, study_id: int) -> bool:

@@ -83,6 +83,8 @@ def _title(board: Leaderboard) -> str:
 def _caption(board: Leaderboard) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(board.counts.items()))
     caption = f"{board.hardware} — trials: {counts or 'none'}"
+    if board.ruleset:
+        caption += f" — ruleset: {board.ruleset}"
     if any("seeds" in row for row in board.rows):
         caption += (" — rows are configurations: mean over seeds, 95% t-interval; ranks "
                     "marked = are tied (Welch's t-test, Holm-corrected, 5%)")

@@ -61,7 +61,8 @@ def _write_all(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
         written.append(_write(out / "leaderboard.json", json.dumps(
             [{"study": r.study, "task": r.task, "dataset": r.dataset, "primary": r.primary,
               "direction": r.direction, "counts": r.counts,
-              "leaderboards": [{"hardware": b.hardware, "rows": list(b.rows)}
+              "leaderboards": [{"hardware": b.hardware, "ruleset": b.ruleset,
+                                "rows": list(b.rows)}
                                for b in r.boards]} for r in reports], indent=2, default=str)))
     return written
 

@@ -371,6 +371,16 @@ class ResultsStore:
         return [(number, seed) for key, number in best.items() for seed in seeds
                 if (key, seed) not in taken]
 
+    def search_counts(self, study_id: int) -> dict[tuple[str, str], int]:
+        """Search trials that count in the budget, per (architecture, optimizer)."""
+        with self.session() as s:
+            found = s.execute(
+                select(TrialRow.architecture, TrialRow.optimizer, func.count())
+                .where(TrialRow.study_id == study_id, TrialRow.repeat_of.is_(None),
+                       TrialRow.retried.is_(False))
+                .group_by(TrialRow.architecture, TrialRow.optimizer)).all()
+        return {(arch, opt): int(n) for arch, opt, n in found}
+
     def finished_search_trials(self, study_id: int) -> int:
         """Complete trials of the search itself (repeats not counted)."""
         with self.session() as s:

@@ -165,6 +165,8 @@ class StudyLoop:
         a bug) stops the run with one line; the trial it asked for is failed, not left
         running."""
         config = self.resolved.config
+        if config.search.budget_per is not None:
+            self._queue_next_group(config.search.budget_per)
         try:
             trial = self.study.ask()
         except Exception as exc:
@@ -175,6 +177,21 @@ class StudyLoop:
         except Exception as exc:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise search_failure(config, "sampler", exc) from exc
+
+    def _queue_next_group(self, budget_per: str) -> None:
+        """``budget_per``: fix the next trial to the group with the fewest trials, unless
+        something is queued already (a retry, or a group queued by a run that stopped)."""
+        from harness._study.grouped import groups
+        from harness._study.grouped import next_group
+
+        waiting = self.study.get_trials(deepcopy=False,
+                                        states=(optuna.trial.TrialState.WAITING,))
+        if waiting:
+            return
+        every = groups(budget_per, [a.name for a in self.resolved.architectures],
+                       [o.name for o in self.resolved.optimizers])
+        group = next_group(every, self.store.search_counts(self.study_id))
+        self.study.enqueue_trial(group, skip_if_exists=False)
 
     def reconcile(self) -> None:
         self.reconciled_at = time.monotonic()

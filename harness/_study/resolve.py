@@ -119,7 +119,25 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
                             optimizers, schedulers, generic, space, objectives, sampler, pruner,
                             owner)
     check_search_options(resolved)
+    _check_equal_shares(resolved)
     return resolved
+
+
+def _check_equal_shares(resolved: ResolvedTask) -> None:
+    """``budget_per``: ``n_trials`` must split equally over the groups."""
+    from harness._config import UNLIMITED_TRIALS
+    from harness._study.grouped import groups
+
+    config = resolved.config
+    if config.search.budget_per is None or config.budget.n_trials >= UNLIMITED_TRIALS:
+        return
+    count = len(groups(config.search.budget_per, [a.name for a in resolved.architectures],
+                       [o.name for o in resolved.optimizers]))
+    if config.budget.n_trials % count:
+        raise ConfigError(config.source, "budget.n_trials",
+                          f"{config.budget.n_trials} trials do not split equally over the "
+                          f"{count} groups of budget_per = \"{config.search.budget_per}\": "
+                          f"use a multiple of {count}")
 
 
 def _check_generic_used(config: TaskConfig, optimizers: tuple[OptimizerSpec, ...]) -> None:

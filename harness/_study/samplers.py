@@ -124,10 +124,21 @@ def _type_problem(parameter: inspect.Parameter, value: Any) -> str | None:
 
 
 def create_sampler(resolved: ResolvedTask, seed: int) -> optuna.samplers.BaseSampler:
-    """The task file's sampler with its ``[search.sampler_options]``, seeded."""
-    request = search_request(resolved, seed, resolved.config.search.sampler_options)
-    sampler: optuna.samplers.BaseSampler = resolved.sampler.build(request)
-    return sampler
+    """The task file's sampler with its ``[search.sampler_options]``, seeded; one per group
+    with ``[search] budget_per``."""
+
+    def make(seed: int) -> optuna.samplers.BaseSampler:
+        request = search_request(resolved, seed, resolved.config.search.sampler_options)
+        sampler: optuna.samplers.BaseSampler = resolved.sampler.build(request)
+        return sampler
+
+    budget_per = resolved.config.search.budget_per
+    if budget_per is None:
+        return make(seed)
+    from harness._study.grouped import GroupedSampler
+    from harness._study.grouped import group_keys
+
+    return GroupedSampler(make, group_keys(budget_per), seed)
 
 
 def create_pruner(resolved: ResolvedTask) -> optuna.pruners.BasePruner:

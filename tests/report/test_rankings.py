@@ -158,3 +158,47 @@ def test_compare_fails_only_outside_the_seed_intervals(write_task, tmp_path):
     assert proc.returncode == (1 if should_fail else 0), proc.stdout
     noisy = sum(d.worse_pct > 0 and d.within_noise for d in deltas)
     assert proc.stdout.count("within seed noise") == noisy
+
+
+def test_budget_per_gives_every_group_an_equal_share_and_its_own_sampler(write_task, tmp_path):
+    task = write_task(TINY_TASK.replace("n_trials = 2", "n_trials = 6")
+                      .replace('sampler = "random"', 'sampler = "tpe"\nbudget_per = "optimizer"')
+                      .replace('optimizers = ["adamw", "sgd"]',
+                               'optimizers = ["adamw", "sgd", "adam"]'))
+    db = tmp_path / "r.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(db) as con:
+        counts = dict(con.execute("SELECT optimizer, count(*) FROM harness_trials "
+                                  "GROUP BY optimizer"))
+    assert counts == {"adam": 2, "adamw": 2, "sgd": 2}
+    report = tmp_path / "report"
+    assert run_cli("report", "--db", str(db), "--out", str(report)).returncode == 0
+    board = json.loads((report / "leaderboard.json").read_text())[0]["leaderboards"][0]
+    assert board["ruleset"] == "equal trial budget and own sampler per optimizer"
+    assert "ruleset: equal trial budget" in (report / "report.html").read_text()
+
+
+def test_a_group_sampler_sees_only_its_group():
+    import optuna
+
+    from harness._study.grouped import GroupView
+
+    study = optuna.create_study()
+    for opt, x in (("sgd", 1.0), ("adam", 2.0), ("sgd", 3.0)):
+        study.enqueue_trial({"optimizer": opt, "x": x})
+        trial = study.ask()
+        trial.suggest_categorical("optimizer", ["sgd", "adam"])
+        study.tell(trial, trial.suggest_float("x", 0, 5))
+    view = GroupView(study, {"optimizer": "sgd"})
+    assert [t.params["x"] for t in view.get_trials()] == [1.0, 3.0]
+    assert [t.params["x"] for t in view._get_trials(deepcopy=False)] == [1.0, 3.0]
+
+
+def test_budget_per_refuses_shares_that_cannot_be_equal(write_task):
+    task = write_task(TINY_TASK.replace("n_trials = 2", "n_trials = 3")
+                      .replace('sampler = "random"', 'sampler = "random"\n'
+                                                     'budget_per = "optimizer"'))
+    proc = run_cli("validate", str(task))
+    assert proc.returncode == 2
+    assert "budget.n_trials" in proc.stderr and "multiple of 2" in proc.stderr
