@@ -69,6 +69,7 @@ def render_html(reports: Sequence[StudyReport], *, db: str, title: str = "harnes
     specs: list[str] = []
     for i, report in enumerate(reports):
         body.append(_study(report, i, specs))
+    body.append(_across(reports, specs))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{esc(title)}</title><style>{STYLE}</style>"
             f"<script>{get_plotlyjs()}</script></head><body>"
@@ -114,6 +115,34 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
     parts.append(_failures(report))
     parts.append(_environment(report))
     return "\n".join(parts) + "</section>"
+
+
+def _across(reports: Sequence[StudyReport], specs: list[str]) -> str:
+    """Mean ranks and performance profiles over the studies (two or more)."""
+    from harness._report.profiles import DIMENSIONS
+    from harness._report.profiles import cross_study
+    from harness._report.profiles import figure
+
+    parts = []
+    for dimension in DIMENSIONS:
+        profile = cross_study(reports, dimension)
+        if profile is None:
+            continue
+        rows = [{"group": g, "mean_rank": s.mean, "studies": s.n,
+                 "interval": "–" if s.low is None or s.high is None
+                 else f"{s.low:.2f}–{s.high:.2f}"}
+                for g, s in sorted(profile.mean_rank.items(), key=lambda kv: kv[1].mean)]
+        parts.append(f"<h3>Per {dimension}, over {len(profile.studies)} studies</h3>")
+        parts.append(_table(rows, [(dimension, "group"), ("mean rank", "mean_rank"),
+                                   ("95% interval", "interval"), ("studies", "studies")]))
+        parts += _figure({"profile": figure(profile)}, "profile",
+                         f"Performance profile per {dimension}", 900 + len(parts), specs)
+    if not parts:
+        return ""
+    return ("<section><h2>Across studies</h2><p class='muted'>ranks: each study's best "
+            "configuration per group, tied groups sharing the mean of their positions; "
+            "profiles: the share of studies where a group is within a factor τ of the "
+            "best.</p>" + "\n".join(parts) + "</section>")
 
 
 def _figure(figs: dict[str, Any], key: str, title: str, index: int,

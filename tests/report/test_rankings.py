@@ -202,3 +202,38 @@ def test_budget_per_refuses_shares_that_cannot_be_equal(write_task):
     proc = run_cli("validate", str(task))
     assert proc.returncode == 2
     assert "budget.n_trials" in proc.stderr and "multiple of 2" in proc.stderr
+
+
+def test_a_profile_over_three_studies_has_the_documented_shape(write_task, tmp_path):
+    db = tmp_path / "r.db"
+    for i in range(3):
+        task = write_task(TINY_TASK.replace('name = "tiny"', f'name = "s{i}"')
+                          .replace("seed = 0", f"seed = {i}")
+                          .replace("n_trials = 2", "n_trials = 4")
+                          # every optimizer in every study
+                          .replace('sampler = "random"', 'sampler = "random"\n'
+                                                         'budget_per = "optimizer"'),
+                          name=f"s{i}.toml")
+        assert run_cli("run", str(task), "--db", str(db)).returncode == 0
+    out = tmp_path / "report"
+    assert run_cli("report", "--db", str(db), "--out", str(out)).returncode == 0
+    profiles = {p["dimension"]: p for p in json.loads((out / "profiles.json").read_text())}
+    assert set(profiles) == {"architecture", "optimizer"}
+    opt = profiles["optimizer"]
+    assert opt["studies"] == ["s0", "s1", "s2"]
+    groups = sorted(opt["profile"])
+    assert opt["taus"][0] == 1.0 and opt["taus"] == sorted(opt["taus"])
+    for curve in opt["profile"].values():
+        assert len(curve) == len(opt["taus"])
+        assert all(0.0 <= a <= b <= 1.0 for a, b in zip(curve, curve[1:]))
+    # each study has a best group (ratio 1), and every group is in every study here
+    assert sum(opt["profile"][g][0] for g in groups) * 3 >= 3
+    assert all(opt["profile"][g][-1] == 1.0 for g in groups)
+    ranks = [r for g in groups for r in opt["ranks"][g]]
+    assert all(1 <= r <= len(groups) for r in ranks)
+    # average ranks keep their sum per study: 1 + 2 + ... + n
+    assert sum(ranks) == pytest.approx(3 * len(groups) * (len(groups) + 1) / 2)
+    means = {g: v["mean"] for g, v in opt["mean_rank"].items()}
+    assert means == pytest.approx({g: sum(opt["ranks"][g]) / 3 for g in groups})
+    assert "## Across studies" in (out / "report.md").read_text()
+    assert "Performance profile per optimizer" in (out / "report.html").read_text()
