@@ -225,7 +225,7 @@ def test_a_profile_over_three_studies_has_the_documented_shape(write_task, tmp_p
     assert opt["taus"][0] == 1.0 and opt["taus"] == sorted(opt["taus"])
     for curve in opt["profile"].values():
         assert len(curve) == len(opt["taus"])
-        assert all(0.0 <= a <= b <= 1.0 for a, b in zip(curve, curve[1:]))
+        assert all(0.0 <= a <= b <= 1.0 for a, b in zip(curve, curve[1:], strict=False))
     # each study has a best group (ratio 1), and every group is in every study here
     assert sum(opt["profile"][g][0] for g in groups) * 3 >= 3
     assert all(opt["profile"][g][-1] == 1.0 for g in groups)
