@@ -9,6 +9,7 @@ when one of them dies).
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import threading
 import time
@@ -282,7 +283,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                      on_result=on_result, retry_failed=retry_failed)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with loop.heartbeat:
+    with loop.heartbeat, _first_interrupt_disarms_the_next():
         try:
             if cfg.device.workers == 0:
                 _in_process(loop, deadline, device)
@@ -300,6 +301,26 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                         loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
                         store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
                         time.perf_counter() - started, store.finished(loop.study_id, True))
+
+
+@contextlib.contextmanager
+def _first_interrupt_disarms_the_next() -> Iterator[None]:
+    """A terminal's Ctrl-C twice in quick succession: the first raises KeyboardInterrupt and
+    at once ignores SIGINT, so the second cannot land before the cleanup below starts (on a
+    loaded machine that took longer than two key presses)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -348,11 +369,17 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
 
 
 def public_config(cfg: TaskConfig) -> dict[str, Any]:
-    """The configuration as stored with the study: the database URL without its password."""
+    """The configuration as stored with the study: database URLs without their passwords,
+    in the parsed value and in the task file's text alike."""
     data = cfg.to_dict()
     if data.get("db"):
         data["db"] = safe_url(data["db"])
+    data["text"] = _URL_PASSWORD.sub(r"\1***@", data.get("text") or "")
     return data
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s\"']*:)[^@\s\"']*@")
+"""The password of any ``scheme://user:password@host`` URL written in a task file."""
 
 
 def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -> None:
