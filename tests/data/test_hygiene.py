@@ -89,3 +89,45 @@ def test_an_unknown_dedup_mode_is_a_configuration_error(write_task):
     proc = run_cli("validate", str(task))
     assert proc.returncode == 2
     assert "dataset.dedup" in proc.stderr and "maybe" in proc.stderr
+
+
+class _Series:
+    """A split of labelled series, as the cache's SequenceTable reads them."""
+
+    def __init__(self, series):
+        self._series = [np.asarray(s, dtype=np.float64) for s in series]
+        self.labels = np.arange(len(series))
+        self.lengths = np.array([len(s) for s in series])
+
+    def __len__(self):
+        return len(self._series)
+
+    def series(self, i):
+        return self._series[i]
+
+    def fingerprints(self):
+        import hashlib
+
+        return [hashlib.sha1(s.tobytes()).hexdigest() for s in self._series]
+
+
+def test_duplicate_series_across_splits_are_dropped_from_the_later_split():
+    from dataclasses import dataclass
+    from dataclasses import field
+
+    @dataclass(frozen=True)
+    class Views:
+        splits: dict
+        repairs: dict = field(default_factory=dict)
+
+    train = _Series([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    val = _Series([[4, 5, 6], [0, 0, 1]])
+    test = _Series([[0, 0, 1], [9, 9, 9], [1, 2, 3]])  # one copy of val, one of train
+    dropped, leaks = apply_dedup(Views({"train": train, "val": val, "test": test}), "drop",
+                                 near=False)
+    assert leaks.rows == {"val": {0}, "test": {0, 2}} and leaks.exact == 3
+    assert len(dropped.splits["train"]) == 3
+    assert [list(dropped.splits["val"].series(i)) for i in range(1)] == [[0, 0, 1]]
+    assert [list(dropped.splits["test"].series(i)) for i in range(1)] == [[9, 9, 9]]
+    assert dropped.splits["test"].labels.tolist() == [1]
+    assert dropped.repairs == {"duplicates dropped": 3}
