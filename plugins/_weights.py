@@ -126,41 +126,54 @@ def _first_conv(model: Any) -> str | None:
     return name if isinstance(name, str) else (name[0] if name else None)
 
 
-def timm_model(name: str, pretrained: Any, **kwargs: Any) -> Any:
-    """``timm.create_model`` with ``pretrained`` as the task file gives it."""
+def timm_model(name: str, pretrained: Any, optional: Mapping[str, Any] | None = None,
+               **kwargs: Any) -> Any:
+    """``timm.create_model`` with ``pretrained`` as the task file gives it. ``optional``
+    arguments are passed when the model takes them (a transformer's ``img_size``; convolutional
+    networks reject it): the checkpoint is read and vetted once either way."""
     import timm
 
+    source, failure = _pretrained_arguments(timm, name, pretrained)
+    try:
+        model = _create(timm, name, {**source, **kwargs}, optional or {})
+    except TypeError:
+        raise  # an argument the model does not take: not a weights problem
+    except Exception as exc:
+        if failure is None:
+            raise
+        raise harness.TrialFailed(f"{failure}: {' '.join(str(exc).split())[:240]}") from exc
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict):
+        cfg.pop("state_dict", None)  # keep the model light to pickle
+    return model
+
+
+def _create(timm: Any, name: str, kwargs: dict[str, Any], optional: Mapping[str, Any]) -> Any:
+    if not optional:
+        return timm.create_model(name, **kwargs)
+    try:
+        return timm.create_model(name, **kwargs, **optional)
+    except TypeError:
+        return timm.create_model(name, **kwargs)
+
+
+def _pretrained_arguments(timm: Any, name: str,
+                          pretrained: Any) -> tuple[dict[str, Any], str | None]:
+    """``create_model``'s weight arguments, and how a failure to load them is said (None:
+    no weights, nothing to say)."""
     if pretrained is False or pretrained is None:
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return {"pretrained": False}, None
     if pretrained is True or pretrained == "hub":
-        try:
-            return timm.create_model(name, pretrained=True, **kwargs)
-        except TypeError:
-            raise  # an argument the model does not take (the caller retries without it)
-        except Exception as exc:
-            reason = " ".join(str(exc).split())[:200]
-            raise harness.TrialFailed(
-                f"pretrained weights for '{name}' could not be fetched from the hub (no network "
-                f"access? use a local file or `harness weights fetch` where there is one): "
-                f"{reason}") from exc
+        return {"pretrained": True}, (
+            f"pretrained weights for '{name}' could not be fetched from the hub (no network "
+            "access? use a local file or `harness weights fetch` where there is one)")
     path = weights_file(str(pretrained), name)
     state = read_state_dict(path)
     probe = timm.create_model(name, pretrained=False)
     check_fits(state, probe, path, name)
     overlay = {"state_dict": state, **_source_shape(state, probe)}
-    try:
-        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay,
-                                  **kwargs)
-    except TypeError:
-        raise
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:240]
-        raise harness.TrialFailed(f"pretrained weights '{path}' do not load into {name}: "
-                                  f"{reason}") from exc
-    cfg = getattr(model, "pretrained_cfg", None)
-    if isinstance(cfg, dict):
-        cfg.pop("state_dict", None)  # keep the model light to pickle
-    return model
+    return ({"pretrained": True, "pretrained_cfg_overlay": overlay},
+            f"pretrained weights '{path}' do not load into {name}")
 
 
 def _source_shape(state: Mapping[str, Any], probe: Any) -> dict[str, Any]:

@@ -39,11 +39,9 @@ def build(request: harness.ModelRequest) -> Any:
     io, p = request.io, request.params
     kwargs = {"num_classes": int(io["num_classes"]), "in_chans": int(io["in_chans"]),
               "drop_rate": float(p["drop_rate"])}
-    try:
-        # Transformers need the input size; convolutional networks reject the argument.
-        return timm_model(request.name, p["pretrained"], img_size=io["img_size"], **kwargs)
-    except TypeError:
-        return timm_model(request.name, p["pretrained"], **kwargs)
+    # Transformers need the input size; convolutional networks reject the argument.
+    return timm_model(request.name, p["pretrained"], optional={"img_size": io["img_size"]},
+                      **kwargs)
 
 
 def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:
