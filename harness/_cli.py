@@ -6,7 +6,6 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable
-from collections.abc import Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -143,19 +142,16 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
         sys.exit(130)
 
 
-@contextlib.contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
+def _interrupt_on_sigterm() -> contextlib.AbstractContextManager[None]:
     """Batch schedulers (Slurm, Kubernetes) stop jobs with SIGTERM: end like Ctrl-C."""
     import signal
+
+    from harness._study.loop import signal_handler
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return signal_handler(signal.SIGTERM, interrupt)
 
 
 def _print_top(db: str | None, study: str) -> None:

@@ -87,7 +87,7 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
         parts.append(_table(board.rows, table_columns(board)))
         if board.ruleset:
             parts.append(f"<p class='muted'>ruleset: {esc(board.ruleset)}</p>")
-        if any("seeds" in row for row in board.rows):
+        if board.by_configuration:
             parts.append("<p class='muted'>rows are configurations: mean over seeds ± the "
                          "95% t-interval's half-width; ranks marked = are tied (Welch's t-test, "
                          "Holm-corrected, 5%).</p>")

@@ -48,6 +48,11 @@ class Leaderboard:
     ruleset: str = ""
     """How the study shared its budget, when not one sampler over everything."""
 
+    @property
+    def by_configuration(self) -> bool:
+        """Its rows are configurations over seeds (a study with repeats), not single runs."""
+        return any("seeds" in row for row in self.rows)
+
 
 def query_leaderboards(engine: Engine, *, task: str | None = None, study: str | None = None,
                        across_hardware: bool = False, limit: int | None = None,

@@ -34,11 +34,10 @@ def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
     metric = board.primary.removeprefix("val_")
     columns = [("#", "rank"), ("trial", "trial"), ("architecture", "architecture"),
                ("optimizer", "optimizer"), ("scheduler", "scheduler")]
-    repeated = any("seeds" in row for row in board.rows)
-    if repeated:
+    if board.by_configuration:
         columns.append(("seeds", "seeds"))
     if board.primary.startswith("val_"):
-        interval = " (mean ± 95%)" if repeated else ""
+        interval = " (mean ± 95%)" if board.by_configuration else ""
         columns += [(f"val {metric}{interval}", f"val_{metric}"),
                     (f"test {metric}{interval}", f"test_{metric}")]
     columns += [("infer samples/s", "infer_samples_per_s"),
@@ -75,7 +74,7 @@ def format_value(key: str, value: Any) -> str:
 
 def _title(board: Leaderboard) -> str:
     arrow = "↑" if board.direction == "maximize" else "↓"
-    unit = "configuration" if any("seeds" in row for row in board.rows) else "run"
+    unit = "configuration" if board.by_configuration else "run"
     return (f"{board.study}: {board.task} on {board.dataset}, best {unit} per architecture × "
             f"optimizer, ranked by {board.primary} {arrow}")
 
@@ -85,7 +84,7 @@ def _caption(board: Leaderboard) -> str:
     caption = f"{board.hardware} — trials: {counts or 'none'}"
     if board.ruleset:
         caption += f" — ruleset: {board.ruleset}"
-    if any("seeds" in row for row in board.rows):
+    if board.by_configuration:
         caption += (" — rows are configurations: mean over seeds, 95% t-interval; ranks "
                     "marked = are tied (Welch's t-test, Holm-corrected, 5%)")
     if any(row.get("input_bound") for row in board.rows):

@@ -283,7 +283,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                      on_result=on_result, retry_failed=retry_failed)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with loop.heartbeat, _first_interrupt_disarms_the_next():
+    with loop.heartbeat, signal_handler(signal.SIGINT, _interrupt_then_ignore):
         try:
             if cfg.device.workers == 0:
                 _in_process(loop, deadline, device)
@@ -304,38 +304,33 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
 
 
 @contextlib.contextmanager
-def _first_interrupt_disarms_the_next() -> Iterator[None]:
+def signal_handler(signum: int, handler: Any) -> Iterator[None]:
+    """``handler`` for ``signum`` while the block runs, the previous one after; a no-op off
+    the main thread (only it may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def _interrupt_then_ignore(signum: int, frame: Any) -> None:
     """A terminal's Ctrl-C twice in quick succession: the first raises KeyboardInterrupt and
-    at once ignores SIGINT, so the second cannot land before the cleanup below starts (on a
-    loaded machine that took longer than two key presses)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    at once ignores SIGINT, so the second cannot land before the cleanup starts (on a loaded
+    machine that took longer than two key presses)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def _second_interrupt_ignored() -> Iterator[None]:
-    """While the trials in flight are failed and stored after a Ctrl-C, further Ctrl-Cs are
-    ignored: the cleanup takes well under a second, and cutting it short would leave rows
-    running (the next run's recovery would fail them later) and print a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _second_interrupt_ignored() -> contextlib.AbstractContextManager[None]:
+    """While the trials in flight are failed and stored after a Ctrl-C (or a SIGTERM),
+    further Ctrl-Cs are ignored: the cleanup takes well under a second, and cutting it short
+    would leave rows running (the next run's recovery would fail them later) and print a
+    traceback."""
+    return signal_handler(signal.SIGINT, signal.SIG_IGN)
 
 
 def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, context: TrialContext,
