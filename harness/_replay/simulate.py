@@ -206,11 +206,12 @@ def _train(study: Any, trial: Any, record: RecordedTrial, run: SeedRun, maximize
     import optuna
 
     run.trials += 1
+    last = len(record.values)
     for epoch, (value, seconds) in enumerate(zip(record.values, record.seconds,
                                                  strict=True), start=1):
         run.clock += seconds
         trial.report(value, epoch)
-        if trial.should_prune():
+        if epoch < last and trial.should_prune():  # as in a study: the last epoch completes
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             return
     final = float(record.final)  # type: ignore[arg-type]

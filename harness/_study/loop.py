@@ -231,6 +231,8 @@ class StudyLoop:
             return False
         try:
             with_storage_retries(lambda: trial.report(value, record.epoch))
+            if record.epoch >= self.budget.epochs:
+                return False  # the work is done: stopping now saves nothing, loses the result
             return bool(with_storage_retries(trial.should_prune))
         except Exception as exc:  # a pruner bug or bad option: stop the run, say which
             raise search_failure(self.resolved.config, "pruner", exc) from exc

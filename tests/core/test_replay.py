@@ -70,6 +70,20 @@ def _toy() -> Blackbox:
     return Blackbox("toy", "t", "d", "accuracy", "maximize", 2, {"x": choices}, trials, "test")
 
 
+
+class StopAll(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+class StopAllPlugin:
+    harness_name = "stop_all"
+
+    @staticmethod
+    @harness.hookimpl
+    def register_pruners(register):
+        register(harness.PrunerSpec("stop_all", lambda request: StopAll()))
+
 def test_compute_to_target_matches_a_hand_count():
     registry = load_registry(make_plugin_manager(extra=[InOrderPlugin()]))
     run = replay(_toy(), Candidate("in_order", "none"), registry, seed=0, budget_s=100,
@@ -230,3 +244,19 @@ def test_a_compute_budget_stops_starting_trials_once_spent(write_task, tmp_path)
     assert "1 trial(s) finished" in proc.stdout + proc.stderr
     store_counts = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials
     assert len(store_counts) == 1
+
+
+def test_a_pruner_stops_a_replayed_trial_before_its_last_epoch_only():
+    """As in a study, a pruner is not asked after the last epoch: a pruner that stops
+    everything leaves one epoch of each trial, each finished after its last."""
+    registry = load_registry(make_plugin_manager(extra=[InOrderPlugin(), StopAllPlugin()]))
+    run = replay(_toy(), Candidate("in_order", "stop_all"), registry, seed=0, budget_s=100,
+                 max_trials=3)
+    assert run.points == []  # every trial stopped after epoch 1 of 2: nothing finished
+    single = _toy()
+    single = Blackbox(**{**single.__dict__, "epochs": 1, "trials": tuple(
+        RecordedTrial(t.number, t.status, t.params, t.values[-1:], t.seconds[-1:], t.final)
+        for t in single.trials)})
+    run = replay(single, Candidate("in_order", "stop_all"), registry, seed=0, budget_s=100,
+                 max_trials=3)
+    assert run.points == [(1.0, 0.6), (3.0, 0.9), (4.0, 0.9)]

@@ -38,25 +38,41 @@ def _scripted(run, plan, device, on_epoch, min_batch_size, speed=None):
                        test_metrics={"accuracy": score}, history=tuple(history))
 
 
-def test_the_pruner_stops_a_worse_trial_and_it_is_stored_as_pruned(write_task, tmp_path,
-                                                                    monkeypatch):
+def _drive_pruned(write_task, tmp_path, monkeypatch, warmup_steps: int) -> optuna.Study:
+    """Four scripted trials of three epochs under the median pruner; returns Optuna's study
+    after checking that harness stored the same states."""
     task = write_task(replace=(('pruner = "none"', 'pruner = "median"'),
-                               ("n_trials = 2", "n_trials = 4")),
+                               ("n_trials = 2", "n_trials = 4"), ("epochs = 1", "epochs = 3")),
                       append="workers = 0\n\n[search.pruner_options]\nn_startup_trials = 2\n"
-                             "n_warmup_steps = 0\n")
+                             f"n_warmup_steps = {warmup_steps}\n")
     run = resolve_task(load_config(task), load_registry(make_plugin_manager()))
     monkeypatch.setattr("harness._study.loop.run_trial", _scripted)
     url = f"sqlite:///{tmp_path / 'prune.db'}"
     store = ResultsStore(url)
     try:
         summary = drive_study(run, store, db_url=url, device=torch.device("cpu"),
-                            context=TrialContext("cpu", run.config.space_hash(), {}),
-                            observer=Quiet())
-        assert (summary.complete, summary.pruned, summary.failed) == (2, 2, 0)
-        assert store.count_trials("tiny") == {"complete": 2, "pruned": 2}
+                              context=TrialContext("cpu", run.config.space_hash(), {}),
+                              observer=Quiet())
+        counts = {"complete": summary.complete, "pruned": summary.pruned}
+        assert summary.failed == 0
+        assert store.count_trials("tiny") == {k: v for k, v in counts.items() if v}
     finally:
         store.close()
-    study = optuna.load_study(study_name="tiny", storage=url)
+    return optuna.load_study(study_name="tiny", storage=url)
+
+
+def test_the_pruner_stops_a_worse_trial_and_it_is_stored_as_pruned(write_task, tmp_path,
+                                                                    monkeypatch):
+    study = _drive_pruned(write_task, tmp_path, monkeypatch, warmup_steps=0)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.PRUNED] * 2
     assert [len(t.intermediate_values) for t in study.trials] == [3, 3, 1, 1]
+
+
+def test_a_trial_that_reached_its_last_epoch_is_not_pruned(write_task, tmp_path, monkeypatch):
+    """With pruning allowed from epoch 3 of 3 only (Optuna's warm-up counts steps from 0), stopping saves nothing: the worse trials
+    complete, and their results count."""
+    study = _drive_pruned(write_task, tmp_path, monkeypatch, warmup_steps=3)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert [t.value for t in study.trials] == [0.9, 0.9, 0.1, 0.1]
+    assert [len(t.intermediate_values) for t in study.trials] == [3, 3, 3, 3]
