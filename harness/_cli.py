@@ -505,8 +505,9 @@ def export(db: str | None, study: str, out_path: Path) -> None:
 @db_option
 @click.option("--study", default=None, help="Replay this stored study (instead of a file).")
 @click.option("--candidate", "candidates", multiple=True, metavar="SAMPLER/PRUNER",
-              help="A registered sampler and pruner, e.g. tpe/median (repeatable); random "
-                   "search without pruning is always replayed as the baseline.")
+              help="A registered sampler and pruner, e.g. tpe/median (repeatable; default: the "
+                   "builtin default pair); random search without pruning is always replayed "
+                   "as the baseline.")
 @click.option("--seeds", type=click.IntRange(1), default=20, show_default=True)
 @click.option("--budget-s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Simulated compute per replay [default: what the recorded study spent].")
@@ -527,6 +528,8 @@ def replay_command(source: Path | None, db: str | None, study: str | None,
     """Replay samplers and pruners offline on a recorded study (or an exported file), with a
     simulated clock taken from the recorded epoch times: any-time curves, compute to reach
     the best recorded value, and the comparison with random search."""
+    from harness._config import DEFAULT_PRUNER
+    from harness._config import DEFAULT_SAMPLER
     from harness._errors import UsageError
     from harness._plugins import load_registry
     from harness._plugins import make_plugin_manager
@@ -547,7 +550,8 @@ def replay_command(source: Path | None, db: str | None, study: str | None,
         store.close()
         blackbox = from_database(store.url, str(study))
     registry = load_registry(make_plugin_manager(block=disabled))
-    chosen = [Candidate.parse(c) for c in candidates] or [Candidate("tpe", "median")]
+    chosen = ([Candidate.parse(c) for c in candidates]
+              or [Candidate(DEFAULT_SAMPLER, DEFAULT_PRUNER)])
     warm = read_blackbox(warm_path) if warm_path is not None else None
     outcomes, budget, target = replay_candidates(blackbox, chosen, registry, seeds=seeds,
                                                  budget_s=budget_s, tolerance=tolerance,

@@ -64,7 +64,9 @@ def test_a_sampler_failing_mid_study_is_one_line_and_orphans_nothing(write_task,
 
 def test_a_pruner_failing_mid_trial_fails_that_trial_and_stops_with_one_line(write_task,
                                                                               db_url):
-    task = write_task(replace=(('pruner = "none"', 'pruner = "hyperband"'),),
+    # Two epochs: the pruner is asked after every epoch but the last.
+    task = write_task(replace=(('pruner = "none"', 'pruner = "hyperband"'),
+                               ("epochs = 1", "epochs = 2")),
                       append="[search.pruner_options]\nmin_resource = 0\n")
     result = CliRunner().invoke(main, ["run", str(task), "--db", db_url])
     assert_one_line_error(result, task, ["search.pruner_options", "pruner 'hyperband' failed",
