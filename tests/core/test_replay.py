@@ -61,6 +61,11 @@ class InOrderPlugin:
         register(harness.SamplerSpec("in_order", lambda request: InOrder()))
         register(harness.SamplerSpec("greedy", lambda request: Greedy()))
 
+    @staticmethod
+    @harness.hookimpl
+    def register_pruners(register):
+        register(harness.PrunerSpec("stop_all", lambda request: StopAll()))
+
 
 def _toy() -> Blackbox:
     choices = optuna.distributions.CategoricalDistribution(["a", "b", "c"])
@@ -75,14 +80,6 @@ class StopAll(optuna.pruners.BasePruner):
     def prune(self, study, trial):
         return True
 
-
-class StopAllPlugin:
-    harness_name = "stop_all"
-
-    @staticmethod
-    @harness.hookimpl
-    def register_pruners(register):
-        register(harness.PrunerSpec("stop_all", lambda request: StopAll()))
 
 def test_compute_to_target_matches_a_hand_count():
     registry = load_registry(make_plugin_manager(extra=[InOrderPlugin()]))
@@ -249,7 +246,7 @@ def test_a_compute_budget_stops_starting_trials_once_spent(write_task, tmp_path)
 def test_a_pruner_stops_a_replayed_trial_before_its_last_epoch_only():
     """As in a study, a pruner is not asked after the last epoch: a pruner that stops
     everything leaves one epoch of each trial, each finished after its last."""
-    registry = load_registry(make_plugin_manager(extra=[InOrderPlugin(), StopAllPlugin()]))
+    registry = load_registry(make_plugin_manager(extra=[InOrderPlugin()]))
     run = replay(_toy(), Candidate("in_order", "stop_all"), registry, seed=0, budget_s=100,
                  max_trials=3)
     assert run.points == []  # every trial stopped after epoch 1 of 2: nothing finished
