@@ -308,7 +308,9 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
 @contextlib.contextmanager
 def signal_handler(signum: int, handler: Any) -> Iterator[None]:
     """``handler`` for ``signum`` while the block runs, the previous one after; a no-op off
-    the main thread (only it may set handlers)."""
+    the main thread (only it may set handlers). A handler that replaced itself (as
+    ``_interrupt_then_ignore`` does) is left replaced: after a Ctrl-C the process is on its
+    way out, and re-arming SIGINT would let a second one land in its cleanup or its exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -316,7 +318,8 @@ def signal_handler(signum: int, handler: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signum, previous)
+        if signal.getsignal(signum) is handler:
+            signal.signal(signum, previous)
 
 
 def _interrupt_then_ignore(signum: int, frame: Any) -> None:

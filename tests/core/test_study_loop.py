@@ -1,9 +1,14 @@
 """The study loop in-process with a scripted trial: pruning decisions reach the trial, and
-pruned trials are stored as such in both bookkeepers."""
+pruned trials are stored as such in both bookkeepers; its Ctrl-C handler is not re-armed."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import optuna
+import pytest
 import torch
 
 from harness._config import load_config
@@ -13,7 +18,9 @@ from harness._records import EpochRecord
 from harness._records import TrialResult
 from harness._store import ResultsStore
 from harness._store import TrialContext
+from harness._study.loop import _interrupt_then_ignore
 from harness._study.loop import drive_study
+from harness._study.loop import signal_handler
 from harness._study.resolve import resolve_task
 
 
@@ -76,3 +83,22 @@ def test_a_trial_that_reached_its_last_epoch_is_not_pruned(write_task, tmp_path,
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert [t.value for t in study.trials] == [0.9, 0.9, 0.1, 0.1]
     assert [len(t.intermediate_values) for t in study.trials] == [3, 3, 3, 3]
+
+
+def test_after_a_ctrl_c_sigint_stays_ignored_until_the_process_exits():
+    """The first Ctrl-C raises and ignores SIGINT; leaving the loop's handler block must not
+    re-arm it (a second Ctrl-C would land in the cleanup or in an exit hook, with a
+    traceback). A block whose handler never fired restores the previous handler."""
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with signal_handler(signal.SIGINT, _interrupt_then_ignore):
+            assert signal.getsignal(signal.SIGINT) is _interrupt_then_ignore
+        assert signal.getsignal(signal.SIGINT) is before
+        with pytest.raises(KeyboardInterrupt), signal_handler(signal.SIGINT,
+                                                              _interrupt_then_ignore):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises at the next bytecode: this never finishes
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: nothing is raised
+    finally:
+        signal.signal(signal.SIGINT, before)
