@@ -44,7 +44,10 @@ def dense_task_text(text: str, name: str, trials: int) -> str:
     text = re.sub(r"(?ms)^\[search\.(sampler|pruner)_options\]\n.*?(?=^\[|\Z)", "", text)
     text = re.sub(r'(?m)^sampler = "\w+"', 'sampler = "random"', text)
     text = re.sub(r'(?m)^pruner = "\w+"', 'pruner = "none"', text)
-    text = re.sub(r"(?m)^n_trials = \d+", f"n_trials = {trials}", text)
+    # A trial count, whatever budget the file gives (a compute budget would stop early), and
+    # no repeats: the recording is one seed per configuration.
+    text = re.sub(r"(?m)^(n_trials|compute_s|timeout_s|repeats) = .*\n", "", text)
+    text = re.sub(r"(?m)^\[budget\]\n", f"[budget]\nn_trials = {trials}\n", text)
     return re.sub(r'(?m)^name = "([\w-]+)"', f'name = "{name}"', text, count=1)
 
 

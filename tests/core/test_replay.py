@@ -257,3 +257,27 @@ def test_a_pruner_stops_a_replayed_trial_before_its_last_epoch_only():
     run = replay(single, Candidate("in_order", "stop_all"), registry, seed=0, budget_s=100,
                  max_trials=3)
     assert run.points == [(1.0, 0.6), (3.0, 0.9), (4.0, 0.9)]
+
+
+def test_every_shipped_task_file_becomes_a_valid_dense_recording(tmp_path):
+    """`benchmarks/dense_studies.py record` turns a shipped task file into random search, no
+    pruner, a trial count (not the file's compute budget) and no repeats."""
+    import importlib.util
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location("dense_studies",
+                                                  Path("benchmarks/dense_studies.py"))
+    assert spec is not None and spec.loader is not None
+    dense = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dense)
+    files = sorted(Path("tasks").glob("*.toml"))
+    assert {f.stem for f in files} >= {"classification", "sequence", "sequence_classification"}
+    for shipped in files:
+        text = dense.dense_task_text(shipped.read_text(), f"{shipped.stem}-dense", 64)
+        parsed = tomllib.loads(text)
+        assert parsed["budget"]["n_trials"] == 64, shipped
+        assert not {"compute_s", "timeout_s", "repeats"} & set(parsed["budget"]), shipped
+        assert (parsed["search"]["sampler"], parsed["search"]["pruner"]) == ("random", "none")
+        (tmp_path / shipped.name).write_text(text)
+    result = CliRunner().invoke(main, ["validate", *map(str, sorted(tmp_path.glob("*.toml")))])
+    assert result.exit_code == 0, result.output
