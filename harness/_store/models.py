@@ -111,11 +111,11 @@ class TrialRow(Base):
     data_wait_share: Mapped[float | None] = mapped_column(Float)
     """``data_wait_s`` ÷ training seconds: above 0.10 the trial was input-bound."""
     speed_from_trial: Mapped[int | None] = mapped_column(Integer)
+    """The trial (row id) whose speed measurement this one reused; None: measured itself."""
     config_key: Mapped[str | None] = mapped_column(String(32), index=True)
     """Everything but the seed: the repeats of one configuration share it."""
     repeat_of: Mapped[int | None] = mapped_column(Integer)
     """A repeat: the number of the search trial whose configuration it trains again."""
-    """The trial (row id) whose speed measurement this one reused; None: measured itself."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
