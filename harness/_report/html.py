@@ -119,15 +119,12 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
 
 def _across(reports: Sequence[StudyReport], specs: list[str]) -> str:
     """Mean ranks and performance profiles over the studies (two or more)."""
-    from harness._report.profiles import DIMENSIONS
-    from harness._report.profiles import cross_study
     from harness._report.profiles import figure
+    from harness._report.profiles import profiles_of
 
     parts = []
-    for dimension in DIMENSIONS:
-        profile = cross_study(reports, dimension)
-        if profile is None:
-            continue
+    for profile in profiles_of(reports):
+        dimension = profile.dimension
         rows = [{"group": g, "mean_rank": s.mean, "studies": s.n,
                  "interval": "–" if s.low is None or s.high is None
                  else f"{s.low:.2f}–{s.high:.2f}"}

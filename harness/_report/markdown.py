@@ -10,9 +10,8 @@ from harness._files import atomic_path
 from harness._files import name_slug
 from harness._report.data import StudyReport
 from harness._report.figures import running_best
-from harness._report.profiles import DIMENSIONS
-from harness._report.profiles import cross_study
 from harness._report.profiles import markdown_lines
+from harness._report.profiles import profiles_of
 from harness._report.render import _escape_md
 from harness._report.render import _markdown as board_markdown
 from harness._report.render import format_value
@@ -24,7 +23,7 @@ def render_markdown(reports: Sequence[StudyReport], out: Path, *, db: str) -> st
     lines = ["# harness report", "", f"Database: `{_escape_md(db)}`", ""]
     for report in reports:
         lines += _study(report, out)
-    profiles = [p for p in (cross_study(reports, d) for d in DIMENSIONS) if p is not None]
+    profiles = profiles_of(reports)
     if profiles:
         lines += markdown_lines(profiles)
     return "\n".join(lines) + "\n"

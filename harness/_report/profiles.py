@@ -25,7 +25,7 @@ from harness._report.rankings import Summary
 from harness._report.rankings import rank_groups
 from harness._report.rankings import summarize
 
-__all__ = ["Profile", "cross_study", "figure", "markdown_lines", "rho_at"]
+__all__ = ["Profile", "cross_study", "figure", "markdown_lines", "profiles_of", "rho_at"]
 
 DIMENSIONS = ("architecture", "optimizer")
 
@@ -46,6 +46,11 @@ class Profile:
                 "mean_rank": {g: {"mean": s.mean, "ci_low": s.low, "ci_high": s.high,
                                   "studies": s.n} for g, s in self.mean_rank.items()},
                 "taus": self.taus, "profile": self.curves}
+
+
+def profiles_of(reports: Sequence[StudyReport]) -> list[Profile]:
+    """The profile of every dimension that two or more of ``reports`` rank."""
+    return [p for p in (cross_study(reports, d) for d in DIMENSIONS) if p is not None]
 
 
 def cross_study(reports: Sequence[StudyReport], dimension: str) -> Profile | None:

@@ -14,8 +14,7 @@ from harness._files import atomic_write
 from harness._files import output_error
 from harness._report.data import gather
 from harness._report.data import raw_rows
-from harness._report.profiles import DIMENSIONS
-from harness._report.profiles import cross_study
+from harness._report.profiles import profiles_of
 from harness._report.render import render
 from harness._store.models import StudyRow
 from harness._store.models import TrialRow
@@ -66,8 +65,7 @@ def _write_all(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
               "leaderboards": [{"hardware": b.hardware, "ruleset": b.ruleset,
                                 "rows": list(b.rows)}
                                for b in r.boards]} for r in reports], indent=2, default=str)))
-        profiles = [p.to_dict() for p in (cross_study(reports, d) for d in DIMENSIONS)
-                    if p is not None]
+        profiles = [p.to_dict() for p in profiles_of(reports)]
         if profiles:
             written.append(_write(out / "profiles.json", json.dumps(profiles, indent=2)))
     return written
