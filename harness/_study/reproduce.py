@@ -53,15 +53,10 @@ class Reproduction:
 
 def load_trial(store: ResultsStore, study_name: str, number: int) -> tuple[StudyRow, TrialRow]:
     """The study and its finished trial, or a one-line :class:`UsageError`."""
-    from harness._store.models import TrialRow
-
     study = store.find_study(study_name)
     if study is None:
         raise UsageError(f"no study '{study_name}' in {store.safe_url}")
-    with store.session() as s:
-        row = s.query(TrialRow).filter_by(study_id=study.id, number=number).one_or_none()
-        if row is not None:
-            s.expunge(row)
+    row = store.trials_by_number(study.id, [number]).get(number)
     if row is None:
         raise UsageError(f"study '{study_name}' has no trial {number}")
     if row.status != "complete":
