@@ -20,9 +20,9 @@ from optuna.samplers import BaseSampler
 __all__ = ["BUDGET_PER", "GroupView", "GroupedSampler", "group_keys", "groups", "next_group"]
 
 BUDGET_PER = {"architecture": ("architecture",), "optimizer": ("optimizer",),
-              "architecture×optimizer": ("architecture", "optimizer"),
-              "architecture*optimizer": ("architecture", "optimizer")}
-"""``budget_per`` values and the Optuna parameters that name a group."""
+              "architecture×optimizer": ("architecture", "optimizer")}
+"""``budget_per`` values and the Optuna parameters that name a group (the task file's ASCII
+``architecture*optimizer`` arrives here as ``×``: the config parser normalises it)."""
 
 
 def group_keys(budget_per: str) -> tuple[str, ...]:
