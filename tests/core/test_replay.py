@@ -52,6 +52,11 @@ class Greedy(InOrder):
         return max(done, key=lambda t: t.value).params[name]
 
 
+class StopAll(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
 class InOrderPlugin:
     harness_name = "in_order"
 
@@ -73,12 +78,6 @@ def _toy() -> Blackbox:
               RecordedTrial(1, "complete", {"x": "b"}, (0.7, 0.9), (2.0, 2.0), 0.9),
               RecordedTrial(2, "complete", {"x": "c"}, (0.3, 0.4), (1.0, 1.0), 0.4))
     return Blackbox("toy", "t", "d", "accuracy", "maximize", 2, {"x": choices}, trials, "test")
-
-
-
-class StopAll(optuna.pruners.BasePruner):
-    def prune(self, study, trial):
-        return True
 
 
 def test_compute_to_target_matches_a_hand_count():

@@ -77,8 +77,8 @@ def test_the_pruner_stops_a_worse_trial_and_it_is_stored_as_pruned(write_task, t
 
 
 def test_a_trial_that_reached_its_last_epoch_is_not_pruned(write_task, tmp_path, monkeypatch):
-    """With pruning allowed from epoch 3 of 3 only (Optuna's warm-up counts steps from 0), stopping saves nothing: the worse trials
-    complete, and their results count."""
+    """With pruning allowed from epoch 3 of 3 only (Optuna's warm-up counts steps from 0),
+    stopping saves nothing: the worse trials complete, and their results count."""
     study = _drive_pruned(write_task, tmp_path, monkeypatch, warmup_steps=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert [t.value for t in study.trials] == [0.9, 0.9, 0.1, 0.1]
