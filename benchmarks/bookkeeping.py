@@ -22,15 +22,15 @@ from typing import Any
 import optuna
 
 from harness._config import parse_config
+from harness._plan.resolve import resolve_task
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
 from harness._records import EpochRecord
 from harness._records import TrialResult
+from harness._run.loop import StudyLoop
+from harness._run.loop import open_loop
 from harness._store import ResultsStore
 from harness._store import TrialContext
-from harness._study.loop import StudyLoop
-from harness._study.loop import open_loop
-from harness._study.resolve import resolve_task
 
 TASK = """
 [study]

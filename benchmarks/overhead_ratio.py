@@ -19,15 +19,15 @@ from pathlib import Path
 import torch
 
 from harness._config import load_config
+from harness._plan.resolve import resolve_task
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
 from harness._records import TrialPlan
+from harness._run.trial import load_dataset
+from harness._run.trial import run_trial
+from harness._run.trial import seed_everything
 from harness._specs import ModelRequest
 from harness._specs import TaskContext
-from harness._study.resolve import resolve_task
-from harness._study.trial import load_dataset
-from harness._study.trial import run_trial
-from harness._study.trial import seed_everything
 
 TASK = """
 [study]

@@ -55,7 +55,7 @@ def _damaged_database(exc: BaseException, db: str | None) -> str | None:
     while seen is not None:
         if any(sign in str(seen) for sign in _DAMAGE):
             from harness._config import default_db_url
-            from harness._store.session import safe_url
+            from harness._store.results import safe_url
 
             url = _db_url(db) or default_db_url()
             where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
@@ -111,8 +111,8 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
     """
     from harness._progress import RichObserver
     from harness._progress import summary_line
-    from harness._study.session import execute
-    from harness._study.session import prepare
+    from harness._run.study import execute
+    from harness._run.study import prepare
 
     prepared = prepare(task_file, n_trials=n_trials, timeout_s=timeout_s, db=_db_url(db),
                        study=study, workers=workers, disabled=disabled, start_workers=True)
@@ -146,7 +146,7 @@ def _interrupt_on_sigterm() -> contextlib.AbstractContextManager[None]:
     """Batch schedulers (Slurm, Kubernetes) stop jobs with SIGTERM: end like Ctrl-C."""
     import signal
 
-    from harness._study.loop import signal_handler
+    from harness._run.loop import signal_handler
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -175,7 +175,7 @@ def _print_top(db: str | None, study: str) -> None:
 @reports_errors
 def validate(task_files: tuple[Path, ...], disabled: tuple[str, ...]) -> None:
     """Check task files against the installed plugins without running anything."""
-    from harness._study.session import prepare
+    from harness._run.study import prepare
 
     for path in task_files:
         resolved = prepare(path, disabled=disabled).resolved
@@ -574,7 +574,7 @@ def reproduce(study: str, trial: int, db: str | None) -> None:
     """Run TRIAL of STUDY again from its stored row and compare: bit-identical, within the
     configuration's seed interval, or outside it (exit 1)."""
     from harness._config import default_db_url
-    from harness._study.reproduce import reproduce as run_again
+    from harness._run.reproduce import reproduce as run_again
 
     store = _existing_store(db)
     try:
@@ -628,7 +628,7 @@ def cache() -> None:
 def cache_list(db: str | None, as_json: bool) -> None:
     """Every cache entry: dataset, kind, samples per split, size, age."""
     from harness._config import default_db_url
-    from harness._study.dataset import open_cache
+    from harness._run.dataset import open_cache
 
     store = open_cache(_db_url(db) or default_db_url())
     rows = [_entry_row(entry) for entry in store.entries()]
@@ -671,7 +671,7 @@ def _entry_row(entry: Any) -> dict[str, Any]:
 def cache_clear(dataset: str | None, db: str | None) -> None:
     """Remove every entry, or the entries of DATASET (each under its build lock)."""
     from harness._config import default_db_url
-    from harness._study.dataset import open_cache
+    from harness._run.dataset import open_cache
 
     store = open_cache(_db_url(db) or default_db_url())
     removed = store.clear(dataset)

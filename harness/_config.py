@@ -2,7 +2,7 @@
 
 Validation is strict: an unknown key, a wrong type, an out-of-range value or an empty list is a
 ``ConfigError`` naming the file and the key path, with "did you mean …" where it helps. This
-module checks the file on its own; ``harness._study.resolve`` then checks it against
+module checks the file on its own; ``harness._plan.resolve`` then checks it against
 the installed plugins (names, options, hyperparameter overrides).
 """
 

@@ -66,7 +66,7 @@ class StoreError(HarnessError):
 
 class StoreUnavailable(StoreError):
     """The database is locked by someone else or unreachable for now: a write may succeed
-    if tried again (see ``harness._store.session.OUTAGE_S``)."""
+    if tried again (see ``harness._store.results.OUTAGE_S``)."""
 
 
 class TrialTakenOver(StoreError):

@@ -1,7 +1,7 @@
 """The results store: harness's own tables (SQLAlchemy 2.0), beside Optuna's in one database."""
 
-from harness._store.session import ResultsStore
-from harness._store.session import TrialContext
-from harness._store.session import safe_url
+from harness._store.results import ResultsStore
+from harness._store.results import TrialContext
+from harness._store.results import safe_url
 
 __all__ = ["ResultsStore", "TrialContext", "safe_url"]

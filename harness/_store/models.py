@@ -105,7 +105,7 @@ class TrialRow(Base):
     retried: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """A failed trial that was re-run under a new number: it no longer counts in the budget."""
     heartbeat_at: Mapped[float | None] = mapped_column(Float)
-    """Unix time of the running trial's last sign of life (see harness._study.heartbeat)."""
+    """Unix time of the running trial's last sign of life (see harness._recover.heartbeat)."""
     data_wait_s: Mapped[float | None] = mapped_column(Float)
     """Seconds the training loop waited for batches, over every epoch."""
     data_wait_share: Mapped[float | None] = mapped_column(Float)

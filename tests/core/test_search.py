@@ -6,12 +6,12 @@ import optuna
 import pytest
 
 from harness._config import load_config
+from harness._plan.planning import suggest_plan
+from harness._plan.resolve import resolve_task
+from harness._plan.samplers import create_pruner
+from harness._plan.samplers import create_sampler
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
-from harness._study.planning import suggest_plan
-from harness._study.resolve import resolve_task
-from harness._study.samplers import create_pruner
-from harness._study.samplers import create_sampler
 
 # What `[search] sampler` may name with no plugin installed (plugins/search_optuna.py).
 BUILTIN_SAMPLERS = ("tpe", "random", "cmaes", "gp", "nsgaii", "qmc", "grid")

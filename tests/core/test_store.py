@@ -94,7 +94,7 @@ def test_a_0_1_database_upgrades_to_the_head_keeping_its_trials(tmp_path):
     from alembic import command
     from sqlalchemy import create_engine
 
-    from harness._store.session import alembic_config
+    from harness._store.results import alembic_config
 
     db = tmp_path / "old.db"
     engine = create_engine(f"sqlite:///{db}")

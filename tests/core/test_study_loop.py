@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from harness._config import load_config
+from harness._plan.resolve import resolve_task
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
 from harness._records import EpochRecord
 from harness._records import TrialResult
+from harness._run.loop import _interrupt_then_ignore
+from harness._run.loop import drive_study
+from harness._run.loop import signal_handler
 from harness._store import ResultsStore
 from harness._store import TrialContext
-from harness._study.loop import _interrupt_then_ignore
-from harness._study.loop import drive_study
-from harness._study.loop import signal_handler
-from harness._study.resolve import resolve_task
 
 
 class Quiet:
@@ -53,7 +53,7 @@ def _drive_pruned(write_task, tmp_path, monkeypatch, warmup_steps: int) -> optun
                       append="workers = 0\n\n[search.pruner_options]\nn_startup_trials = 2\n"
                              f"n_warmup_steps = {warmup_steps}\n")
     run = resolve_task(load_config(task), load_registry(make_plugin_manager()))
-    monkeypatch.setattr("harness._study.loop.run_trial", _scripted)
+    monkeypatch.setattr("harness._run.loop.run_trial", _scripted)
     url = f"sqlite:///{tmp_path / 'prune.db'}"
     store = ResultsStore(url)
     try:

@@ -14,9 +14,9 @@ from harness._plugins import make_plugin_manager
 from harness._records import TrialPlan
 from harness._report import query_leaderboards
 from harness._report import render
+from harness._run.trial import run_trial
 from harness._store import ResultsStore
 from harness._store import TrialContext
-from harness._study.trial import run_trial
 from harness.data import batches
 from harness.testing import installed_registry
 from harness.testing import load_as_tasks_see_it
@@ -98,7 +98,7 @@ class _SlowTask:
 
 def test_waiting_for_data_is_recorded_and_flags_the_trial_input_bound(write_task, tmp_path):
     from harness._config import load_config
-    from harness._study.resolve import resolve_task
+    from harness._plan.resolve import resolve_task
 
     registry = load_registry(make_plugin_manager(extra=[SlowData()]))
     task_file = write_task(replace=(('task = "classification"', 'task = "slow_task"'),

@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 import harness
+from harness._run.trial import _freeze
+from harness._run.trial import _optimizer_groups
 from harness._specs import ModelRequest
-from harness._study.trial import _freeze
-from harness._study.trial import _optimizer_groups
 from harness_plugins import arch_detectors
 from harness_plugins import arch_timm
 from tests.conftest import run_cli

@@ -182,7 +182,7 @@ def test_budget_per_gives_every_group_an_equal_share_and_its_own_sampler(write_t
 def test_a_group_sampler_sees_only_its_group():
     import optuna
 
-    from harness._study.grouped import GroupView
+    from harness._plan.grouped import GroupView
 
     study = optuna.create_study()
     for opt, x in (("sgd", 1.0), ("adam", 2.0), ("sgd", 3.0)):

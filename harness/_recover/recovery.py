@@ -25,9 +25,9 @@ from harness._store.models import TrialRow
 from harness._store.models import now
 
 if TYPE_CHECKING:
+    from harness._plan.resolve import Objective
+    from harness._plan.resolve import ResolvedTask
     from harness._store import ResultsStore
-    from harness._study.resolve import Objective
-    from harness._study.resolve import ResolvedTask
 
 __all__ = ["Recovery"]
 

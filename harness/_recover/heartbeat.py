@@ -1,7 +1,7 @@
 """Trial heartbeats: a trial's process says it is alive.
 
 A trial whose heartbeat is older than the grace period belongs to a process that was killed,
-and the next process to look fails it (see ``harness._study.recovery``).
+and the next process to look fails it (see ``harness._recover.recovery``).
 """
 
 from __future__ import annotations

@@ -83,10 +83,10 @@ def drift(row: TrialRow, current: dict[str, Any], hardware: str) -> list[str]:
 
 def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, Any]:
     """The resolved task and the trial's plan, from the stored task file and parameters."""
+    from harness._plan.planning import suggest_plan
+    from harness._plan.resolve import resolve_task
     from harness._plugins import load_registry
-    from harness._store.session import engine_kwargs
-    from harness._study.planning import suggest_plan
-    from harness._study.resolve import resolve_task
+    from harness._store.results import engine_kwargs
 
     config = parse_config(study.config["text"], source=f"<study {study.name}>",
                           base_dir=Path(study.config["base_dir"]))
@@ -125,8 +125,8 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     from harness._devices import worker_placement
     from harness._environment import environment
     from harness._plugins import make_plugin_manager
-    from harness._study.session import check_device
-    from harness._study.trial import run_trial
+    from harness._run.study import check_device
+    from harness._run.trial import run_trial
 
     study, row = load_trial(store, study_name, number)
     pm = make_plugin_manager()

@@ -27,22 +27,22 @@ from harness._records import EpochRecord
 from harness._records import Status
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._run.dataset import data_for
+from harness._run.speed import SpeedLookup
+from harness._run.speed import figures_of
+from harness._run.speed import measure
+from harness._run.speed import meter_budget
+from harness._run.speed import speed_key
 from harness._specs import ModelRequest
 from harness._specs import ParamGroup
 from harness._specs import SchedulePlan
 from harness._specs import TaskContext
-from harness._study.dataset import data_for
-from harness._study.speed import SpeedLookup
-from harness._study.speed import figures_of
-from harness._study.speed import measure
-from harness._study.speed import meter_budget
-from harness._study.speed import speed_key
 
 if TYPE_CHECKING:
     import torch
 
+    from harness._plan.resolve import ResolvedTask
     from harness._specs import Task
-    from harness._study.resolve import ResolvedTask
 
 __all__ = ["EpochRecord", "TrialPlan", "TrialResult", "run_trial"]
 MAX_EVAL_BATCH_SIZE = 256

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     import optuna
 
     from harness._config import TaskConfig
+    from harness._plan.resolve import ResolvedTask
     from harness._specs import PrunerSpec
     from harness._specs import SamplerSpec
-    from harness._study.resolve import ResolvedTask
 
 __all__ = ["check_search_options", "create_pruner", "create_sampler", "grid_exhausted",
            "grid_space", "search_failure", "search_request"]
@@ -135,8 +135,8 @@ def create_sampler(resolved: ResolvedTask, seed: int) -> optuna.samplers.BaseSam
     budget_per = resolved.config.search.budget_per
     if budget_per is None:
         return make(seed)
-    from harness._study.grouped import GroupedSampler
-    from harness._study.grouped import group_keys
+    from harness._plan.grouped import GroupedSampler
+    from harness._plan.grouped import group_keys
 
     return GroupedSampler(make, group_keys(budget_per), seed)
 

@@ -73,8 +73,8 @@ def worker_context() -> Any:
         atexit.register(_stop_fork_server)
         # Everything a trial imports anyway: paid once by the server, not by every trial.
         _CONTEXT.set_forkserver_preload(["torch", "torchvision", "timm", "sklearn",
-                                         "pyarrow", "harness._study.trial",
-                                         "harness._study.resolve", "harness._plugins"])
+                                         "pyarrow", "harness._run.trial",
+                                         "harness._plan.resolve", "harness._plugins"])
     return _CONTEXT
 
 
@@ -176,11 +176,11 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
     try:
         import torch
 
+        from harness._plan.resolve import resolve_task
         from harness._plugins import load_registry
         from harness._plugins import make_plugin_manager
-        from harness._study.dataset import adopt_data
-        from harness._study.resolve import resolve_task
-        from harness._study.trial import run_trial
+        from harness._run.dataset import adopt_data
+        from harness._run.trial import run_trial
 
         if setup.threads > 0:
             torch.set_num_threads(setup.threads)

@@ -2,7 +2,7 @@
 several at once when asked), report epochs for pruning, store every result, tell Optuna.
 Nothing is lost: a trial that fails, hangs past its time limit, or whose worker dies is stored
 as FAIL with its reason. Any number of processes may run one study (see harness._store.lock
-for the lock, harness._study.heartbeat for heartbeats, harness._study.recovery for what happens
+for the lock, harness._recover.heartbeat for heartbeats, harness._recover.recovery for what happens
 when one of them dies).
 """
 
@@ -29,38 +29,38 @@ from harness._config import TaskConfig
 from harness._devices import worker_placement
 from harness._errors import HarnessError
 from harness._errors import TrialTakenOver
+from harness._plan.planning import suggest_plan
+from harness._plan.samplers import grid_exhausted
+from harness._plan.samplers import search_failure
 from harness._records import EpochRecord
 from harness._records import StudySummary
 from harness._records import TrialPlan
 from harness._records import TrialResult
-from harness._store.session import TrialContext
-from harness._store.session import safe_url
-from harness._study.faults import crash_point
-from harness._study.heartbeat import Heartbeat
-from harness._study.optuna_study import open_study
-from harness._study.optuna_study import tell
-from harness._study.optuna_study import warm_start
-from harness._study.optuna_study import with_objectives
-from harness._study.optuna_study import with_storage_retries
-from harness._study.planning import suggest_plan
-from harness._study.recovery import REPEAT_OF
-from harness._study.recovery import SEED
-from harness._study.recovery import Recovery
-from harness._study.samplers import grid_exhausted
-from harness._study.samplers import search_failure
-from harness._study.trial import run_trial
-from harness._study.workers import TrialJob
-from harness._study.workers import WorkerProcess
-from harness._study.workers import WorkerSetup
-from harness._study.workers import release_memory
-from harness._study.workers import reset_peak_memory
-from harness._study.workers import wait
+from harness._recover.faults import crash_point
+from harness._recover.heartbeat import Heartbeat
+from harness._recover.recovery import REPEAT_OF
+from harness._recover.recovery import SEED
+from harness._recover.recovery import Recovery
+from harness._run.optuna_study import open_study
+from harness._run.optuna_study import tell
+from harness._run.optuna_study import warm_start
+from harness._run.optuna_study import with_objectives
+from harness._run.optuna_study import with_storage_retries
+from harness._run.trial import run_trial
+from harness._run.workers import TrialJob
+from harness._run.workers import WorkerProcess
+from harness._run.workers import WorkerSetup
+from harness._run.workers import release_memory
+from harness._run.workers import reset_peak_memory
+from harness._run.workers import wait
+from harness._store.results import TrialContext
+from harness._store.results import safe_url
 
 if TYPE_CHECKING:
     import torch
 
+    from harness._plan.resolve import ResolvedTask
     from harness._store import ResultsStore
-    from harness._study.resolve import ResolvedTask
 
 __all__ = ["StudyObserver", "StudySummary", "drive_study"]
 
@@ -182,8 +182,8 @@ class StudyLoop:
     def _queue_next_group(self, budget_per: str) -> None:
         """``budget_per``: fix the next trial to the group with the fewest trials, unless
         something is queued already (a retry, or a group queued by a run that stopped)."""
-        from harness._study.grouped import groups
-        from harness._study.grouped import next_group
+        from harness._plan.grouped import groups
+        from harness._plan.grouped import next_group
 
         waiting = self.study.get_trials(deepcopy=False,
                                         states=(optuna.trial.TrialState.WAITING,))

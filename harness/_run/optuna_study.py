@@ -14,15 +14,15 @@ from typing import TypeVar
 import optuna
 
 from harness._errors import ConfigError
+from harness._plan.samplers import create_pruner
+from harness._plan.samplers import create_sampler
 from harness._records import TrialResult
-from harness._store.session import engine_kwargs
-from harness._store.session import retry_while_unavailable
-from harness._store.session import tune_engine
-from harness._study.samplers import create_pruner
-from harness._study.samplers import create_sampler
+from harness._store.results import engine_kwargs
+from harness._store.results import retry_while_unavailable
+from harness._store.results import tune_engine
 
 if TYPE_CHECKING:
-    from harness._study.resolve import ResolvedTask
+    from harness._plan.resolve import ResolvedTask
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

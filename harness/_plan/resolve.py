@@ -17,6 +17,7 @@ from harness._config import TaskConfig
 from harness._config import validate_options
 from harness._errors import ConfigError
 from harness._errors import did_you_mean
+from harness._plan.samplers import check_search_options
 from harness._registry import ArchitectureChoice
 from harness._registry import Registry
 from harness._registry import UnknownName
@@ -30,7 +31,6 @@ from harness._specs import PrunerSpec
 from harness._specs import SamplerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
-from harness._study.samplers import check_search_options
 
 __all__ = ["THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
 
@@ -126,7 +126,7 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
 def _check_equal_shares(resolved: ResolvedTask) -> None:
     """``budget_per``: ``n_trials`` must split equally over the groups."""
     from harness._config import UNLIMITED_TRIALS
-    from harness._study.grouped import groups
+    from harness._plan.grouped import groups
 
     config = resolved.config
     if config.search.budget_per is None or config.budget.n_trials >= UNLIMITED_TRIALS:

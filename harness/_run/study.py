@@ -14,22 +14,22 @@ from harness._config import default_db_url
 from harness._config import load_config
 from harness._errors import ConfigError
 from harness._errors import HarnessError
+from harness._plan.resolve import ResolvedTask
+from harness._plan.resolve import resolve_task
 from harness._plugins import PluginManager
 from harness._plugins import call_event
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
 from harness._records import StudySummary
+from harness._recover.resume import choose_study_name
+from harness._run.confirm import check_confirmable
+from harness._run.dataset import leaks_found
+from harness._run.dataset import open_cache
+from harness._run.dataset import prepare_data
+from harness._run.loop import StudyObserver
+from harness._run.loop import drive_study
 from harness._store import ResultsStore
 from harness._store import TrialContext
-from harness._study.confirm import check_confirmable
-from harness._study.dataset import leaks_found
-from harness._study.dataset import open_cache
-from harness._study.dataset import prepare_data
-from harness._study.loop import StudyObserver
-from harness._study.loop import drive_study
-from harness._study.resolve import ResolvedTask
-from harness._study.resolve import resolve_task
-from harness._study.resume import choose_study_name
 from harness.data._cache import DataCache
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float |
     config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
                                               study=study, workers=workers)
     if start_workers and config.device.workers != 0:
-        from harness._study.workers import start_fork_server
+        from harness._run.workers import start_fork_server
 
         start_fork_server()
     pm = pm or make_plugin_manager(block=disabled)
