@@ -5,14 +5,20 @@ FLOPs, parameters and peak memory — stored beside study results so leaderboard
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
 
 from harness._errors import HarnessError
+from harness._meter import InferenceFigures
+from harness._records import TrialPlan
+from harness._records import TrialResult
 from harness._registry import Registry
+from harness._store import ResultsStore
+from harness._store import TrialContext
 
-__all__ = ["BenchResult", "bench_architecture"]
+__all__ = ["BenchResult", "BenchRun", "bench_architecture", "run_bench", "store_bench"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,67 @@ class BenchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """What ``harness bench`` measured: one result per architecture, where and with what."""
+
+    results: list[BenchResult]
+    hardware: str
+    environment: dict[str, Any]
+
+
+def run_bench(architectures: Sequence[str], *, task: str, batch_size: int, img_size: int,
+              precision: str, memory_format: str, device_name: str,
+              disabled: Sequence[str] = ()) -> BenchRun:
+    """Measure each named architecture on the chosen device (checked first)."""
+    from harness._devices import check_precision
+    from harness._devices import hardware_class
+    from harness._devices import resolve_device
+    from harness._environment import environment
+    from harness._plugins import load_registry
+    from harness._plugins import make_plugin_manager
+
+    pm = make_plugin_manager(block=disabled)
+    registry = load_registry(pm)
+    device = resolve_device(device_name, "--device")
+    check_precision(precision, device, "--precision")
+    results = []
+    for name in architectures:
+        try:
+            results.append(bench_architecture(
+                registry, name, task=task, batch_size=batch_size, img_size=img_size,
+                precision=precision, memory_format=memory_format, device=device))
+        except LookupError as exc:
+            raise HarnessError(str(exc).strip("'\"")) from None
+    return BenchRun(results, hardware_class(device), environment(pm.distributions, device))
+
+
+def store_bench(store: ResultsStore, study: str, task: str, run: BenchRun) -> None:
+    """Store bench results as complete rows of a speed-only study, which leaderboards rank by
+    inference throughput."""
+    objective = {"name": "infer_samples_per_s", "column": "infer_samples_per_s",
+                 "direction": "maximize"}
+    study_id = store.ensure_study(name=study, task=task, dataset="synthetic",
+                                  objectives=[objective], config={}, space_hash="bench")
+    context = TrialContext(device=run.hardware, space_hash="bench",
+                           environment=run.environment)
+    number = store.trial_count(study_id)
+    for offset, r in enumerate(run.results):
+        plan = TrialPlan(number + offset, 0, r.architecture, "-", "-", r.batch_size,
+                         precision=r.precision, memory_format=r.memory_format)
+        trial_id = store.start_trial(study_id, plan, context)
+        store.finish_trial(trial_id, TrialResult(
+            plan, "complete", train_samples_per_s=r.train_samples_per_s,
+            inference=InferenceFigures(r.batch_size, r.infer_samples_per_s,
+                                       r.infer_latency_ms_p50, r.infer_latency_ms_p90,
+                                       r.infer_latency_ms_p99, 0),
+            latency_b1=InferenceFigures(1, 0.0, r.latency_b1_ms_p50, r.latency_b1_ms_p50,
+                                        r.latency_b1_ms_p99, 0),
+            param_count=r.param_count, batch_size_used=r.batch_size,
+            peak_memory_mb=r.peak_memory_mb,
+            flops_per_sample=r.gflops_per_sample * 1e9 if r.gflops_per_sample else None))
 
 
 def _classification_io(img_size: int, num_classes: int) -> dict[str, Any]:

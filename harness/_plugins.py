@@ -30,6 +30,7 @@ from harness._errors import UsageError
 from harness._errors import did_you_mean
 from harness._registry import Registry
 from harness._space import Param
+from harness._specs import ArchitectureCatalogSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -203,6 +204,22 @@ def require_plugin(pm: PluginManager, name: str) -> object:
         names = [n for n, _ in pm.list_name_plugin()]
         raise UsageError(f"no plugin named '{name}' is loaded{did_you_mean(name, names)}")
     return plugin
+
+
+def list_plugins(disabled: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Everything ``harness plugins list`` prints: each plugin, its distribution, its hooks
+    and the names it registered, by kind."""
+    pm = make_plugin_manager(block=disabled)
+    registry = load_registry(pm)
+    registered: dict[str, dict[str, list[str]]] = {}
+    for kind, spec in registry.all_specs():
+        owner = registry.owner_of(spec)
+        catalog = isinstance(spec, ArchitectureCatalogSpec)
+        label = f"{spec.name} (catalog)" if catalog else spec.name
+        registered.setdefault(owner, {}).setdefault(kind + "s", []).append(label)
+    return [{"name": i.name, "distribution": i.distribution, "version": i.version,
+             "hooks": list(i.hooks), "registers": registered.get(i.name, {})}
+            for i in pm.plugin_infos()]
 
 
 def describe_plugin(name: str, disabled: Sequence[str] = ()) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Literal
 from harness._meter import InferenceFigures
 
 if TYPE_CHECKING:
-    from harness._plan.resolve import Objective
+    from harness._plan.resolved import Objective
 
 __all__ = ["INPUT_BOUND_SHARE", "EpochRecord", "Status", "StudySummary", "TrialPlan",
            "TrialResult"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -50,7 +48,7 @@ def cache_list(db: str | None, as_json: bool) -> None:
     """Every cache entry: dataset, kind, samples per split, size, age."""
 
     store = open_cache(db_url(db) or default_db_url())
-    rows = [_entry_row(entry) for entry in store.entries()]
+    rows = [entry.summary() for entry in store.entries()]
     if as_json:
         click.echo(json.dumps({"root": str(store.root), "entries": rows}, indent=2))
         return
@@ -64,22 +62,6 @@ def cache_list(db: str | None, as_json: bool) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in row["samples"].items())
         click.echo(f"  {row['entry']}  {row['dataset']} ({row['kind']}): {counts}; "
                    f"{row['megabytes']:,.1f} MB; built {row['age']}")
-
-
-def _entry_row(entry: Any) -> dict[str, Any]:
-
-    manifest = entry.manifest
-    if manifest.get("damaged"):
-        return {"entry": entry.path.name, "damaged": True}
-    splits = manifest.get("splits", {})
-    size = sum(s["bytes"] for shards in splits.values() for s in shards)
-    built = float(manifest.get("built_at", 0))
-    hours = (time.time() - built) / 3600
-    return {"entry": entry.path.name, "dataset": manifest.get("dataset"),
-            "kind": manifest.get("kind"), "path": str(entry.path),
-            "samples": {k: sum(s["rows"] for s in v) for k, v in splits.items()},
-            "megabytes": size / 2**20, "built_at": built,
-            "age": f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"}
 
 
 @cache.command("clear")

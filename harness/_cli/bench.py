@@ -6,19 +6,13 @@ import json
 
 import click
 
-from harness._bench import bench_architecture
+from harness._bench import run_bench
+from harness._bench import store_bench
 from harness._cli.options import db_option
 from harness._cli.options import db_url
 from harness._cli.options import disable_option
 from harness._cli.options import reports_errors
 from harness._config import default_db_url
-from harness._devices import check_precision
-from harness._devices import hardware_class
-from harness._devices import resolve_device
-from harness._environment import environment
-from harness._errors import HarnessError
-from harness._plugins import load_registry
-from harness._plugins import make_plugin_manager
 from harness._store import ResultsStore
 
 
@@ -46,32 +40,22 @@ def bench(architectures: tuple[str, ...], task: str, batch_size: int, img_size: 
           precision: str, memory_format: str, device_name: str, fmt: str, db: str | None,
           study: str, no_store: bool, disabled: tuple[str, ...]) -> None:
     """Benchmark untrained models: throughput, latency, FLOPs, memory (timm-style)."""
-
-    pm = make_plugin_manager(block=disabled)
-    registry = load_registry(pm)
-    device = resolve_device(device_name, "--device")
-    check_precision(precision, device, "--precision")
-    results = []
-    for name in architectures:
-        try:
-            results.append(bench_architecture(
-                registry, name, task=task, batch_size=batch_size, img_size=img_size,
-                precision=precision, memory_format=memory_format, device=device))
-        except LookupError as exc:
-            raise HarnessError(str(exc).strip("'\"")) from None
-    env = environment(pm.distributions, device)
-    hardware = hardware_class(device)
+    run = run_bench(architectures, task=task, batch_size=batch_size, img_size=img_size,
+                    precision=precision, memory_format=memory_format, device_name=device_name,
+                    disabled=disabled)
     if not no_store:
-
         store = ResultsStore(db_url(db) or default_db_url())
         try:
-            store.record_bench(study, task, results, hardware, env)
+            store_bench(store, study, task, run)
         finally:
             store.close()
     if fmt == "json":
-        click.echo(json.dumps([{**r.as_dict(), "hardware": hardware, "environment": env}
-                               for r in results], indent=2, default=str))
+        click.echo(json.dumps([{**r.as_dict(), "hardware": run.hardware,
+                                "environment": run.environment} for r in run.results],
+                              indent=2, default=str))
         return
+    hardware = run.hardware
+    results = run.results
     for r in results:
         gflops = f"{r.gflops_per_sample:.2f}" if r.gflops_per_sample is not None else "n/a"
         train = f"{r.train_samples_per_s:,.1f}" if r.train_samples_per_s else "n/a"

@@ -11,18 +11,17 @@ from typing import TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from harness._config import default_db_url
 from harness._errors import HarnessError
 from harness._store import ResultsStore
-from harness._store.results import safe_url
+from harness._store.results import damaged_database
+from harness._store.results import open_existing
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def console(stderr: bool = False) -> Any:
-
+def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -34,7 +33,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except Exception as exc:
-            damaged = _damaged_database(exc, kwargs.get("db"))
+            damaged = damaged_database(exc, db_url(kwargs.get("db")) or default_db_url())
             if damaged is not None:
                 click.echo(f"error: {damaged}", err=True)
                 sys.exit(1)
@@ -44,26 +43,6 @@ def reports_errors(func: F) -> F:
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
-
-
-_DAMAGE = ("database disk image is malformed", "file is not a database")
-
-
-def _damaged_database(exc: BaseException, db: str | None) -> str | None:
-    """One line for a damaged SQLite results file, wherever in the stack it surfaced (our
-    store, Optuna's storage, the report's queries); None for any other error."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if any(sign in str(seen) for sign in _DAMAGE):
-
-            url = db_url(db) or default_db_url()
-            where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
-                safe_url(url)
-            return (f"results database {where} is damaged (SQLite: "
-                    f"{next(s for s in _DAMAGE if s in str(seen))}); check it with "
-                    f"`sqlite3 {where} 'PRAGMA integrity_check'` and restore a backup")
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 disable_option = click.option(
@@ -83,14 +62,6 @@ def db_url(db: str | None) -> str | None:
     return f"sqlite:///{Path(db).expanduser().resolve().as_posix()}"
 
 
-def existing_store(db: str | None) -> Any:
-
-
-    url = db_url(db) or default_db_url()
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
-            parsed.database).exists():
-        raise HarnessError(f"no results database at {parsed.database}: run "
-                           "`harness run TASK.toml` first (or pass --db)")
-    return ResultsStore(url)
-
+def existing_store(db: str | None) -> ResultsStore:
+    """The results store a reading command opens: it must exist already."""
+    return open_existing(db_url(db) or default_db_url())

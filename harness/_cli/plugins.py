@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 import click
 
 from harness._cli.options import disable_option
 from harness._cli.options import reports_errors
 from harness._plugins import describe_plugin
+from harness._plugins import list_plugins
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
 from harness._plugins import require_plugin
 from harness._plugins import third_party_plugins
-from harness._specs import ArchitectureCatalogSpec
 from harness.testing import check_registry
 
 
@@ -30,19 +29,7 @@ def plugins() -> None:
 @reports_errors
 def plugins_list(as_json: bool, disabled: tuple[str, ...]) -> None:
     """Each plugin, its distribution and version, its hooks, and what it registered."""
-
-    pm = make_plugin_manager(block=disabled)
-    registry = load_registry(pm)
-    registered: dict[str, dict[str, list[str]]] = {}
-    for kind, spec in registry.all_specs():
-        owner = registry.owner_of(spec)
-        catalog = isinstance(spec, ArchitectureCatalogSpec)
-        label = f"{spec.name} (catalog)" if catalog else spec.name
-        registered.setdefault(owner, {}).setdefault(kind + "s", []).append(label)
-    infos: list[dict[str, Any]] = [
-        {"name": i.name, "distribution": i.distribution, "version": i.version,
-         "hooks": list(i.hooks), "registers": registered.get(i.name, {})}
-        for i in pm.plugin_infos()]
+    infos = list_plugins(disabled)
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return

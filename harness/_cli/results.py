@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -14,7 +13,8 @@ from harness._cli.options import reports_errors
 from harness._errors import HarnessError
 from harness._report import query_leaderboards
 from harness._report import render
-from harness._report.compare import compare_boards
+from harness._report.compare import compare_sources
+from harness._report.compare import judge
 from harness._report.writer import REPORT_FORMATS
 from harness._report.writer import write_report
 
@@ -93,38 +93,8 @@ def report(db: str | None, task: str | None, study: str | None, out_dir: Path, f
 def compare(a: str, b: str, db: str | None, fail_if_slower: float | None,
             fail_if_worse: float | None) -> None:
     """Compare two studies (names in --db) or two databases (paths or URLs)."""
-
-    stores: list[Any] = []
-    studies: list[str | None] = []
-    for side in (a, b):
-        if "://" in side or side.endswith(".db") or Path(side).is_file():
-            stores.append(existing_store(side))
-            studies.append(None)
-        else:
-            stores.append(existing_store(db))
-            studies.append(side)
-    try:
-        deltas = compare_boards(stores[0].engine, stores[1].engine, studies[0], studies[1])
-    finally:
-        for store in stores:
-            store.close()
-    if not deltas:
-        raise HarnessError(f"nothing to compare: '{a}' and '{b}' share no (hardware, "
-                           "architecture, optimizer) with complete trials")
-    failed = False
-    for d in deltas:
-        slower = d.slower_pct
-        flags = []
-        if fail_if_worse is not None and d.worse_pct > fail_if_worse:
-            flags.append("worse, within seed noise (95% intervals overlap)" if d.within_noise
-                         else f"WORSE > {fail_if_worse:g}%")
-        if fail_if_slower is not None and slower is not None and slower > fail_if_slower:
-            flags.append(f"SLOWER > {fail_if_slower:g}%")
-        failed = failed or any(f.startswith(("WORSE", "SLOWER")) for f in flags)
-        speed = f"{-slower:+.1f}%" if slower is not None else "n/a"
-        click.echo(f"{d.study} | {d.hardware} | {d.architecture} · {d.optimizer}: {d.metric} "
-                   f"{d.before:.4f} → {d.after:.4f} ({-d.worse_pct:+.1f}% better), inference "
-                   f"samples/s {speed}" + (f"  {' '.join(flags)}" if flags else ""))
-    if failed:
+    judged = judge(compare_sources(a, b, existing_store, db), fail_if_worse, fail_if_slower)
+    for item in judged:
+        click.echo(item.line())
+    if any(item.fails for item in judged):
         sys.exit(1)
-

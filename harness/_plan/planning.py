@@ -17,7 +17,7 @@ from harness._records import TrialPlan
 from harness._space import Param
 
 if TYPE_CHECKING:
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -8,15 +8,16 @@ Errors are ``ConfigError`` naming the task file and key path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from typing import Literal
 
 from harness._config import TaskConfig
 from harness._config import validate_options
 from harness._errors import ConfigError
 from harness._errors import did_you_mean
+from harness._plan.resolved import THROUGHPUT_OBJECTIVES
+from harness._plan.resolved import Objective
+from harness._plan.resolved import ResolvedTask
 from harness._plan.samplers import check_search_options
 from harness._registry import ArchitectureChoice
 from harness._registry import Registry
@@ -25,60 +26,10 @@ from harness._space import GENERIC_PARAMS
 from harness._space import Param
 from harness._space import apply_override
 from harness._space import resolve_paths
-from harness._specs import DatasetSpec
 from harness._specs import OptimizerSpec
-from harness._specs import PrunerSpec
-from harness._specs import SamplerSpec
-from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
 
 __all__ = ["THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
-
-THROUGHPUT_OBJECTIVES = ("infer_samples_per_s", "train_samples_per_s")
-
-
-@dataclass(frozen=True)
-class Objective:
-    """One value Optuna optimises: a validation metric or a throughput figure."""
-
-    name: str
-    direction: Literal["maximize", "minimize"]
-    is_metric: bool
-
-    @property
-    def column(self) -> str:
-        """Its name in results: ``val_<metric>`` or the throughput figure itself."""
-        return f"val_{self.name}" if self.is_metric else self.name
-
-
-@dataclass(frozen=True)
-class ResolvedTask:
-    """A task file resolved against the registry: everything a study needs."""
-
-    config: TaskConfig
-    task: TaskSpec
-    dataset: DatasetSpec
-    dataset_options: Mapping[str, Any]
-    task_options: Mapping[str, Any]
-    architectures: tuple[ArchitectureChoice, ...]
-    optimizers: tuple[OptimizerSpec, ...]
-    schedulers: tuple[SchedulerSpec, ...]
-    generic: Mapping[str, Param]
-    space: Mapping[str, Mapping[str, Param]]
-    objectives: tuple[Objective, ...]
-    sampler: SamplerSpec
-    pruner: PrunerSpec
-    dataset_owner: str = ""
-    """The plugin that provides the dataset, with its distribution and version."""
-
-    def architecture(self, name: str) -> ArchitectureChoice:
-        return next(a for a in self.architectures if a.name == name)
-
-    def optimizer(self, name: str) -> OptimizerSpec:
-        return next(o for o in self.optimizers if o.name == name)
-
-    def scheduler(self, name: str) -> SchedulerSpec:
-        return next(s for s in self.schedulers if s.name == name)
 
 
 def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:

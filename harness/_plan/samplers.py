@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import optuna
 
     from harness._config import TaskConfig
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
     from harness._specs import PrunerSpec
     from harness._specs import SamplerSpec
 

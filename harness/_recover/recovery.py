@@ -25,8 +25,8 @@ from harness._store.models import TrialRow
 from harness._store.models import now
 
 if TYPE_CHECKING:
-    from harness._plan.resolve import Objective
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import Objective
+    from harness._plan.resolved import ResolvedTask
     from harness._store import ResultsStore
 
 __all__ = ["Recovery"]

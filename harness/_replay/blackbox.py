@@ -74,32 +74,23 @@ class Blackbox:
 def from_database(db_url: str, study: str) -> Blackbox:
     """The stored study ``study`` as a blackbox (single objective)."""
     import optuna
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from harness._store import ResultsStore
-    from harness._store.models import EpochRow
-    from harness._store.models import StudyRow
-    from harness._store.models import TrialRow
+    from harness._store.queries import study_for_export
 
     store = ResultsStore(db_url)
     try:
         with Session(store.engine) as session:
-            row = session.scalar(select(StudyRow).where(StudyRow.name == study))
-            if row is None:
+            found = study_for_export(session, study)
+            if found is None:
                 raise UsageError(f"no study '{study}' in {store.safe_url}")
+            row, trials, epochs = found
             objectives = list(row.objectives)
             if len(objectives) != 1:
                 raise UsageError(f"study '{study}' optimises {len(objectives)} objectives; "
                                  "replay needs a single-objective study")
             objective = objectives[0]["name"]
-            trials = list(session.scalars(select(TrialRow).where(
-                TrialRow.study_id == row.id, TrialRow.retried.is_(False)).order_by(
-                TrialRow.number)))
-            epochs: dict[int, list[EpochRow]] = {}
-            for epoch in session.scalars(select(EpochRow).where(
-                    EpochRow.trial_id.in_([t.id for t in trials])).order_by(EpochRow.epoch)):
-                epochs.setdefault(epoch.trial_id, []).append(epoch)
             meta = (row.name, row.task, row.dataset, objective, objectives[0]["direction"],
                     int((row.config or {}).get("budget", {}).get("epochs", 0)))
         frozen = {t.number: t for t in optuna.load_study(

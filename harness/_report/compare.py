@@ -3,14 +3,18 @@ databases, with exit codes for CI gates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from harness._errors import HarnessError
 from harness._report.leaderboard import query_leaderboards
+from harness._store import ResultsStore
 
-__all__ = ["Delta", "compare_boards"]
+__all__ = ["Delta", "Judged", "compare_boards", "compare_sources", "judge"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,63 @@ def compare_boards(a: Engine, b: Engine, study_a: str | None = None,
                             y.get("infer_samples_per_s"), x["_maximize"],
                             _interval(x, primary), _interval(y, primary)))
     return deltas
+
+
+def compare_sources(a: str, b: str, open_store: Callable[[str | None], ResultsStore],
+                    db: str | None) -> list[Delta]:
+    """``harness compare A B``: each side is a database (a path or URL, opened with
+    ``open_store(side)``) or a study name in ``db``."""
+    stores: list[ResultsStore] = []
+    studies: list[str | None] = []
+    try:
+        for side in (a, b):
+            if "://" in side or side.endswith(".db") or Path(side).is_file():
+                stores.append(open_store(side))
+                studies.append(None)
+            else:
+                stores.append(open_store(db))
+                studies.append(side)
+        deltas = compare_boards(stores[0].engine, stores[1].engine, studies[0], studies[1])
+    finally:
+        for store in stores:
+            store.close()
+    if not deltas:
+        raise HarnessError(f"nothing to compare: '{a}' and '{b}' share no (hardware, "
+                           "architecture, optimizer) with complete trials")
+    return deltas
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A delta and what the CI gates said about it."""
+
+    delta: Delta
+    flags: tuple[str, ...]
+
+    @property
+    def fails(self) -> bool:
+        return any(f.startswith(("WORSE", "SLOWER")) for f in self.flags)
+
+    def line(self) -> str:
+        d, slower = self.delta, self.delta.slower_pct
+        speed = f"{-slower:+.1f}%" if slower is not None else "n/a"
+        return (f"{d.study} | {d.hardware} | {d.architecture} · {d.optimizer}: {d.metric} "
+                f"{d.before:.4f} → {d.after:.4f} ({-d.worse_pct:+.1f}% better), inference "
+                f"samples/s {speed}" + (f"  {' '.join(self.flags)}" if self.flags else ""))
+
+
+def judge(deltas: list[Delta], fail_if_worse: float | None,
+          fail_if_slower: float | None) -> list[Judged]:
+    """Apply ``--fail-if-worse`` and ``--fail-if-slower``: a worse metric inside overlapping
+    seed intervals is noted, never failed."""
+    judged = []
+    for d in deltas:
+        flags = []
+        if fail_if_worse is not None and d.worse_pct > fail_if_worse:
+            flags.append("worse, within seed noise (95% intervals overlap)" if d.within_noise
+                         else f"WORSE > {fail_if_worse:g}%")
+        slower = d.slower_pct
+        if fail_if_slower is not None and slower is not None and slower > fail_if_slower:
+            flags.append(f"SLOWER > {fail_if_slower:g}%")
+        judged.append(Judged(d, tuple(flags)))
+    return judged

@@ -14,22 +14,19 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import literal
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness._report.leaderboard import ROW_COLUMNS
-from harness._report.leaderboard import Leaderboard
-from harness._report.leaderboard import attach_metrics
-from harness._report.leaderboard import ruleset
-from harness._report.leaderboard import score_column
-from harness._report.leaderboard import shape_row
-from harness._report.leaderboard import status_counts
+from harness._report.board import Leaderboard
+from harness._report.board import attach_metrics
+from harness._report.board import empty_board
+from harness._report.board import ruleset
+from harness._report.board import shape_row
 from harness._report.rankings import Summary
 from harness._report.rankings import rank_groups
 from harness._report.rankings import summarize
 from harness._store.models import StudyRow
-from harness._store.models import TrialRow
+from harness._store.queries import complete_runs
+from harness._store.queries import status_counts
 
 __all__ = ["configuration_boards"]
 
@@ -41,7 +38,7 @@ MEDIAN_COLUMNS = ("train_samples_per_s", "infer_samples_per_s", "infer_latency_m
 def configuration_boards(session: Session, study: StudyRow, across_hardware: bool,
                          limit: int | None) -> list[Leaderboard]:
     """One board per hardware class, a row per configuration."""
-    runs = _complete_runs(session, study, across_hardware)
+    runs = complete_runs(session, study, across_hardware)
     attach_metrics(session, runs)
     by_hardware: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
@@ -49,23 +46,7 @@ def configuration_boards(session: Session, study: StudyRow, across_hardware: boo
     counts = status_counts(session, study.id)
     boards = [_board(study, hardware, group, counts, limit)
               for hardware, group in sorted(by_hardware.items())]
-    return boards or [Leaderboard(study.name, study.task, study.dataset, "-",
-                                  study.primary_metric, study.direction, (), counts,
-                                  ruleset(study))]
-
-
-def _complete_runs(session: Session, study: StudyRow,
-                   across_hardware: bool) -> list[dict[str, Any]]:
-    score, joins = score_column(study)
-    hardware = literal("all hardware") if across_hardware else TrialRow.hardware
-    columns = [getattr(TrialRow, c) for c in ROW_COLUMNS if c != "hardware"]
-    query = (select(*columns, hardware.label("hardware"), score.label("score"),
-                    TrialRow.config_key, TrialRow.seed)
-             .select_from(TrialRow).where(TrialRow.study_id == study.id,
-                                          TrialRow.status == "complete", score.is_not(None)))
-    for target, condition in joins:
-        query = query.join(target, condition)
-    return [dict(row) for row in session.execute(query.order_by(TrialRow.number)).mappings()]
+    return boards or [empty_board(study, counts)]
 
 
 def _board(study: StudyRow, hardware: str, runs: list[dict[str, Any]], counts: dict[str, int],

@@ -8,16 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy import select
 
 from harness._files import atomic_write
 from harness._files import output_error
 from harness._report.data import gather
-from harness._report.data import raw_rows
 from harness._report.profiles import profiles_of
 from harness._report.render import render
-from harness._store.models import StudyRow
-from harness._store.models import TrialRow
+from harness._store.queries import trial_rows
 
 __all__ = ["REPORT_FORMATS", "write_report"]
 
@@ -79,17 +76,10 @@ def _write(path: Path, text: str) -> Path:
 
 def _trials_csv(engine: Engine, path: Path, task: str | None, study: str | None) -> Path:
     """Every trial, streamed from SQL (no object per row), for analysis elsewhere."""
-    query = (select(StudyRow.name.label("study"), *[getattr(TrialRow, c) for c in TRIAL_COLUMNS])
-             .join(StudyRow, StudyRow.id == TrialRow.study_id)
-             .order_by(StudyRow.name, TrialRow.number))
-    if task:
-        query = query.where(StudyRow.task == task)
-    if study:
-        query = query.where(StudyRow.name == study)
     with engine.connect() as conn, atomic_write(path, newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(("study", *TRIAL_COLUMNS))
-        cursor = raw_rows(conn, query)
+        cursor = trial_rows(conn, TRIAL_COLUMNS, task, study)
         while chunk := cursor.fetchmany(5000):
             writer.writerows(chunk)
     return path

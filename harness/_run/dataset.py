@@ -26,7 +26,7 @@ from harness.data._remote import RemoteCache
 from harness.data._remote import is_remote
 
 if TYPE_CHECKING:
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
 
 __all__ = ["adopt_data", "cache_root", "data_for", "leaks_found", "open_cache", "prepare_data"]
 

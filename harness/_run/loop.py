@@ -59,7 +59,7 @@ from harness._store.results import safe_url
 if TYPE_CHECKING:
     import torch
 
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
     from harness._store import ResultsStore
 
 __all__ = ["StudyObserver", "StudySummary", "drive_study"]

@@ -22,7 +22,7 @@ from harness._store.results import retry_while_unavailable
 from harness._store.results import tune_engine
 
 if TYPE_CHECKING:
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -143,37 +143,10 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     if result.status != "complete":
         raise UsageError(f"the reproduction of trial {number} did not complete: "
                          f"{result.fail_reason or result.status}")
-    stored = stored_metrics(store, row.id)
+    stored = store.metrics(row.id)
     new = {f"val_{k}": v for k, v in result.val_metrics.items()}
     new.update({f"test_{k}": v for k, v in result.test_metrics.items()})
     metric = f"test_{resolved.objectives[0].name}"
-    seeds = seed_values(store, study.id, row.config_key, metric)
+    seeds = store.seed_values(study.id, row.config_key, "test", resolved.objectives[0].name)
     said, interval = verdict(stored, new, metric, seeds)
     return Reproduction(study_name, number, stored, new, said, interval)
-
-
-def stored_metrics(store: ResultsStore, trial_id: int) -> dict[str, float]:
-    from sqlalchemy import select
-
-    from harness._store.models import MetricRow
-
-    with store.session() as s:
-        found = s.execute(select(MetricRow.split, MetricRow.name, MetricRow.value).where(
-            MetricRow.trial_id == trial_id, MetricRow.split.in_(("val", "test")))).all()
-    return {f"{split}_{name}": value for split, name, value in found}
-
-
-def seed_values(store: ResultsStore, study_id: int, config_key: str | None,
-                metric: str) -> list[float]:
-    """The configuration's stored values of ``metric`` (``test_<name>``), one per seed."""
-    from sqlalchemy import select
-
-    from harness._store.models import MetricRow
-    from harness._store.models import TrialRow
-
-    split, name = metric.split("_", 1)
-    with store.session() as s:
-        return list(s.scalars(select(MetricRow.value).join(
-            TrialRow, TrialRow.id == MetricRow.trial_id).where(
-            TrialRow.study_id == study_id, TrialRow.config_key == config_key,
-            TrialRow.status == "complete", MetricRow.split == split, MetricRow.name == name)))

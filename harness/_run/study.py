@@ -14,8 +14,8 @@ from harness._config import default_db_url
 from harness._config import load_config
 from harness._errors import ConfigError
 from harness._errors import HarnessError
-from harness._plan.resolve import ResolvedTask
 from harness._plan.resolve import resolve_task
+from harness._plan.resolved import ResolvedTask
 from harness._plugins import PluginManager
 from harness._plugins import call_event
 from harness._plugins import load_registry

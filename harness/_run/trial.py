@@ -41,7 +41,7 @@ from harness._specs import TaskContext
 if TYPE_CHECKING:
     import torch
 
-    from harness._plan.resolve import ResolvedTask
+    from harness._plan.resolved import ResolvedTask
     from harness._specs import Task
 
 __all__ = ["EpochRecord", "TrialPlan", "TrialResult", "run_trial"]

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 
@@ -47,7 +46,6 @@ from sqlalchemy.orm import Session
 from harness._errors import StoreError
 from harness._errors import StoreUnavailable
 from harness._errors import TrialTakenOver
-from harness._meter import InferenceFigures
 from harness._records import EpochRecord
 from harness._records import TrialPlan
 from harness._records import TrialResult
@@ -60,10 +58,8 @@ from harness._store.models import TrialRow
 from harness._store.models import now
 from harness._store.models import utcnow
 
-if TYPE_CHECKING:
-    from harness._bench import BenchResult
-
-__all__ = ["ResultsStore", "TrialContext", "safe_url", "tune_engine"]
+__all__ = ["ResultsStore", "TrialContext", "damaged_database", "open_existing", "safe_url",
+           "tune_engine"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "harness_alembic_version"
@@ -107,6 +103,36 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+_DAMAGE = ("database disk image is malformed", "file is not a database")
+"""What SQLite says when a file's pages are damaged or it is not a database at all."""
+
+
+def damaged_database(exc: BaseException, url: str) -> str | None:
+    """One line for a damaged SQLite results file, wherever in the stack it surfaced (our
+    store, Optuna's storage, the report's queries); None for any other error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        sign = next((s for s in _DAMAGE if s in str(seen)), None)
+        if sign is not None:
+            where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \
+                safe_url(url)
+            return (f"results database {where} is damaged (SQLite: {sign}); check it with "
+                    f"`sqlite3 {where} 'PRAGMA integrity_check'` and restore a backup")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def open_existing(url: str) -> ResultsStore:
+    """The store at ``url`` for reading: a SQLite file must exist already (reading commands
+    never create one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(
+            parsed.database).exists():
+        raise StoreError(f"no results database at {parsed.database}: run "
+                         "`harness run TASK.toml` first (or pass --db)")
+    return ResultsStore(url)
 
 
 def engine_kwargs(url: str) -> dict[str, Any]:
@@ -318,11 +344,28 @@ class ResultsStore:
             s.execute(update(StudyRow).where(StudyRow.id == row.study_id)
                       .values(claimed=StudyRow.claimed - 1))
 
-    def val_metrics(self, trial_id: int) -> dict[str, float]:
+    def metrics(self, trial_id: int) -> dict[str, float]:
+        """A trial's stored metrics, named ``<split>_<metric>`` (``val_accuracy``, …)."""
         with self.session() as s:
-            rows = s.execute(select(MetricRow.name, MetricRow.value).where(
-                MetricRow.trial_id == trial_id, MetricRow.split == "val"))
-            return {name: value for name, value in rows}
+            rows = s.execute(select(MetricRow.split, MetricRow.name, MetricRow.value).where(
+                MetricRow.trial_id == trial_id))
+            return {f"{split}_{name}": value for split, name, value in rows}
+
+    def val_metrics(self, trial_id: int) -> dict[str, float]:
+        """A trial's validation metrics, by their bare names."""
+        return {k.removeprefix("val_"): v for k, v in self.metrics(trial_id).items()
+                if k.startswith("val_")}
+
+    def seed_values(self, study_id: int, config_key: str | None, split: str,
+                    name: str) -> list[float]:
+        """A configuration's stored values of one metric over its complete runs (one per
+        seed)."""
+        with self.session() as s:
+            return list(s.scalars(select(MetricRow.value).join(
+                TrialRow, TrialRow.id == MetricRow.trial_id).where(
+                TrialRow.study_id == study_id, TrialRow.config_key == config_key,
+                TrialRow.status == "complete", MetricRow.split == split,
+                MetricRow.name == name)))
 
     @survives_outages
     def start_trial(self, study_id: int, plan: TrialPlan, context: TrialContext) -> int:
@@ -440,29 +483,10 @@ class ResultsStore:
         except StoreError:
             pass  # another process stored the same key first: theirs is as good
 
-    def record_bench(self, study: str, task: str, results: list[BenchResult], hardware: str,
-                     environment: dict[str, Any]) -> None:
-        """Store ``harness bench`` results as complete rows of a speed-only study."""
-        objective = {"name": "infer_samples_per_s", "column": "infer_samples_per_s",
-                     "direction": "maximize"}
-        study_id = self.ensure_study(name=study, task=task, dataset="synthetic",
-                                     objectives=[objective], config={}, space_hash="bench")
-        context = TrialContext(device=hardware, space_hash="bench", environment=environment)
+    def trial_count(self, study_id: int) -> int:
+        """Every trial row of a study, whatever its state."""
         with self.session() as s:
-            number = s.scalar(select(func.count()).where(TrialRow.study_id == study_id)) or 0
-        for offset, r in enumerate(results):
-            plan = TrialPlan(number + offset, 0, r.architecture, "-", "-", r.batch_size,
-                             precision=r.precision, memory_format=r.memory_format)
-            trial_id = self.start_trial(study_id, plan, context)
-            self.finish_trial(trial_id, TrialResult(
-                plan, "complete", train_samples_per_s=r.train_samples_per_s,
-                inference=_figures(r.batch_size, r.infer_samples_per_s, r.infer_latency_ms_p50,
-                                   r.infer_latency_ms_p90, r.infer_latency_ms_p99),
-                latency_b1=_figures(1, 0.0, r.latency_b1_ms_p50, r.latency_b1_ms_p50,
-                                    r.latency_b1_ms_p99),
-                param_count=r.param_count, batch_size_used=r.batch_size,
-                peak_memory_mb=r.peak_memory_mb,
-                flops_per_sample=r.gflops_per_sample * 1e9 if r.gflops_per_sample else None))
+            return int(s.scalar(select(func.count()).where(TrialRow.study_id == study_id)) or 0)
 
     def count_trials(self, study_name: str) -> dict[str, int]:
         with self.session() as s:
@@ -499,10 +523,6 @@ def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
         row.latency_b1_ms_p90 = result.latency_b1.latency_ms_p90
         row.latency_b1_ms_p99 = result.latency_b1.latency_ms_p99
     row.finished_at = utcnow()
-
-
-def _figures(batch: int, speed: float, p50: float, p90: float, p99: float) -> InferenceFigures:
-    return InferenceFigures(batch, speed, p50, p90, p99, 0)
 
 
 def _finite(value: float | None) -> float | None:

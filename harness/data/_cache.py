@@ -51,6 +51,21 @@ class CacheEntry:
     path: Path
     manifest: dict[str, Any]
 
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """What ``harness cache list`` shows: dataset, kind, samples per split, size, age."""
+        manifest = self.manifest
+        if manifest.get("damaged"):
+            return {"entry": self.path.name, "damaged": True}
+        splits = manifest.get("splits", {})
+        size = sum(s["bytes"] for shards in splits.values() for s in shards)
+        built = float(manifest.get("built_at", 0))
+        hours = ((time.time() if now is None else now) - built) / 3600
+        return {"entry": self.path.name, "dataset": manifest.get("dataset"),
+                "kind": manifest.get("kind"), "path": str(self.path),
+                "samples": {k: sum(s["rows"] for s in v) for k, v in splits.items()},
+                "megabytes": size / 2**20, "built_at": built,
+                "age": f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"}
+
     def files(self) -> Iterator[Path]:
         for shards in self.manifest["splits"].values():
             for shard in shards:
