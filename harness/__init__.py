@@ -21,6 +21,8 @@ from harness._errors import StoreError
 from harness._errors import TrialFailed
 from harness._errors import did_you_mean
 from harness._meter import InferenceFigures
+from harness._plugins import PluginInfo
+from harness._plugins import PluginManager
 from harness._plugins import hookimpl
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
@@ -28,6 +30,8 @@ from harness._records import EpochRecord
 from harness._records import StudySummary
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._registry import ArchitectureChoice
+from harness._registry import Registry
 from harness._space import Choice
 from harness._space import Float
 from harness._space import Int
@@ -43,6 +47,13 @@ from harness._specs import OptimizerSpec
 from harness._specs import Option
 from harness._specs import ParamGroup
 from harness._specs import PrunerSpec
+from harness._specs import RegisterArchitecture
+from harness._specs import RegisterDataset
+from harness._specs import RegisterOptimizer
+from harness._specs import RegisterPruner
+from harness._specs import RegisterSampler
+from harness._specs import RegisterScheduler
+from harness._specs import RegisterTask
 from harness._specs import SamplerSpec
 from harness._specs import SchedulePlan
 from harness._specs import SchedulerSpec
@@ -50,11 +61,11 @@ from harness._specs import SearchRequest
 from harness._specs import Task
 from harness._specs import TaskContext
 from harness._specs import TaskSpec
-
-__version__ = "0.1.0"
+from harness._version import __version__ as __version__
 
 __all__ = [
     "REQUIRED",
+    "ArchitectureChoice",
     "ArchitectureCatalogSpec",
     "ArchitectureSpec",
     "BudgetSection",
@@ -77,7 +88,17 @@ __all__ = [
     "OptimizerSpec",
     "Param",
     "PluginError",
+    "PluginInfo",
+    "PluginManager",
     "PrunerSpec",
+    "RegisterArchitecture",
+    "RegisterDataset",
+    "RegisterOptimizer",
+    "RegisterPruner",
+    "RegisterSampler",
+    "RegisterScheduler",
+    "RegisterTask",
+    "Registry",
     "SamplerSpec",
     "SchedulePlan",
     "SchedulerSpec",

@@ -88,7 +88,7 @@ def store_bench(store: ResultsStore, study: str, task: str, run: BenchRun) -> No
                  "direction": "maximize"}
     study_id = store.ensure_study(name=study, task=task, dataset="synthetic",
                                   objectives=[objective], config={}, space_hash="bench")
-    context = TrialContext(device=run.hardware, space_hash="bench",
+    context = TrialContext(device_class=run.hardware, space_hash="bench",
                            environment=run.environment)
     number = store.trial_count(study_id)
     for offset, r in enumerate(run.results):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
+import traceback
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -258,7 +259,7 @@ def param_record(param: Param) -> dict[str, Any]:
 
 def _facts(spec: Any) -> dict[str, str]:
     facts = {}
-    for attr in ("tasks", "data_kind", "kind", "primary_metric", "has_momentum", "has_betas",
+    for attr in ("tasks", "data_kind", "primary_metric", "has_momentum", "has_betas",
                  "has_weight_decay"):
         if hasattr(spec, attr):
             value = getattr(spec, attr)
@@ -281,6 +282,30 @@ def call_event(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[str]:
             problems.append(f"plugin {pm.describe(impl.plugin_name)} failed in {hook_name}: "
                             f"{type(exc).__name__}: {exc}")
     return problems
+
+
+def call_configure(pm: PluginManager, config: Any) -> None:
+    """The historic ``configure`` hook. A plugin that raises stops the run before any trial,
+    with one line naming it: a plugin that could not configure itself would misbehave in
+    every trial."""
+    try:
+        pm.hook.configure.call_historic(kwargs={"config": config})
+    except HarnessError:
+        raise
+    except Exception as exc:
+        culprit = _raised_by(pm, "configure", exc)
+        raise PluginError(f"plugin {pm.describe(culprit)} failed in configure: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from exc
+
+
+def _raised_by(pm: PluginManager, hook_name: str, exc: BaseException) -> str:
+    """The plugin whose implementation of ``hook_name`` is in ``exc``'s traceback."""
+    codes: dict[Any, str] = {impl.function.__code__: impl.plugin_name
+             for impl in getattr(pm.hook, hook_name).get_hookimpls()}
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+    return "?"
 
 
 def _plugin_name(plugin: object) -> str:

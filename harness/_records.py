@@ -8,14 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 
 from harness._meter import InferenceFigures
-
-if TYPE_CHECKING:
-    from harness._plan.resolved import Objective
 
 __all__ = ["INPUT_BOUND_SHARE", "EpochRecord", "Status", "StudySummary", "TrialPlan",
            "TrialResult"]
@@ -124,13 +120,6 @@ class TrialResult:
         """The share of training time spent waiting for data (above 0.10: input-bound)."""
         seconds = sum(e.train_seconds for e in self.history)
         return (self.data_wait_s or 0.0) / seconds if seconds > 0 and self.history else None
-
-    def objective_value(self, objective: Objective) -> float | None:
-        if objective.is_metric:
-            return self.val_metrics.get(objective.name)
-        if objective.name == "train_samples_per_s":
-            return self.train_samples_per_s
-        return self.inference.samples_per_s if self.inference else None
 
 
 @dataclass(frozen=True)

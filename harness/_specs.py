@@ -19,6 +19,7 @@ from typing import Any
 from typing import Literal
 from typing import Protocol
 
+from harness._deprecation import deprecated
 from harness._space import Param
 
 if TYPE_CHECKING:
@@ -35,6 +36,13 @@ __all__ = [
     "Option",
     "OptimizerSpec",
     "PrunerSpec",
+    "RegisterArchitecture",
+    "RegisterDataset",
+    "RegisterOptimizer",
+    "RegisterPruner",
+    "RegisterSampler",
+    "RegisterScheduler",
+    "RegisterTask",
     "SamplerSpec",
     "SchedulePlan",
     "ParamGroup",
@@ -227,7 +235,7 @@ class SearchRequest:
     """What a sampler's or pruner's ``build`` receives.
 
     Attributes:
-        seed: seed the sampler with it (each run session of a study gets its own).
+        seed: seed the sampler with it (each run of a study gets its own).
         options: the task file's ``[search.sampler_options]`` (or ``pruner_options``), checked
             against ``options_of``.
         epochs: epochs per trial: the resource multi-fidelity pruners allocate.
@@ -282,13 +290,14 @@ class PrunerSpec:
     options_of: Callable[..., Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DatasetSpec:
     """A data source.
 
     Attributes:
-        kind: the data contract it produces, matched against :attr:`TaskSpec.data_kind`
-            (e.g. ``"image_classification"``).
+        data_kind: the data contract it produces, matched against :attr:`TaskSpec.data_kind`
+            (e.g. ``"image_classification"``). Named ``kind`` before 0.4: that keyword and
+            attribute still work, with a ``DeprecationWarning``, until 0.5.
         load: ``load(options) -> data``; options are validated against ``options``, paths already
             resolved. The result is cached per process and handed to the task. If it has a
             ``repairs`` mapping (kind → count of fixes made to messy input), ``harness run``
@@ -300,11 +309,33 @@ class DatasetSpec:
     """
 
     name: str
-    kind: str
+    data_kind: str
     load: Callable[[Mapping[str, Any]], Any]
     description: str = ""
     options: Mapping[str, Option] = field(default_factory=dict)
     test_options: Mapping[str, Any] | None = None
+
+    def __init__(self, name: str, data_kind: str | None = None,
+                 load: Callable[[Mapping[str, Any]], Any] | None = None, description: str = "",
+                 options: Mapping[str, Option] | None = None,
+                 test_options: Mapping[str, Any] | None = None, *,
+                 kind: str | None = None) -> None:
+        if kind is not None:
+            deprecated("DatasetSpec(kind=...)", "DatasetSpec(data_kind=...)", since="0.4")
+            data_kind = data_kind or kind
+        if data_kind is None or load is None:
+            missing = "data_kind" if data_kind is None else "load"
+            raise TypeError(f"DatasetSpec() missing required argument: '{missing}'")
+        for name_, value in (("name", name), ("data_kind", data_kind), ("load", load),
+                             ("description", description), ("options", options or {}),
+                             ("test_options", test_options)):
+            object.__setattr__(self, name_, value)
+
+    @property
+    def kind(self) -> str:
+        """Deprecated since 0.4 (removed in 0.5): :attr:`data_kind`."""
+        deprecated("DatasetSpec.kind", "DatasetSpec.data_kind", since="0.4")
+        return self.data_kind
 
 
 @dataclass(frozen=True)
@@ -421,3 +452,23 @@ class TaskSpec:
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.name == name), None)
+
+
+# -- what each register_* hook receives ---------------------------------------------------------
+# Typed so that an implementation needs no ``Any``:
+#     def register_architectures(register: harness.RegisterArchitecture) -> None: ...
+
+RegisterArchitecture = Callable[[ArchitectureSpec | ArchitectureCatalogSpec], None]
+"""``register_architectures(register)``: call it once per architecture or catalog."""
+RegisterOptimizer = Callable[[OptimizerSpec], None]
+"""``register_optimizers(register)``: call it once per optimizer."""
+RegisterScheduler = Callable[[SchedulerSpec], None]
+"""``register_schedulers(register)``: call it once per learning-rate schedule."""
+RegisterTask = Callable[[TaskSpec], None]
+"""``register_tasks(register)``: call it once per task."""
+RegisterDataset = Callable[[DatasetSpec], None]
+"""``register_datasets(register)``: call it once per dataset."""
+RegisterSampler = Callable[[SamplerSpec], None]
+"""``register_samplers(register)``: call it once per sampler."""
+RegisterPruner = Callable[[PrunerSpec], None]
+"""``register_pruners(register)``: call it once per pruner."""

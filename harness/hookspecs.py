@@ -7,7 +7,6 @@ arguments than the spec, so hooks can gain arguments without breaking plugins. A
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -16,21 +15,20 @@ if TYPE_CHECKING:
     from harness._config import TaskConfig
     from harness._records import StudySummary
     from harness._records import TrialResult
-    from harness._specs import ArchitectureCatalogSpec
-    from harness._specs import ArchitectureSpec
-    from harness._specs import DatasetSpec
-    from harness._specs import OptimizerSpec
-    from harness._specs import PrunerSpec
-    from harness._specs import SamplerSpec
-    from harness._specs import SchedulerSpec
-    from harness._specs import TaskSpec
+    from harness._specs import RegisterArchitecture
+    from harness._specs import RegisterDataset
+    from harness._specs import RegisterOptimizer
+    from harness._specs import RegisterPruner
+    from harness._specs import RegisterSampler
+    from harness._specs import RegisterScheduler
+    from harness._specs import RegisterTask
 
 hookspec = pluggy.HookspecMarker("harness")
 
 
 @hookspec
 def register_architectures(
-    register: Callable[[ArchitectureSpec | ArchitectureCatalogSpec], None],
+    register: RegisterArchitecture,
 ) -> None:
     """Contribute architectures that trials may train.
 
@@ -47,7 +45,7 @@ def register_architectures(
 
 
 @hookspec
-def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
+def register_optimizers(register: RegisterOptimizer) -> None:
     """Contribute optimizers that trials may search over.
 
     Called once per run, when the registry is built.
@@ -62,7 +60,7 @@ def register_optimizers(register: Callable[[OptimizerSpec], None]) -> None:
 
 
 @hookspec
-def register_schedulers(register: Callable[[SchedulerSpec], None]) -> None:
+def register_schedulers(register: RegisterScheduler) -> None:
     """Contribute learning-rate schedules.
 
     Called once per run, when the registry is built.
@@ -77,7 +75,7 @@ def register_schedulers(register: Callable[[SchedulerSpec], None]) -> None:
 
 
 @hookspec
-def register_tasks(register: Callable[[TaskSpec], None]) -> None:
+def register_tasks(register: RegisterTask) -> None:
     """Contribute tasks (what is learnt and how it is scored).
 
     Called once per run, when the registry is built.
@@ -92,7 +90,7 @@ def register_tasks(register: Callable[[TaskSpec], None]) -> None:
 
 
 @hookspec
-def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+def register_datasets(register: RegisterDataset) -> None:
     """Contribute datasets that a task file's ``[dataset]`` table may name.
 
     Called once per run, when the registry is built.
@@ -107,7 +105,7 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 
 @hookspec
-def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
+def register_samplers(register: RegisterSampler) -> None:
     """Contribute search strategies (samplers) that ``[search] sampler`` may name.
 
     Called once per run, when the registry is built. The builtin ones (``tpe``, ``random``,
@@ -124,7 +122,7 @@ def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
 
 
 @hookspec
-def register_pruners(register: Callable[[PrunerSpec], None]) -> None:
+def register_pruners(register: RegisterPruner) -> None:
     """Contribute early-stopping rules (pruners) that ``[search] pruner`` may name.
 
     Called once per run, when the registry is built; builtins (``none``, ``median``,
@@ -147,7 +145,9 @@ def configure(config: TaskConfig) -> None:
     ``harness run``, drives Optuna and writes results), after the task file is checked and
     the dataset loaded, before the first trial. Worker processes never call it.
 
-    Historic: a plugin registered after the call still receives it.
+    Historic: a plugin registered after the call still receives it. A plugin that raises here
+    stops the run before any trial, with one line naming it (exit status 1), after the results
+    store is closed.
 
     Args:
         config: the frozen :class:`harness.TaskConfig` (its fields are documented in

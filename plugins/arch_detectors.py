@@ -204,7 +204,7 @@ FAMILIES = (
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     for name, build, description, extra in FAMILIES:
         params = {**COMMON, **extra}
         if name == "ssdlite":

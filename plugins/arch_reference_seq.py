@@ -134,7 +134,7 @@ SPECS: tuple[tuple[str, Callable[[harness.ModelRequest], Any], str, dict[str, An
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     for name, build, description, params in SPECS:
         register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
                                           description=description, params=params))

@@ -106,7 +106,7 @@ SPECS = (
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     for name, build, description, params in SPECS:
         register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
                                           description=description, params=params))

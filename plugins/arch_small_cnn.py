@@ -32,7 +32,7 @@ def build(request: harness.ModelRequest) -> Any:
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     register(harness.ArchitectureSpec(
         name="small_cnn", build=build, tasks=("classification",), params=PARAMS,
         description="VGG-style CNN: stages of 3×3 conv-BN-ReLU pairs, global pooling"))

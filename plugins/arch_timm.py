@@ -52,7 +52,7 @@ def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGro
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     register(harness.ArchitectureCatalogSpec(
         name="timm", list_names=list_names, build=build, tasks=("classification",),
         params=PARAMS, description="every timm model (CNNs and ViTs), untrained by default",

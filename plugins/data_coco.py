@@ -91,7 +91,7 @@ def _item(entry: dict[str, Any], anns: list[dict[str, Any]], images_dir: Path,
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="coco", kind=harness.data.DETECTION, load=load_coco, options=OPTIONS,
+        name="coco", data_kind=harness.data.DETECTION, load=load_coco, options=OPTIONS,
         description="COCO instances JSON + an images folder"))

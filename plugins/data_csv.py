@@ -81,6 +81,6 @@ def _parse_time(column: Any) -> Any:
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
-    register(harness.DatasetSpec(name="csv", kind=harness.data.SERIES, load=load_csv,
+def register_datasets(register: harness.RegisterDataset) -> None:
+    register(harness.DatasetSpec(name="csv", data_kind=harness.data.SERIES, load=load_csv,
                                  options=OPTIONS, description="a time series from a CSV file"))

@@ -43,8 +43,8 @@ def _check_fractions(options: Mapping[str, Any]) -> None:
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="digits", kind=harness.data.IMAGE_CLASSIFICATION, load=load_digits,
+        name="digits", data_kind=harness.data.IMAGE_CLASSIFICATION, load=load_digits,
         options=OPTIONS, test_options={},
         description="scikit-learn's 8×8 handwritten digits, 10 classes (no download)"))

@@ -128,7 +128,7 @@ def _splits(listed: dict[str, Listed], options: Mapping[str, Any]) -> dict[str, 
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="imagefolder", kind=harness.data.IMAGE_CLASSIFICATION, load=load_imagefolder,
+        name="imagefolder", data_kind=harness.data.IMAGE_CLASSIFICATION, load=load_imagefolder,
         options=OPTIONS, description="a folder with one sub-folder of images per class"))

@@ -172,8 +172,8 @@ def _iou(a: list[float], b: list[float]) -> float:
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="shapes", kind=harness.data.DETECTION, load=load_shapes, options=OPTIONS,
+        name="shapes", data_kind=harness.data.DETECTION, load=load_shapes, options=OPTIONS,
         test_options={"image_size": 64, "train_images": 8, "val_images": 4, "test_images": 4},
         description="procedural shapes on textured, noisy backgrounds; exact boxes (no download)"))

@@ -52,8 +52,8 @@ OPTIONS = {
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     for name, (*_, description) in SOURCES.items():
-        register(harness.DatasetSpec(name=name, kind=harness.data.SERIES, load=_loader(name),
+        register(harness.DatasetSpec(name=name, data_kind=harness.data.SERIES, load=_loader(name),
                                      options=OPTIONS, description=description,
                                      test_options={}))

@@ -130,7 +130,7 @@ def _read_classic(path: Path, lines: list[str]) -> list[Case]:
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="ucr", kind=harness.data.SEQUENCES, load=load_ucr, options=OPTIONS,
+        name="ucr", data_kind=harness.data.SEQUENCES, load=load_ucr, options=OPTIONS,
         description="UCR/UEA archive files (.ts or classic), variable length, multivariate"))

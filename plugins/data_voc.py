@@ -157,7 +157,7 @@ def _splits(stems: list[str], sets_dir: Path | None,
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="voc", kind=harness.data.DETECTION, load=load_voc, options=OPTIONS,
+        name="voc", data_kind=harness.data.DETECTION, load=load_voc, options=OPTIONS,
         description="Pascal VOC XML: a VOC root, images + annotations folders, or side by side"))

@@ -68,8 +68,8 @@ def _wave(rng: Any, shape: str, options: Mapping[str, Any]) -> Any:
 
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="waveforms", kind=harness.data.SEQUENCES, load=load_waveforms, options=OPTIONS,
+        name="waveforms", data_kind=harness.data.SEQUENCES, load=load_waveforms, options=OPTIONS,
         description="generated wave-shape classification, variable length (no download)",
         test_options={"per_class": 10, "min_length": 16, "max_length": 24}))

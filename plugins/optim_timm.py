@@ -21,7 +21,7 @@ def _timm(name: str) -> Any:
 
 
 @harness.hookimpl
-def register_optimizers(register: Any) -> None:
+def register_optimizers(register: harness.RegisterOptimizer) -> None:
     register(harness.OptimizerSpec("lamb", _timm("lamb"), "LAMB (layer-wise adaptive)",
                                    has_betas=True))
     register(harness.OptimizerSpec("lion", _timm("lion"), "Lion (sign momentum)",

@@ -46,7 +46,7 @@ def _adagrad(params: Iterable[Any], hp: Mapping[str, Any]) -> Any:
 
 
 @harness.hookimpl
-def register_optimizers(register: Any) -> None:
+def register_optimizers(register: harness.RegisterOptimizer) -> None:
     register(harness.OptimizerSpec(
         "sgd", _sgd, "stochastic gradient descent with (Nesterov) momentum", has_momentum=True,
         params={"nesterov": harness.Choice(True, (True, False), search=False)}))

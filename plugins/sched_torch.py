@@ -62,7 +62,7 @@ MIN_LR = {"min_lr_ratio": harness.Float(0.01, 0.0, 0.1, search=False,
 
 
 @harness.hookimpl
-def register_schedulers(register: Any) -> None:
+def register_schedulers(register: harness.RegisterScheduler) -> None:
     register(harness.SchedulerSpec("constant", _constant, "the optimizer's learning rate, fixed"))
     register(harness.SchedulerSpec("cosine", _cosine, "cosine decay over all steps",
                                    params=MIN_LR))

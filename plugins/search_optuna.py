@@ -96,7 +96,7 @@ def _pruner(cls: _LazyClass, defaults: Callable[[int], dict[str, Any]]
 
 
 @harness.hookimpl
-def register_samplers(register: Any) -> None:
+def register_samplers(register: harness.RegisterSampler) -> None:
     for name, cls_name, description in SAMPLERS:
         cls = _LazyClass("samplers", cls_name)
         register(harness.SamplerSpec(name, _sampler(cls), description, options_of=cls))
@@ -107,7 +107,7 @@ def register_samplers(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_pruners(register: Any) -> None:
+def register_pruners(register: harness.RegisterPruner) -> None:
     for name, cls_name, description, defaults in PRUNERS:
         cls = _LazyClass("pruners", cls_name)
         register(harness.PrunerSpec(name, _pruner(cls, defaults), description, options_of=cls))

@@ -245,7 +245,7 @@ def summarize(data: harness.data.CachedImageClassification) -> harness.DataSumma
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="classification", build=build, data_kind=harness.data.IMAGE_CLASSIFICATION,
         metrics=METRICS,

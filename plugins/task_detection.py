@@ -272,7 +272,7 @@ def build(context: harness.TaskContext) -> DetectionTask:
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="detection", build=build, data_kind=harness.data.DETECTION, metrics=METRICS,
         primary_metric="map",

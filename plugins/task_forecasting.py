@@ -177,7 +177,7 @@ def build(context: harness.TaskContext) -> ForecastingTask:
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="forecasting", build=build, data_kind=harness.data.SERIES, metrics=METRICS,
         primary_metric="mase", params=PARAMS, options=OPTIONS, summarize_data=summarize_series,

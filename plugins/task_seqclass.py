@@ -121,7 +121,7 @@ def build(context: harness.TaskContext) -> SequenceClassificationTask:
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="sequence_classification", build=build, data_kind=harness.data.SEQUENCES,
         metrics=METRICS, primary_metric="accuracy", params=PARAMS,

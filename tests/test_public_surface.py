@@ -162,10 +162,100 @@ def test_the_public_api_only_grows():
     assert set(snapshot["all"]) <= set(harness.__all__)
     hooks = {n for n, f in vars(hookspecs).items() if hasattr(f, "harness_spec")}
     assert set(snapshot["hooks"]) <= hooks
+    renamed = snapshot["renamed"]
     for name, fields in snapshot["fields"].items():
         current = [f.name for f in dataclasses.fields(getattr(harness, name))]
-        assert current[:len(fields)] == fields, name
+        expected = [renamed.get(f"{name}.{f}", {}).get("to", f) for f in fields]
+        assert current[:len(fields)] == expected, name
     assert set(snapshot["data_all"]) <= set(harness.data.__all__)
     for name, fields in snapshot["data_fields"].items():
         current = [f.name for f in dataclasses.fields(getattr(harness.data, name))]
         assert current[:len(fields)] == fields, name
+
+
+def test_a_renamed_field_keeps_its_old_name_for_one_minor_release():
+    """docs/plugins.md: a public rename keeps the old name working, with a DeprecationWarning
+    naming the new one, until the next minor release after it was renamed."""
+    import warnings
+
+    import pytest
+
+    from harness._version import minor
+    from harness._version import next_minor
+
+    snapshot = json.loads((REPO / "tests" / "public_api.json").read_text())
+    for old, change in snapshot["renamed"].items():
+        assert minor() < minor(next_minor(change["since"])), (
+            f"{old} was deprecated in {change['since']}: remove it and this entry now")
+    spec = harness.DatasetSpec(name="d", data_kind="series", load=dict)
+    with pytest.warns(DeprecationWarning, match=r"DatasetSpec\.data_kind"):
+        assert spec.kind == "series"
+    with pytest.warns(DeprecationWarning, match=r"DatasetSpec\(data_kind=\.\.\.\)"):
+        old = harness.DatasetSpec(name="d", kind="series", load=dict)
+    assert old == spec
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new name never warns
+        harness.DatasetSpec("d", "series", dict)
+
+
+def _private_classes() -> dict[str, str]:
+    """Every class defined in a private harness module, by name → module."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.walk_packages(harness.__path__, "harness."):
+        if "migrations" in info.name or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and obj.__module__ == info.name and any(
+                    part.startswith("_") for part in info.name.split(".")[1:]):
+                found[name] = info.name
+    return found
+
+
+def _signatures_of(obj: object) -> list[str]:
+    """The annotation strings of a public function, or of a public class's fields and public
+    methods (``__init__`` included)."""
+    import dataclasses
+    import inspect
+
+    texts: list[str] = []
+    targets = [obj]
+    if inspect.isclass(obj):
+        if dataclasses.is_dataclass(obj):
+            texts += [str(f.type) for f in dataclasses.fields(obj)]
+        targets = [m for n, m in vars(obj).items()
+                   if callable(m) and (not n.startswith("_") or n == "__init__")]
+        targets += [p.fget for p in vars(obj).values() if isinstance(p, property)]
+    for target in targets:
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):
+            continue
+        texts += [str(p.annotation) for p in signature.parameters.values()]
+        texts.append(str(signature.return_annotation))
+    return texts
+
+
+def leaked_private_types() -> dict[str, list[str]]:
+    import re
+
+    public = {name for module in (harness, harness.data, harness.testing)
+              for name in module.__all__}
+    private = {name: module for name, module in _private_classes().items()
+               if name not in public}
+    leaks: dict[str, list[str]] = {}
+    for module in (harness, harness.data, harness.testing):
+        for name in module.__all__:
+            for text in _signatures_of(getattr(module, name)):
+                for word in re.findall(r"[A-Za-z_][\w.]*", text):
+                    if word.rsplit(".", 1)[-1] in private:
+                        leaks.setdefault(f"{module.__name__}.{name}", []).append(word)
+    return leaks
+
+
+def test_public_signatures_name_only_public_types():
+    assert leaked_private_types() == {}

@@ -41,9 +41,10 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
     src = config.source
     task = _lookup(registry.tasks.get, config.study.task, src, "study.task")
     dataset = _lookup(registry.datasets.get, config.dataset.name, src, "dataset.name")
-    if dataset.kind != task.data_kind:
-        raise ConfigError(src, "dataset.name", f"dataset '{dataset.name}' provides "
-                          f"{dataset.kind} data, but task '{task.name}' needs {task.data_kind}")
+    if dataset.data_kind != task.data_kind:
+        raise ConfigError(src, "dataset.name",
+                          f"dataset '{dataset.name}' provides {dataset.data_kind} data, "
+                          f"but task '{task.name}' needs {task.data_kind}")
     dataset_options = validate_options(dataset.options, config.dataset.options, source=src,
                                        key="dataset", base_dir=config.base_dir)
     task_options = validate_options(task.options, config.task_options, source=src, key="task",

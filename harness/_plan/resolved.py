@@ -9,6 +9,7 @@ from typing import Any
 from typing import Literal
 
 from harness._config import TaskConfig
+from harness._records import TrialResult
 from harness._registry import ArchitectureChoice
 from harness._space import Param
 from harness._specs import DatasetSpec
@@ -35,6 +36,14 @@ class Objective:
     def column(self) -> str:
         """Its name in results: ``val_<metric>`` or the throughput figure itself."""
         return f"val_{self.name}" if self.is_metric else self.name
+
+    def value_of(self, result: TrialResult) -> float | None:
+        """This objective's value in a trial's result (None when the trial has none)."""
+        if self.is_metric:
+            return result.val_metrics.get(self.name)
+        if self.name == "train_samples_per_s":
+            return result.train_samples_per_s
+        return result.inference.samples_per_s if result.inference else None
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def _key(resolved: ResolvedTask) -> str:
 def _hygienic(resolved: ResolvedTask, views: Any) -> Any:
     """The views after ``[dataset] dedup``; what it found is kept for :func:`leaks_found`."""
     mode = resolved.config.dataset.dedup
-    views, leaks = apply_dedup(views, mode, near=resolved.dataset.kind == IMAGE_CLASSIFICATION)
+    near = resolved.dataset.data_kind == IMAGE_CLASSIFICATION
+    views, leaks = apply_dedup(views, mode, near=near)
     _LEAKS[_key(resolved)] = leaks.describe(resolved.dataset.name, mode) \
         if leaks is not None and leaks.total() else None
     return views
@@ -80,10 +81,10 @@ def prepare_data(resolved: ResolvedTask, cache: DataCache) -> tuple[Any, str | N
     see and the cache entry's path (None for kinds harness does not cache)."""
     key = _key(resolved)
     data = resolved.dataset.load(resolved.dataset_options)
-    if not cacheable(resolved.dataset.kind):
+    if not cacheable(resolved.dataset.data_kind):
         _LOADED[key] = data
         return data, None
-    views, path = materialize(dataset=resolved.dataset.name, kind=resolved.dataset.kind,
+    views, path = materialize(dataset=resolved.dataset.name, kind=resolved.dataset.data_kind,
                               options=resolved.dataset_options, data=data,
                               owner=resolved.dataset_owner, load=resolved.dataset.load,
                               cache=cache)

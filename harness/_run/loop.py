@@ -113,7 +113,7 @@ class StudyLoop:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
             if (self.confirm_only or claimed >= self.budget.n_trials
-                    or grid_exhausted(self.study) or self.compute_spent()):
+                    or grid_exhausted(self.study) or self.compute_exhausted()):
                 asked = self._repeat()
                 if asked is None:
                     return None
@@ -156,10 +156,10 @@ class StudyLoop:
             raise search_failure(self.resolved.config, "sampler", exc) from exc
         return trial, replace(plan, repeat_of=number)
 
-    def compute_spent(self) -> bool:
+    def compute_exhausted(self) -> bool:
         """The study's compute budget (``[budget] compute_s``) is used up."""
         limit = self.budget.compute_s
-        return limit is not None and self.store.compute_spent(self.study_id) >= limit
+        return limit is not None and self.store.compute_spent_s(self.study_id) >= limit
 
     def _ask(self) -> tuple[optuna.Trial, TrialPlan]:
         """Ask Optuna for the next trial and its plan. A sampler that raises (a bad option,
@@ -352,8 +352,8 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
             objectives=[{"name": o.name, "column": o.column, "direction": o.direction}
                         for o in resolved.objectives],
             config=public_config(cfg), space_hash=cfg.space_hash())
-        # Each run session samples with its own seed: a resumed or concurrent run must not
-        # replay another session's random proposals.
+        # Each run samples with its own seed: a resumed or concurrent run must not replay
+        # another run's random proposals.
         study, storage = open_study(resolved, db_url, cfg.study.seed + store.join_study(study_id))
         seeded = warm_start(study, storage, resolved)
         recovery = Recovery(resolved, study, storage, store, study_id)

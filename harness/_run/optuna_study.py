@@ -78,7 +78,7 @@ def with_objectives(resolved: ResolvedTask, result: TrialResult) -> TrialResult:
     """A complete trial that lacks an objective value is a failure with that reason."""
     if result.status != "complete":
         return result
-    missing = [o.column for o in resolved.objectives if result.objective_value(o) is None]
+    missing = [o.column for o in resolved.objectives if o.value_of(result) is None]
     if not missing:
         return result
     return replace(result, status="failed",
@@ -96,7 +96,7 @@ def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
     """Report a finished trial to Optuna; a failure carries its reason as a user attribute
     (Optuna's own state says complete or pruned: one write fewer per trial)."""
     if result.status == "complete":
-        study.tell(trial, [float(result.objective_value(o) or 0.0) for o in resolved.objectives])
+        study.tell(trial, [float(o.value_of(result) or 0.0) for o in resolved.objectives])
     elif result.status == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     else:

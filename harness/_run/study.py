@@ -17,6 +17,7 @@ from harness._errors import HarnessError
 from harness._plan.resolve import resolve_task
 from harness._plan.resolved import ResolvedTask
 from harness._plugins import PluginManager
+from harness._plugins import call_configure
 from harness._plugins import call_event
 from harness._plugins import load_registry
 from harness._plugins import make_plugin_manager
@@ -115,35 +116,38 @@ def execute(prepared: Prepared, observer: StudyObserver,
     if leaks:
         warn(leaks)
     store = ResultsStore(db_url)
-    try:
-        name = choose_study_name(store, cfg, new_study)
-    except HarnessError:
-        store.close()
-        raise
-    if name != cfg.study.name:
-        warn(f"starting a new study '{name}' (study '{cfg.study.name}' exists in "
-             f"{store.safe_url})")
-        resolved = replace(resolved, config=cfg.with_overrides(study=name))
+    try:  # every hook and every step below runs with the store closed after it, whatever raises
+        resolved = _study_to_run(resolved, store, new_study, warn)
         cfg = resolved.config
-    prepared.pm.hook.configure.call_historic(kwargs={"config": cfg})
-    context = TrialContext(device=hardware_class(device), space_hash=cfg.space_hash(),
-                           environment=environment(prepared.pm.distributions, device))
+        call_configure(prepared.pm, cfg)
+        context = TrialContext(device_class=hardware_class(device),
+                               space_hash=cfg.space_hash(),
+                               environment=environment(prepared.pm.distributions, device))
 
-    def on_result(result: Any) -> None:
-        for problem in call_event(prepared.pm, "trial_finished", result=result):
-            warn(problem)
+        def on_result(result: Any) -> None:
+            for problem in call_event(prepared.pm, "trial_finished", result=result):
+                warn(problem)
 
-    try:
         summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
                               observer=observer, on_result=on_result,
                               disabled_plugins=prepared.disabled, retry_failed=retry_failed,
-                              confirm_only=confirm_only,
-                              data_path=data_path)
+                              confirm_only=confirm_only, data_path=data_path)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):
         warn(problem)
     return summary
+
+
+def _study_to_run(resolved: ResolvedTask, store: ResultsStore, new_study: bool,
+                  warn: Any) -> ResolvedTask:
+    """The task file's study, or (``--new-study``) a new one beside it, said in a warning."""
+    cfg = resolved.config
+    name = choose_study_name(store, cfg, new_study)
+    if name == cfg.study.name:
+        return resolved
+    warn(f"starting a new study '{name}' (study '{cfg.study.name}' exists in {store.safe_url})")
+    return replace(resolved, config=cfg.with_overrides(study=name))
 
 
 def _load_data(resolved: ResolvedTask, cache: DataCache) -> tuple[str | None, dict[str, int]]:

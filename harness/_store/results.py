@@ -144,15 +144,22 @@ def engine_kwargs(url: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrialContext:
-    """Where a trial runs: stored with its row. The hardware class is the device plus the
-    trial's precision, since results at different precisions are never ranked together."""
+    """Where a trial runs: stored with its row.
 
-    device: str
+    Attributes:
+        device_class: the device's model (``"cpu: AMD EPYC 7B13 (2 threads)"``); the trial's
+            hardware class adds its precision (:meth:`hardware`), since results at different
+            precisions are never ranked together.
+        space_hash: the study's search space, hashed.
+        environment: versions and host facts (:mod:`harness._environment`).
+    """
+
+    device_class: str
     space_hash: str
     environment: dict[str, Any]
 
     def hardware(self, precision: str) -> str:
-        return f"{self.device} | {precision}"
+        return f"{self.device_class} | {precision}"
 
 
 class ResultsStore:
@@ -265,7 +272,7 @@ class ResultsStore:
             return existing.id
 
     def join_study(self, study_id: int) -> int:
-        """Count one more run session of the study; returns how many joined before it."""
+        """Count one more run of the study; returns how many runs joined before it."""
         with self.session() as s:
             joined = s.scalar(update(StudyRow).where(StudyRow.id == study_id)
                               .values(runs=StudyRow.runs + 1).returning(StudyRow.runs))
@@ -278,7 +285,7 @@ class ResultsStore:
         with self.session() as s:
             return s.scalar(select(StudyRow.claimed).where(StudyRow.id == study_id)) or 0
 
-    def compute_spent(self, study_id: int) -> float:
+    def compute_spent_s(self, study_id: int) -> float:
         """Device-seconds the study's trials have used: finished ones' durations plus the time
         running ones have run so far (in every process)."""
         with self.session() as s:
@@ -375,7 +382,8 @@ class ResultsStore:
                 study_id=study_id, number=plan.number, status="running",
                 architecture=plan.architecture, optimizer=plan.optimizer,
                 scheduler=plan.scheduler, batch_size=plan.batch_size,
-                hyperparameters=plan.hyperparameters(), seed=plan.seed, device=context.device,
+                hyperparameters=plan.hyperparameters(), seed=plan.seed,
+                device=context.device_class,
                 hardware=context.hardware(plan.precision), precision=plan.precision,
                 memory_format=plan.memory_format, compile_mode=plan.compile,
                 space_hash=context.space_hash, environment=context.environment,

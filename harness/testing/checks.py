@@ -12,7 +12,6 @@ import copy
 import math
 import pickle
 from collections.abc import Callable
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from typing import TypeGuard
@@ -27,7 +26,7 @@ from harness._specs import TaskContext
 from harness._specs import TaskSpec
 
 __all__ = ["CheckResult", "check_architecture", "check_dataset", "check_optimizer",
-           "check_registry", "check_scheduler", "check_task"]
+           "check_scheduler", "check_task"]
 
 MAX_SPLIT_OVERLAP = 0.02  # real datasets hold a few exact duplicate samples; more is a leak
 
@@ -81,7 +80,7 @@ _DATA_CACHE: dict[tuple[str, str], Any] = {}
 
 def _dataset_for(registry: Registry, task: TaskSpec) -> DatasetSpec | None:
     usable = [d for d in registry.datasets.specs.values()
-              if d.kind == task.data_kind and d.test_options is not None]
+              if d.data_kind == task.data_kind and d.test_options is not None]
     return sorted(usable, key=lambda d: d.name)[0] if usable else None
 
 
@@ -101,9 +100,9 @@ def load_as_tasks_see_it(spec: DatasetSpec, options: dict[str, Any],
     from harness.data._materialize import materialize
 
     data = spec.load(options)
-    if not cacheable(spec.kind):
+    if not cacheable(spec.data_kind):
         return data
-    views, _ = materialize(dataset=spec.name, kind=spec.kind, options=options, data=data,
+    views, _ = materialize(dataset=spec.name, kind=spec.data_kind, options=options, data=data,
                            owner="conformance kit", load=spec.load,
                            cache=DataCache(cache_root or _kit_cache()), workers=1)
     return views
@@ -344,9 +343,9 @@ def check_dataset(registry: Registry, name: str,
         checker.skip("loads", "needs files: pass options (it declares no test_options)")
         return checker.results
     summarizer = next((t.summarize_data for t in registry.tasks.specs.values()
-                       if t.data_kind == spec.kind and t.summarize_data), None)
+                       if t.data_kind == spec.data_kind and t.summarize_data), None)
     if summarizer is None:
-        checker.skip("loads", f"no installed task summarises '{spec.kind}' data")
+        checker.skip("loads", f"no installed task summarises '{spec.data_kind}' data")
         return checker.results
     full = _options(spec, options)
     summaries: list[Any] = []
@@ -417,34 +416,3 @@ def check_task(registry: Registry, name: str) -> list[CheckResult]:
 
     checker.run("metrics on a tiny run", tiny_run)
     return checker.results
-
-
-def check_registry(registry: Registry, plugin: str | None = None,
-                   plugins: set[str] | None = None) -> Iterator[CheckResult]:
-    """Every item of the named ``plugin`` (or of the ``plugins`` set; None: of all): the work
-    of ``harness plugins check``.
-
-    Catalogs are checked through one sample variant each: listing every timm model would
-    take hours.
-    """
-    chosen = {plugin} if plugin is not None else plugins
-
-    def mine(table: Any) -> list[str]:
-        return sorted(n for n, owner in table.owners.items() if chosen is None or owner in chosen)
-
-    for name in mine(registry.tasks):
-        yield from check_task(registry, name)
-    for name in mine(registry.datasets):
-        yield from check_dataset(registry, name)
-    for name in mine(registry.architectures):
-        yield from check_architecture(registry, name)
-    for name in mine(registry.catalogs):
-        catalog = registry.catalogs.get(name)
-        variants = sorted(registry.catalog_names(catalog))
-        sample = catalog.sample_variant or (variants[0] if variants else None)
-        if sample:
-            yield from check_architecture(registry, sample)
-    for name in mine(registry.optimizers):
-        yield from check_optimizer(registry, name)
-    for name in mine(registry.schedulers):
-        yield from check_scheduler(registry, name)

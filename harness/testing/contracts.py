@@ -20,9 +20,10 @@ from typing import ClassVar
 
 from harness._registry import Registry
 from harness.testing import checks
+from harness.testing import search
 
-__all__ = ["ArchitectureContract", "DatasetContract", "OptimizerContract",
-           "SchedulerContract", "TaskContract", "installed_registry"]
+__all__ = ["ArchitectureContract", "DatasetContract", "OptimizerContract", "PrunerContract",
+           "SamplerContract", "SchedulerContract", "TaskContract", "installed_registry"]
 
 
 @lru_cache(maxsize=1)
@@ -89,3 +90,15 @@ class DatasetContract(_Contract):
 
     def results(self) -> list[checks.CheckResult]:
         return checks.check_dataset(self.registry(), self.name, self.options)
+
+
+class SamplerContract(_Contract):
+    """Builds an Optuna sampler; proposes inside the space; same seed, same proposals."""
+
+    check = staticmethod(search.check_sampler)
+
+
+class PrunerContract(_Contract):
+    """Builds an Optuna pruner; decides every epoch of a small study."""
+
+    check = staticmethod(search.check_pruner)

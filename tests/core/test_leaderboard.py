@@ -31,7 +31,7 @@ def _fill(tmp_path):
         context = rng.choice([CPU, GPU])
         acc = round(rng.random(), 4)
         plan = TrialPlan(number, 0, arch, opt, "cosine", 32, {}, {"lr": 0.01},
-                         precision=PRECISION[context.device])
+                         precision=PRECISION[context.device_class])
         trial_id = store.start_trial(study_id, plan, context)
         status = rng.choice(["complete", "complete", "failed"])
         result = _result(plan, acc)

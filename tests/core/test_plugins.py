@@ -50,7 +50,7 @@ def test_duplicate_name_names_both_plugins(install_plugin):
     with pytest.raises(PluginError, match="architecture 'small_cnn' is registered twice") as err:
         load_registry(make_plugin_manager())
     assert "plugin 'dup' (harness-dup 0.1)" in str(err.value)
-    assert "plugin 'small_cnn' (harness 0.1.0)" in str(err.value)
+    assert f"plugin 'small_cnn' (harness {harness.__version__})" in str(err.value)
 
 
 def test_misspelled_hook_is_rejected_by_name(install_plugin):

@@ -18,7 +18,7 @@ from harness._store import ResultsStore
 from harness._store import TrialContext
 from harness._store import safe_url
 
-CONTEXT = TrialContext(device="cpu: test", space_hash="h" * 64, environment={"torch": "x"})
+CONTEXT = TrialContext(device_class="cpu: test", space_hash="h" * 64, environment={"torch": "x"})
 
 
 def _study(store: ResultsStore, name: str = "s") -> int:

@@ -119,9 +119,9 @@ def build_halving(optimizer: Any, plan: harness.SchedulePlan, hp: Any) -> Any:
 # -- hooks ------------------------------------------------------------------------------------
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="fresh_waves", kind=KIND, load=load_waves, description="sin of a projection",
+        name="fresh_waves", data_kind=KIND, load=load_waves, description="sin of a projection",
         options={"rows": harness.Option(int, 400, "rows in all splits"),
                  "features": harness.Option(int, 6, "input features"),
                  "seed": harness.Option(int, harness.REQUIRED, "generator seed")},
@@ -129,7 +129,7 @@ def register_datasets(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="fresh_regression", build=RegressionTask, data_kind=KIND,
         metrics=(harness.MetricSpec("rmse", "minimize"), harness.MetricSpec("mae", "minimize")),
@@ -139,21 +139,21 @@ def register_tasks(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     register(harness.ArchitectureSpec(
         name="fresh_net", build=build_net, tasks=("fresh_regression",),
         params={"width": harness.Int(16, 8, 32, log=True)}))
 
 
 @harness.hookimpl
-def register_optimizers(register: Any) -> None:
+def register_optimizers(register: harness.RegisterOptimizer) -> None:
     register(harness.OptimizerSpec(
         "fresh_sgd", build_plain_sgd, "hand-written SGD", has_weight_decay=False,
         params={"lr": harness.Float(0.05, 0.01, 0.2, log=True, help="its own range")}))
 
 
 @harness.hookimpl
-def register_schedulers(register: Any) -> None:
+def register_schedulers(register: harness.RegisterScheduler) -> None:
     register(harness.SchedulerSpec("fresh_halving", build_halving, "halve every few epochs",
                                    params={"every": harness.Int(1, 1, 3, search=False)}))
 

@@ -18,6 +18,8 @@ from harness.testing import OptimizerContract
 from harness.testing import check_architecture
 from harness.testing import check_dataset
 from harness.testing import check_optimizer
+from harness.testing import check_pruner
+from harness.testing import check_sampler
 from harness.testing import check_scheduler
 from harness.testing import check_task
 from harness.testing import installed_registry
@@ -31,6 +33,8 @@ ITEMS = (
     + [(check_architecture, n) for n in (*REGISTRY.architectures.names(), *TIMM_SAMPLES)]
     + [(check_optimizer, n) for n in REGISTRY.optimizers.names()]
     + [(check_scheduler, n) for n in REGISTRY.schedulers.names()]
+    + [(check_sampler, n) for n in REGISTRY.samplers.names()]
+    + [(check_pruner, n) for n in REGISTRY.pruners.names()]
 )
 
 
@@ -193,3 +197,55 @@ def test_an_unknown_name_fails_one_registration_check(check, kind):
     (result,) = check(REGISTRY, "no_such_plugin")
     assert (result.check, result.ok) == ("is registered", False)
     assert result.detail == f"no {kind} named 'no_such_plugin'"
+
+
+def _search_registry(*specs):
+    class Planted:
+        @harness.hookimpl
+        def register_samplers(self, register: harness.RegisterSampler) -> None:
+            for spec in specs:
+                if isinstance(spec, harness.SamplerSpec):
+                    register(spec)
+
+        @harness.hookimpl
+        def register_pruners(self, register: harness.RegisterPruner) -> None:
+            for spec in specs:
+                if isinstance(spec, harness.PrunerSpec):
+                    register(spec)
+
+    return load_registry(make_plugin_manager(autoload=False, extra=[Planted()]))
+
+
+def _failed(results):
+    return {r.check: r.detail for r in results if r.ok is False}
+
+
+def test_the_kit_catches_a_sampler_outside_its_space_or_unseeded():
+    import optuna
+
+    class Wild(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, name, distribution):
+            if name == "lr":
+                return 10.0  # far outside [1e-4, 1e-1]
+            return super().sample_independent(study, trial, name, distribution)
+
+    registry = _search_registry(
+        harness.SamplerSpec("wild", build=lambda request: Wild(seed=request.seed)),
+        harness.SamplerSpec("unseeded", build=lambda request: optuna.samplers.RandomSampler()),
+        harness.SamplerSpec("not_a_sampler", build=lambda request: object()))
+    assert "proposes inside the space" in _failed(check_sampler(registry, "wild"))
+    assert "same seed, same proposals" in _failed(check_sampler(registry, "unseeded"))
+    assert "builds an Optuna sampler" in _failed(check_sampler(registry, "not_a_sampler"))
+    assert _failed(check_sampler(registry, "missing")) == {
+        "is registered": "no sampler named 'missing'"}
+
+
+def test_the_kit_catches_a_pruner_that_raises():
+    import optuna
+
+    class Broken(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            raise RuntimeError("a pruner bug")
+
+    registry = _search_registry(harness.PrunerSpec("broken", build=lambda request: Broken()))
+    assert "a pruner bug" in _failed(check_pruner(registry, "broken"))["decides every epoch"]

@@ -82,7 +82,7 @@ def test_mase_is_one_for_the_naive_forecast_and_zero_for_a_perfect_one():
 def _forecast_task(name, targets=()):
     spec = REGISTRY.datasets.get(name)
     data = _loader(name)({"targets": list(targets), "season": 0})
-    assert spec.kind == "series"
+    assert spec.data_kind == "series"
     return ForecastingTask(data, {**FORECAST_PARAMS, "window": 12, "window_norm": "last"},
                            {"horizon": 3, "val_fraction": 0.15, "test_fraction": 0.15}, 0)
 

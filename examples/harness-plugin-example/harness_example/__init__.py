@@ -167,9 +167,9 @@ def build_adamax(params: Any, hp: Mapping[str, Any]) -> Any:
 # -- hooks -----------------------------------------------------------------------------------
 
 @harness.hookimpl
-def register_datasets(register: Any) -> None:
+def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
-        name="blobs", kind=KIND, load=load_blobs, description="Gaussian blobs (scikit-learn)",
+        name="blobs", data_kind=KIND, load=load_blobs, description="Gaussian blobs (scikit-learn)",
         options={"samples": harness.Option(int, 500, "how many points"),
                  "centers": harness.Option(int, 4, "how many classes"),
                  "features": harness.Option(int, 8, "dimensions"),
@@ -177,7 +177,7 @@ def register_datasets(register: Any) -> None:
                  "seed": harness.Option(int, 0, "generator seed")},
         test_options={"samples": 60}))
     register(harness.DatasetSpec(
-        name="stripes", kind=harness.data.IMAGE_CLASSIFICATION, load=load_stripes,
+        name="stripes", data_kind=harness.data.IMAGE_CLASSIFICATION, load=load_stripes,
         description="grey stripes in four orientations (for the builtin classification task)",
         options={"size": harness.Option(int, 16, "image side, pixels"),
                  "train": harness.Option(int, 400, "training images"),
@@ -188,7 +188,7 @@ def register_datasets(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_tasks(register: Any) -> None:
+def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="vector_classification", data_kind=KIND,
         build=build_task,
@@ -201,7 +201,7 @@ def register_tasks(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_architectures(register: Any) -> None:
+def register_architectures(register: harness.RegisterArchitecture) -> None:
     register(harness.ArchitectureSpec(
         name="example_mlp", build=build_mlp, tasks=("vector_classification",),
         description="MLP over feature vectors",
@@ -211,7 +211,7 @@ def register_architectures(register: Any) -> None:
 
 
 @harness.hookimpl
-def register_optimizers(register: Any) -> None:
+def register_optimizers(register: harness.RegisterOptimizer) -> None:
     register(harness.OptimizerSpec("example_adamax", build_adamax,
                                    "Adamax (infinity-norm Adam)", has_betas=True))
 
@@ -228,6 +228,6 @@ def build_sobol(request: harness.SearchRequest) -> Any:
 
 
 @harness.hookimpl
-def register_samplers(register: Any) -> None:
+def register_samplers(register: harness.RegisterSampler) -> None:
     register(harness.SamplerSpec("example_sobol", build_sobol,
                                  "scrambled Sobol sequence (quasi-random cover)"))
