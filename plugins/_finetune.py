@@ -44,7 +44,7 @@ def _layers(model: Any, head_ids: set[int], decay: float) -> list[tuple[list[Any
     rest = [p for p in model.parameters() if id(p) not in head_ids]
     if decay >= 1.0 or not hasattr(model, "group_matcher"):
         return [(rest, 1.0)] if rest else []
-    from timm.optim import param_groups_layer_decay
+    from timm.optim import param_groups_layer_decay  # type: ignore[attr-defined]  # re-exported
 
     by_scale: dict[float, list[Any]] = {}
     for group in param_groups_layer_decay(model, weight_decay=0.0, layer_decay=decay):

@@ -280,7 +280,7 @@ class ChannelForecaster(nn.Module):
         if self.forecasting and (target_index is None or len(target_index) != output_shape[1]):
             self.mix = nn.Linear(channels, output_shape[1])
         if not self.forecasting:
-            steps = int(network.steps)
+            steps = int(network.steps)  # type: ignore[arg-type]  # an int attribute
             self.mix = nn.Sequential(nn.Flatten(), nn.Linear(steps * channels,
                                                              math.prod(output_shape)))
 

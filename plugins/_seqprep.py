@@ -92,6 +92,7 @@ class Scaler:
             low = lo if low is None else np.minimum(low, lo)
             high = hi if high is None else np.maximum(high, hi)
         scaler = cls.__new__(cls)
+        assert count is not None, "fit() was given no chunk"
         seen = np.maximum(count, 1)
         scaler.mean = total / seen
         scaler.std = np.sqrt(np.maximum(squares / seen - scaler.mean ** 2, 0.0)) + 1e-8

@@ -51,10 +51,9 @@ def load_coco(options: Mapping[str, Any]) -> harness.data.DetectionData:
     parts = split_indices(len(items), options["val_fraction"], options["test_fraction"],
                           options["split_seed"])
     files = [item.path for item in items if Path(item.path).is_file()]
+    train, val, test = lazy_splits(items, parts, options["max_side"], options["strict"])
     return harness.data.DetectionData(
-        tuple(str(c["name"]) for c in categories),
-        *lazy_splits(items, parts, options["max_side"], options["strict"]),
-        repairs=repairs.counts,
+        tuple(str(c["name"]) for c in categories), train, val, test, repairs=repairs.counts,
         fingerprint=harness.data.fingerprint_files([*files, str(path)]))
 
 
@@ -85,8 +84,8 @@ def _item(entry: dict[str, Any], anns: list[dict[str, Any]], images_dir: Path,
         x, y, bw, bh = (float(v) for v in bbox)
         boxes.append((x, y, x + bw, y + bh))
         labels.append(label_of[category])
-    declared = (entry.get("width"), entry.get("height"))
-    size = (int(declared[0]), int(declared[1])) if None not in declared else None
+    width, height = entry.get("width"), entry.get("height")
+    size = (int(width), int(height)) if width is not None and height is not None else None
     return AnnotatedImage(str(images_dir / name), tuple(boxes), tuple(labels), size, name)
 
 

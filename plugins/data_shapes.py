@@ -38,7 +38,8 @@ def load_shapes(options: Mapping[str, Any]) -> harness.data.DetectionData:
     splits = [harness.data.LazySplit(options[f"{name}_images"],
                                      ShapesReader(dict(options), code))
               for code, name in enumerate(("train", "val", "test"))]
-    return harness.data.DetectionData(classes, *splits)
+    train, val, test = splits
+    return harness.data.DetectionData(classes, train, val, test)
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,9 @@ def load_voc(options: Mapping[str, Any]) -> harness.data.DetectionData:
     stems = [stem for stem, *_ in parsed]
     parts = _splits(stems, sets_dir, options)
     files = [item.path for item in items if Path(item.path).is_file()]
+    train, val, test = lazy_splits(items, parts, options["max_side"], options["strict"])
     return harness.data.DetectionData(
-        classes, *lazy_splits(items, parts, options["max_side"], options["strict"]),
-        repairs=repairs.counts,
+        classes, train, val, test, repairs=repairs.counts,
         fingerprint=harness.data.fingerprint_files([*files, *map(str, xml_dir.glob("*.xml"))]))
 
 

@@ -42,7 +42,8 @@ def load_waveforms(options: Mapping[str, Any]) -> harness.data.SequenceData:
     parts = (items[:cuts[0]], items[cuts[0]:cuts[1]], items[cuts[1]:])
     sets = [harness.data.SequenceSet(tuple(x for x, _ in p), tuple(y for _, y in p))
             for p in parts]
-    return harness.data.SequenceData(*sets, classes=SHAPES[:options["classes"]])
+    train, val, test = sets
+    return harness.data.SequenceData(train, val, test, classes=SHAPES[:options["classes"]])
 
 
 def _wave(rng: Any, shape: str, options: Mapping[str, Any]) -> Any:

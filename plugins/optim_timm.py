@@ -11,7 +11,7 @@ import harness
 
 def _timm(name: str) -> Any:
     def build(params: Iterable[Any], hp: Mapping[str, Any]) -> Any:
-        from timm.optim import create_optimizer_v2
+        from timm.optim import create_optimizer_v2  # type: ignore[attr-defined]  # re-exported
 
         extra = {"momentum": hp["momentum"]} if "momentum" in hp else {}
         return create_optimizer_v2(list(params), opt=name, lr=hp["lr"],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -234,9 +236,14 @@ def assert_one_line_error(result, path: Path, fragments: list[str]) -> None:
 
 
 def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,
-            env: dict[str, str] | None = None, timeout: float = 300,
-            ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``harness`` command in a subprocess."""
+            env: dict[str, str] | None = None, timeout: float = 300, process: bool = False,
+            ) -> Ran | subprocess.CompletedProcess[str]:
+    """Run the ``harness`` command: in this process (:func:`invoke`), or with ``process`` in a
+    fresh interpreter, ``python -m harness`` — where the process boundary is what is tested
+    (exit statuses of the real executable, a plugin found by a new interpreter, output a real
+    pipe receives)."""
+    if not process:
+        return invoke(*args, cwd=cwd, extra_path=extra_path, env=env)
     full_env = {**os.environ, **(env or {})}
     full_env.pop("HARNESS_DB", None)
     if extra_path is not None:
@@ -244,3 +251,94 @@ def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,
             p for p in (str(extra_path), full_env.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd or REPO,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class Ran:
+    """What a command did, as ``subprocess.CompletedProcess`` says it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args: str, cwd: Path | None = None, extra_path: Path | None = None,
+           env: dict[str, str] | None = None) -> Ran:
+    """Run ``harness ARGS`` in this process through click's CliRunner: the real command's
+    code path without starting an interpreter (about 4 s a call on two cores), for every test
+    where no process boundary is under test. Trials still train in worker processes; with
+    ``env`` their fork server is restarted, so the workers see it too. An exception the
+    command lets escape is printed as a traceback with exit status 1, as the real one would."""
+    import importlib
+    import traceback
+
+    from click.testing import CliRunner
+
+    from harness._cli import main
+    from harness._run.workers import stop_fork_server
+
+    environment: dict[str, str | None] = {"HARNESS_DB": None, **(env or {})}
+    saved_path, saved_cwd = list(sys.path), os.getcwd()
+    if env:
+        stop_fork_server()
+    try:
+        if extra_path is not None:
+            sys.path.insert(0, str(extra_path))
+            importlib.invalidate_caches()
+        os.chdir(cwd or REPO)
+        result = CliRunner(env=environment).invoke(main, list(args), catch_exceptions=True)
+    finally:
+        sys.path[:] = saved_path
+        os.chdir(saved_cwd)
+        if env:
+            stop_fork_server()
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return Ran(result.exit_code, result.stdout, stderr)
+
+
+def _train_once(folder: Path, text: str) -> Path:
+    task = folder / "task.toml"
+    task.write_text(text)
+    db = folder / "results.db"
+    ran = invoke("run", str(task), "--db", str(db))
+    assert ran.returncode == 0, ran.stderr
+    task.unlink()  # studies keep their task file: nothing after this may need it on disk
+    return db
+
+
+@pytest.fixture(scope="session")
+def _tiny_study_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train_once(tmp_path_factory.mktemp("tiny-study"), TINY_TASK)
+
+
+@pytest.fixture(scope="session")
+def _repeated_study_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train_once(tmp_path_factory.mktemp("repeated-study"), REPEATED_TASK)
+
+
+REPEATED_TASK = TINY_TASK.replace("n_trials = 2", "n_trials = 2\nrepeats = 2\nconfirm_top = 1")
+"""TINY_TASK's two search trials, then its best configuration again under seed 1."""
+
+
+@pytest.fixture
+def tiny_study(_tiny_study_once: Path, tmp_path: Path) -> Path:
+    """A copy of a results database holding study 'tiny' (TINY_TASK: two complete trials),
+    trained once per test session; each test may change its own copy."""
+    return Path(shutil.copy(_tiny_study_once, tmp_path / "tiny.db"))
+
+
+@pytest.fixture
+def repeated_study(_repeated_study_once: Path, tmp_path: Path) -> Path:
+    """A copy of a results database holding study 'tiny' trained from REPEATED_TASK (trials 0
+    and 1 searched, trial 2 a repeat under seed 1), trained once per test session."""
+    return Path(shutil.copy(_repeated_study_once, tmp_path / "repeated.db"))
+
+
+def says(text: str, phrase: str) -> bool:
+    """``phrase`` occurs in ``text`` as a whole: a count it starts with is not the tail of a
+    larger number ("5 passed" is not found in "15 passed")."""
+    import re
+
+    return re.search(rf"(?<![\w.]){re.escape(phrase)}(?![\w])", text) is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import harness.testing
 from tests.conftest import REPO
 from tests.conftest import install_distribution
 from tests.conftest import run_cli
+from tests.conftest import says
 
 FRESH = REPO / "tests" / "fresh_plugin" / "harness_fresh.py"
 THIRD_PARTY = [*sorted((REPO / "examples").rglob("*.py")), FRESH]
@@ -127,8 +129,8 @@ def test_a_plugin_written_from_the_docs_alone_runs_and_conforms(tmp_path):
     task.write_text(FRESH_TASK)
     events = tmp_path / "events.jsonl"
     db = tmp_path / "fresh.db"
-    proc = run_cli("run", str(task), "--db", str(db), extra_path=site,
-                   env={"HARNESS_FRESH_EVENTS": str(events)})
+    proc = run_cli("run", str(task), "--db", str(db), extra_path=site,  # a new interpreter
+                   env={"HARNESS_FRESH_EVENTS": str(events)}, process=True)  # finds it
     assert proc.returncode == 0, proc.stderr
     logged = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["hook"] for e in logged] == ["configure", "trial_finished", "trial_finished",
@@ -259,3 +261,27 @@ def leaked_private_types() -> dict[str, list[str]]:
 
 def test_public_signatures_name_only_public_types():
     assert leaked_private_types() == {}
+
+
+LEGACY = REPO / "tests" / "legacy_plugins" / "harness_fresh_0_3.py"
+
+
+def test_a_plugin_written_for_0_3_still_loads_runs_and_conforms(tmp_path):
+    """A verbatim copy of the fresh plugin as it was written against harness 0.3
+    (``DatasetSpec(kind=...)``, ``register: Any``): it loads, warns about the rename, trains
+    and passes the kit."""
+    import pytest
+
+    site = tmp_path / "site"
+    install_distribution(site, "harness-fresh-legacy", "harness_fresh_0_3", LEGACY.read_text(),
+                         "fresh_legacy")
+    task = tmp_path / "fresh.toml"
+    task.write_text(FRESH_TASK.replace("n_trials = 2", "n_trials = 1"))
+    with pytest.warns(DeprecationWarning, match=r"DatasetSpec\(data_kind=\.\.\.\)"):
+        proc = run_cli("run", str(task), "--db", str(tmp_path / "legacy.db"), extra_path=site)
+    assert proc.returncode == 0, proc.stderr
+    assert says(proc.stdout, "1 complete")
+    with pytest.warns(DeprecationWarning):
+        checked = run_cli("plugins", "check", "fresh_legacy", extra_path=site)
+    assert checked.returncode == 0, checked.stdout
+    assert re.search(r"^\d+ passed, 0 failed", checked.stdout, re.M)

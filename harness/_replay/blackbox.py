@@ -93,8 +93,12 @@ def from_database(db_url: str, study: str) -> Blackbox:
             objective = objectives[0]["name"]
             meta = (row.name, row.task, row.dataset, objective, objectives[0]["direction"],
                     int((row.config or {}).get("budget", {}).get("epochs", 0)))
-        frozen = {t.number: t for t in optuna.load_study(
-            study_name=study, storage=db_url).get_trials(deepcopy=False)}
+        storage = optuna.storages.RDBStorage(db_url)
+        try:
+            frozen = {t.number: t for t in optuna.load_study(
+                study_name=study, storage=storage).get_trials(deepcopy=False)}
+        finally:
+            storage.engine.dispose()
     finally:
         store.close()
     space: dict[str, Any] = {}

@@ -41,6 +41,7 @@ from harness._recover.heartbeat import Heartbeat
 from harness._recover.recovery import REPEAT_OF
 from harness._recover.recovery import SEED
 from harness._recover.recovery import Recovery
+from harness._run.optuna_study import close_storage
 from harness._run.optuna_study import open_study
 from harness._run.optuna_study import tell
 from harness._run.optuna_study import warm_start
@@ -259,6 +260,11 @@ class StudyLoop:
             with self.store.lock.held():
                 self.recovery.retry_crashed(trial.number, trial_id)
 
+    def close(self) -> None:
+        """Release Optuna's connections to the database (a process that runs several studies,
+        a notebook or a test, must not keep one pool per study)."""
+        close_storage(self.recovery.storage)
+
     def abandon_local(self, reason: str) -> None:
         """Fail the trials still in flight here (Ctrl-C, SIGTERM)."""
         for trial_id in self.heartbeat.trials:
@@ -285,7 +291,8 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                      on_result=on_result, retry_failed=retry_failed)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with loop.heartbeat, signal_handler(signal.SIGINT, _interrupt_then_ignore):
+    with contextlib.closing(loop), loop.heartbeat, signal_handler(signal.SIGINT,
+                                                                  _interrupt_then_ignore):
         try:
             if cfg.device.workers == 0:
                 _in_process(loop, deadline, device)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["open_study", "tell", "warm_start", "with_objectives", "with_storage_retries"]
+__all__ = ["close_storage", "open_study", "tell", "warm_start", "with_objectives",
+           "with_storage_retries"]
 
 T = TypeVar("T")
 
@@ -47,6 +48,14 @@ def open_study(resolved: ResolvedTask, db_url: str, seed: int,
         load_if_exists=True,
     )
     return study, storage
+
+
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Close an Optuna storage's database connections (its engine's pool); SQLite then
+    checkpoints its write-ahead log into the database file."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def warm_start(study: optuna.Study, storage: optuna.storages.RDBStorage,

@@ -86,6 +86,7 @@ def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, 
     from harness._plan.planning import suggest_plan
     from harness._plan.resolve import resolve_task
     from harness._plugins import load_registry
+    from harness._run.optuna_study import close_storage
     from harness._store.results import engine_kwargs
 
     config = parse_config(study.config["text"], source=f"<study {study.name}>",
@@ -93,8 +94,12 @@ def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, 
     config = config.with_overrides(db=db_url, study=study.name)
     resolved = resolve_task(config, load_registry(pm))
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
-    optuna_study = optuna.load_study(study_name=study.name, storage=storage)
-    frozen = next(t for t in optuna_study.get_trials(deepcopy=False) if t.number == row.number)
+    try:
+        optuna_study = optuna.load_study(study_name=study.name, storage=storage)
+        frozen = next(t for t in optuna_study.get_trials(deepcopy=False)
+                      if t.number == row.number)
+    finally:
+        close_storage(storage)
     fixed: Any = optuna.trial.FixedTrial(frozen.params, row.number)  # answers as Trial does
     plan = suggest_plan(resolved, fixed, row.seed)
     plan = replace(plan, repeat_of=row.repeat_of, precision=row.precision,

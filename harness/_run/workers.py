@@ -35,8 +35,8 @@ from harness._records import EpochRecord
 from harness._records import TrialPlan
 from harness._records import TrialResult
 
-__all__ = ["TrialJob", "WorkerProcess", "WorkerSetup", "start_fork_server", "wait",
-           "worker_context"]
+__all__ = ["TrialJob", "WorkerProcess", "WorkerSetup", "start_fork_server", "stop_fork_server",
+           "wait", "worker_context"]
 
 _CONTEXT: Any = None
 STARTUP_GRACE_S = 120.0  # the first worker also waits for the fork server to import torch
@@ -82,12 +82,22 @@ def _stop_fork_server() -> None:
     """At exit, end the fork server at once. Left alone it notices this process has gone and
     then finalises an interpreter holding torch — seconds during which it still holds this
     command's stdout and stderr, so whoever reads them (a pipe, CI) waits."""
+    stop_fork_server()
+
+
+def stop_fork_server() -> None:
+    """End the fork server now (SIGKILL: it holds nothing worth saving); the next worker
+    starts a new one, which sees this process's environment as it is then."""
     from multiprocessing import forkserver
 
-    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
-    if pid:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if server is None or not pid:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError, ChildProcessError):
+        server._stop()
 
 
 def death_reason(exitcode: int | None) -> str:

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -63,7 +64,10 @@ __all__ = ["ResultsStore", "TrialContext", "damaged_database", "open_existing", 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "harness_alembic_version"
-SQLITE_BUSY_TIMEOUT_S = 60
+DEFAULT_BUSY_TIMEOUT_S = 60.0
+BUSY_TIMEOUT_ENV = "HARNESS_SQLITE_BUSY_TIMEOUT_S"
+"""How long one SQLite statement waits for another process's write lock before it fails (and
+the write is retried, up to ``OUTAGE_S``); tests set it to seconds."""
 T = TypeVar("T")
 OUTAGE_S = 600.0
 """How long a write during a study waits out a database that is locked (another process
@@ -135,10 +139,25 @@ def open_existing(url: str) -> ResultsStore:
     return ResultsStore(url)
 
 
+def sqlite_busy_timeout_s() -> float:
+    """``$HARNESS_SQLITE_BUSY_TIMEOUT_S`` (seconds) if set, else 60 s."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise StoreError(f"{BUSY_TIMEOUT_ENV}: expected seconds (a positive number below a "
+                         f"day), got {raw!r}")
+    return value
+
+
 def engine_kwargs(url: str) -> dict[str, Any]:
     """Engine options shared with Optuna's storage for the same URL."""
     if make_url(url).get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        return {"connect_args": {"timeout": sqlite_busy_timeout_s()}}
     return {"pool_pre_ping": True}
 
 
@@ -571,7 +590,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # In WAL mode NORMAL stays consistent through any crash of the process (SIGKILL included);
     # only a power cut can lose the last commits. FULL would fsync every commit: ~25 per trial.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout_s() * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.cli.test_run import _trial_rows
 from tests.conftest import run_cli
 from tests.detection.test_loaders import _messy_voc
-
-pytestmark = pytest.mark.slow
 
 DETECTION_TASK = """\
 [study]

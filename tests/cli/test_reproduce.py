@@ -5,22 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.conftest import TINY_TASK
 from tests.conftest import run_cli
 
 
-def _study(write_task, tmp_path):
-    task = write_task(TINY_TASK.replace("n_trials = 2", "n_trials = 2\nrepeats = 2\n"
-                                                       "confirm_top = 1"))
-    db = tmp_path / "r.db"
-    assert run_cli("run", str(task), "--db", str(db)).returncode == 0
-    return task, db
-
-
 def test_a_deterministic_cpu_trial_reproduces_bit_identically_after_the_file_is_gone(
-        write_task, tmp_path):
-    task, db = _study(write_task, tmp_path)
-    task.unlink()  # the study kept its task file
+        repeated_study):
+    db = repeated_study  # its task file was deleted once the study was trained
     proc = run_cli("reproduce", "tiny", "2", "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     assert "trial 2 of 'tiny': bit-identical" in proc.stdout
@@ -28,8 +18,8 @@ def test_a_deterministic_cpu_trial_reproduces_bit_identically_after_the_file_is_
     assert "warning" not in proc.stderr
 
 
-def test_a_changed_library_version_is_warned_about(write_task, tmp_path):
-    _, db = _study(write_task, tmp_path)
+def test_a_changed_library_version_is_warned_about(repeated_study):
+    db = repeated_study
     with sqlite3.connect(db) as con:
         env = json.loads(con.execute("SELECT environment FROM harness_trials WHERE number = 1")
                          .fetchone()[0])
@@ -41,8 +31,8 @@ def test_a_changed_library_version_is_warned_about(write_task, tmp_path):
     assert "warning: torch was 1.0.0 when trial 1 ran, now" in proc.stderr
 
 
-def test_what_cannot_be_reproduced_is_one_line_and_exit_2(write_task, tmp_path):
-    _, db = _study(write_task, tmp_path)
+def test_what_cannot_be_reproduced_is_one_line_and_exit_2(repeated_study):
+    db = repeated_study
     cases = {("tiny", "99"): "study 'tiny' has no trial 99",
              ("nope", "0"): "no study 'nope'"}
     with sqlite3.connect(db) as con:

@@ -224,3 +224,44 @@ def test_plugins_show_json_gives_hyperparameters_as_data():
     shown = CliRunner().invoke(main, ["plugins", "show", "classification", "--json"])
     augment = json.loads(shown.output)["registers"][0]["params"]["augment"]
     assert augment["type"] == "categorical" and "flip_crop" in augment["choices"]
+
+
+FAILING_CONFIGURE = '''
+import harness
+
+@harness.hookimpl
+def configure(config):
+    raise RuntimeError("cannot reach my tracking server")
+'''
+
+
+def test_a_plugin_failing_in_configure_is_one_line_and_the_store_is_closed(
+        install_plugin, write_task, tmp_path, monkeypatch):
+    from harness._store.results import ResultsStore
+    from tests.conftest import invoke
+
+    install_plugin("harness-grumpy", "harness_grumpy", FAILING_CONFIGURE, "grumpy")
+    opened, closed = [], []
+    real_init, real_close = ResultsStore.__init__, ResultsStore.close
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(ResultsStore, "__init__", init)
+    monkeypatch.setattr(ResultsStore, "close", close)
+    db = tmp_path / "c.db"
+    ran = invoke("run", str(write_task()), "--db", str(db))
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        "error: plugin 'grumpy' (harness-grumpy 0.1) failed in configure: RuntimeError: "
+        "cannot reach my tracking server"]
+    assert opened and all(store in closed for store in opened)
+    import sqlite3
+
+    with sqlite3.connect(db) as con:  # nothing was trained
+        assert con.execute("SELECT count(*) FROM harness_trials").fetchone() == (0,)

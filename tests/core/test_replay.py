@@ -25,6 +25,7 @@ from harness._replay.blackbox import write_blackbox
 from harness._replay.simulate import Candidate
 from harness._replay.simulate import replay
 from tests.conftest import run_cli
+from tests.conftest import says
 
 
 class InOrder(optuna.samplers.BaseSampler):
@@ -214,7 +215,7 @@ def test_warm_start_seeds_a_new_study_from_an_earlier_one(recorded, write_task):
         ('pruner = "none"', 'pruner = "none"\nwarm_start = "tiny"')))
     proc = run_cli("run", str(warm), "--db", recorded)
     assert proc.returncode == 0, proc.stderr
-    assert "started from 3 finished trial(s) of study 'tiny'" in proc.stdout + proc.stderr
+    assert says(proc.stdout + proc.stderr, "started from 3 finished trial(s) of study 'tiny'")
     study = optuna.load_study(study_name="tiny-warm", storage=f"sqlite:///{recorded}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     again = run_cli("run", str(warm), "--db", recorded, "--n-trials", "2")
@@ -237,7 +238,7 @@ def test_a_compute_budget_stops_starting_trials_once_spent(write_task, tmp_path)
     proc = run_cli("run", str(task), "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     # The first trial spends more than the budget: it finishes, and no other starts.
-    assert "1 trial(s) finished" in proc.stdout + proc.stderr
+    assert says(proc.stdout + proc.stderr, "1 trial(s) finished")
     store_counts = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials
     assert len(store_counts) == 1
 

@@ -23,6 +23,7 @@ from tests.conftest import REPO
 from tests.conftest import TINY_TASK
 from tests.conftest import assert_one_line_error
 from tests.conftest import run_cli
+from tests.conftest import says
 from tests.core.test_config import MALFORMED
 from tests.core.test_config import malformed_text
 
@@ -137,16 +138,10 @@ DATA_SETS: list[tuple[str, str, str, Callable[[Path], None], list[str]]] = [
 CORPUS_SIZE = len(MALFORMED) + len(TASK_FILES) + len(DATA_SETS)
 
 
-@pytest.fixture(scope="module")
-def populated_db(tmp_path_factory) -> Path:
+@pytest.fixture
+def populated_db(tiny_study) -> Path:
     """A results database holding one finished study, written by the real CLI."""
-    folder = tmp_path_factory.mktemp("corpus")
-    task = folder / "good.toml"
-    task.write_text(TINY_TASK.replace("n_trials = 2", "n_trials = 1"))
-    db = folder / "results.db"
-    proc = run_cli("run", str(task), "--db", str(db))
-    assert proc.returncode == 0, proc.stderr
-    return db
+    return tiny_study
 
 
 def _snapshot(db: Path) -> list[tuple]:
@@ -220,7 +215,7 @@ def test_failing_trials_are_recorded_and_the_database_stays_whole(
                     .replace("threads = 1", "threads = 1\nmin_batch_size = 16"))
     proc = run_cli("run", str(task), "--db", str(populated_db), extra_path=fake_plugin_path)
     assert proc.returncode == 0, proc.stderr
-    assert "5/5 of the budget finished" in proc.stdout
+    assert says(proc.stdout, "5/5 of the budget finished")
     con = sqlite3.connect(populated_db)
     try:
         outcome = dict(con.execute(

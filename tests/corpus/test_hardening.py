@@ -65,11 +65,13 @@ def _tmpfs(path: Path, options: str) -> Path:
 
 
 def test_a_long_outside_lock_on_the_results_file_delays_but_loses_nothing(write_task, tmp_path):
-    """Another process holds BEGIN EXCLUSIVE longer than SQLite's busy timeout (60 s) while a
-    trial trains: the run waits it out and every trial is stored complete."""
+    """Another process holds BEGIN EXCLUSIVE longer than SQLite's busy timeout (set to 1 s
+    here; 60 s by default) while a trial trains: the run waits it out and every trial is
+    stored complete."""
     task = write_task(replace=(("n_trials = 2\nepochs = 1", "n_trials = 3\nepochs = 3"),))
     db = tmp_path / "locked.db"
-    run = harness_process("run", str(task), "--db", str(db))
+    run = harness_process("run", str(task), "--db", str(db),
+                          env={"HARNESS_SQLITE_BUSY_TIMEOUT_S": "1"})
     deadline = time.monotonic() + 120
     while True:  # until a trial is running
         assert time.monotonic() < deadline and run.poll() is None, "no trial started"
@@ -82,7 +84,7 @@ def test_a_long_outside_lock_on_the_results_file_delays_but_loses_nothing(write_
         "import sqlite3, sys, time\n"
         f"con = sqlite3.connect({str(db)!r}, isolation_level=None, timeout=30)\n"
         "con.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-        "time.sleep(70); con.execute('COMMIT')\n")], stdout=subprocess.PIPE, text=True)
+        "time.sleep(8); con.execute('COMMIT')\n")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     code, out, err = finish(run, timeout=400)
     holder.wait(timeout=60)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import run_cli
+from tests.conftest import says
 from tests.data.test_cache import FOLDER_TASK
 from tests.data.test_cache import builds
 from tests.data.test_cache import write_jpegs
@@ -88,4 +89,4 @@ def test_cache_list_and_clear(tmp_path):
     assert "removed 0 cache entries of dataset 'digits'" in cleared.stdout
     cleared = run_cli("cache", "clear", "--db", db)
     assert "removed 1 cache entry" in cleared.stdout
-    assert "0 entries" in run_cli("cache", "list", "--db", db).stdout
+    assert says(run_cli("cache", "list", "--db", db).stdout, "0 entries")

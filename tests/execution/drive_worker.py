@@ -13,7 +13,7 @@ import sys
 
 from harness._config import load_config
 from harness._records import TrialPlan
-from harness._study import workers
+from harness._run import workers
 
 
 def main() -> None:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
-
 from tests.conftest import run_cli
-
-pytestmark = pytest.mark.slow
 
 
 def _rows(db):

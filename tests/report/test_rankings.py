@@ -16,6 +16,7 @@ from harness._report.rankings import summarize
 from tests.conftest import REPO
 from tests.conftest import TINY_TASK
 from tests.conftest import run_cli
+from tests.conftest import says
 
 REPEATED = TINY_TASK.replace("n_trials = 2", "n_trials = 3\nrepeats = 3\nconfirm_top = 2")
 
@@ -59,7 +60,7 @@ def test_repeats_train_the_top_configurations_under_distinct_recorded_seeds(writ
     db = tmp_path / "r.db"
     proc = run_cli("run", str(task), "--db", str(db))
     assert proc.returncode == 0, proc.stderr
-    assert "3/3 of the budget finished, 4 repeat(s)" in proc.stdout
+    assert says(proc.stdout, "3/3 of the budget finished, 4 repeat(s)")
     rows = _trials(db)
     search = [r for r in rows if r[4] is None]
     repeats = [r for r in rows if r[4] is not None]
@@ -82,6 +83,7 @@ def test_repeats_train_the_top_configurations_under_distinct_recorded_seeds(writ
     assert again.returncode == 0 and len(_trials(db)) == 7
 
 
+@pytest.mark.slow  # two real processes
 def test_confirm_only_adds_the_repeats_to_a_finished_search_and_survives_two_processes(
         write_task, tmp_path):
     db = tmp_path / "r.db"

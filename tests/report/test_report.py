@@ -21,7 +21,6 @@ from tests.conftest import run_cli
 from tests.core.test_store import _result
 from tests.core.test_store import _study
 
-pytestmark = pytest.mark.slow
 HOSTILE = "<script>alert(1)</script>"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -136,6 +135,7 @@ def test_pareto_mask_on_handmade_points():
     assert pareto_mask([1.0, 2.0], [5, 5], maximize_quality=False).tolist() == [True, False]
 
 
+@pytest.mark.slow  # starts Chromium
 def test_html_renders_in_a_real_headless_browser(report_dir):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is required (apt-get install chromium; .ci/run installs it)"

@@ -6,15 +6,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import REPO
 from tests.conftest import run_cli
-
-pytestmark = pytest.mark.slow
 
 SECRET = "Sup3r-S3cret-pw"
 
