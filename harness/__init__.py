@@ -7,6 +7,7 @@ versioning policy is in ``docs/plugins.md``.
 """
 
 from harness._batching import shuffled_batches
+from harness._config import ArtifactsSection
 from harness._config import BudgetSection
 from harness._config import DatasetSection
 from harness._config import DeviceSection
@@ -41,6 +42,7 @@ from harness._specs import ArchitectureCatalogSpec
 from harness._specs import ArchitectureSpec
 from harness._specs import DatasetSpec
 from harness._specs import DataSummary
+from harness._specs import InferenceSpec
 from harness._specs import MetricSpec
 from harness._specs import ModelRequest
 from harness._specs import OptimizerSpec
@@ -68,6 +70,7 @@ __all__ = [
     "ArchitectureChoice",
     "ArchitectureCatalogSpec",
     "ArchitectureSpec",
+    "ArtifactsSection",
     "BudgetSection",
     "Choice",
     "ConfigError",
@@ -80,6 +83,7 @@ __all__ = [
     "Float",
     "HarnessError",
     "InferenceFigures",
+    "InferenceSpec",
     "Int",
     "MetricSpec",
     "ModelRequest",

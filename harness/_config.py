@@ -156,6 +156,22 @@ class DeviceSection:
 
 
 @dataclass(frozen=True)
+class ArtifactsSection:
+    """What a study keeps beyond numbers: the weights of its best trials and the checkpoints
+    that let a trial resume after its process died."""
+
+    keep: int = 3
+    """The best this-many trials keep their weights and model card (0: none)."""
+    uri: str | None = None
+    """Where kept models go: a folder (relative to the task file) or ``s3://bucket/prefix``.
+    Default: ``$HARNESS_ARTIFACTS``, else an ``artifacts`` folder beside the results
+    database."""
+    checkpoint_s: float = 600.0
+    """Within an epoch longer than this, a trial also checkpoints every this-many seconds
+    (0: at epoch ends only)."""
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     """A validated task file. ``source`` is the path as given; ``base_dir`` resolves its paths."""
 
@@ -171,6 +187,7 @@ class TaskConfig:
     text: str = ""
     """The task file as written: stored with the study, so ``harness reproduce`` rebuilds a
     trial after the file on disk has changed or gone."""
+    artifacts: ArtifactsSection = ArtifactsSection()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what gets stored and hashed)."""
@@ -207,6 +224,7 @@ _STUDY = StudySection(name="", task="")
 _SEARCH = SearchSection(architectures=())
 _BUDGET = BudgetSection()
 _DEVICE = DeviceSection()
+_ARTIFACTS = ArtifactsSection()
 
 
 def search_space_of(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,7 +270,8 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(source, "", "cannot read task file: values nested too deeply") from None
     top = _Table(source, "", data)
-    top.expect("study", "dataset", "search", "budget", "device", "results", "task")
+    top.expect("study", "dataset", "search", "budget", "device", "results", "task",
+               "artifacts")
     study = _study(top.table("study", required=True), source)
     dataset = _dataset(top.table("dataset", required=True))
     search = _search(top.table("search", required=True))
@@ -262,11 +281,24 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
     db = results.get("db", str, None)
     results.done()
     task_options = top.table("task").raw()
+    artifacts = _artifacts(top.table("artifacts"), base_dir)
     top.done()
     if db and "://" not in db:
         db = f"sqlite:///{(base_dir / db).resolve().as_posix()}"
     return TaskConfig(source, base_dir, study, dataset, search, budget, device,
-                     task_options, db, text)
+                      task_options, db, text, artifacts)
+
+
+def _artifacts(t: _Table, base_dir: Path) -> ArtifactsSection:
+    d = _ARTIFACTS
+    keep = t.get("keep", int, d.keep, check=_at_least(0))
+    uri = t.get("uri", str, d.uri, check=_nonempty)
+    checkpoint_s = t.get("checkpoint_s", float, d.checkpoint_s,
+                         check=lambda v: None if v >= 0 else f"must be 0 or more, got {v}")
+    t.done()
+    if uri is not None and "://" not in uri:
+        uri = str((base_dir / os.path.expanduser(uri)).resolve())
+    return ArtifactsSection(keep, uri, checkpoint_s)
 
 
 def _study(t: _Table, source: str) -> StudySection:

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness._errors import HarnessError
 
-__all__ = ["atomic_path", "atomic_write", "name_slug", "output_error"]
+__all__ = ["atomic_path", "atomic_write", "file_sha256", "name_slug", "output_error"]
 
 MAX_SLUG = 80  # well under every file system's 255-byte name limit, with room for suffixes
 
@@ -61,3 +61,12 @@ def output_error(path: Path, exc: OSError) -> HarnessError:
     reason = "no space left on device" if exc.errno == errno.ENOSPC else (
         exc.strerror or str(exc)).lower()
     return HarnessError(f"cannot write {path}: {reason} (nothing was replaced)")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -127,6 +127,8 @@ def summary_line(summary: StudySummary) -> str:
             else f"{summary.total_finished}/{summary.budget} of the budget finished")
     if summary.repeats:
         held += f", {summary.repeats} repeat(s) of the best configurations"
+    suspended = (f", {summary.suspended} suspended: resumed from their checkpoints by the "
+                 "next run" if summary.suspended else "")
     return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "
             f"{summary.duration_s:.1f} s ({summary.complete} complete, {summary.pruned} pruned, "
-            f"{summary.failed} failed); {held}; results in {summary.db}")
+            f"{summary.failed} failed{suspended}); {held}; results in {summary.db}")

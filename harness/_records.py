@@ -114,6 +114,13 @@ class TrialResult:
     """What the speed figures depend on, hashed: trials sharing it share the figures."""
     speed_from_trial: int | None = None
     """The trial (row id) whose speed figures were reused; None: measured by this trial."""
+    artifact: str | None = None
+    """Where the trained model was staged for keeping (``[artifacts] keep``); None when it
+    could not be among the study's best, or keeping is off."""
+    artifact_error: str | None = None
+    """Why a model that may have been kept could not be saved (a full disk)."""
+    onnx: InferenceFigures | None = None
+    """ONNX Runtime's speed on the exported model (staged models only)."""
 
     @property
     def data_wait_share(self) -> float | None:
@@ -138,3 +145,5 @@ class StudySummary:
     duration_s: float
     repeats: int = 0
     """Finished repeats of the best configurations (``[budget] repeats``)."""
+    suspended: int = 0
+    """Trials this run stopped with a checkpoint (Ctrl-C, SIGTERM): the next run resumes them."""

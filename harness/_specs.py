@@ -31,6 +31,7 @@ __all__ = [
     "ArchitectureSpec",
     "DataSummary",
     "DatasetSpec",
+    "InferenceSpec",
     "MetricSpec",
     "ModelRequest",
     "Option",
@@ -131,6 +132,12 @@ class ArchitectureSpec:
         param_groups: ``param_groups(model, params) -> list[ParamGroup]``: learning-rate
             shares and frozen epochs per part of the model (fine-tuning); None trains every
             parameter at the trial's rate.
+        onnx_export: how its trained models export to ONNX: ``"batch"`` (a dynamic batch
+            axis), ``"single"`` (one sample per call, e.g. a detector with its
+            post-processing) or ``"none"`` (it cannot; ``export_note`` says why).
+            ``harness plugins check`` tries it on a tiny input.
+        export_note: one line shown by ``harness model export`` (why it cannot, or what its
+            export includes).
     """
 
     name: str
@@ -140,6 +147,8 @@ class ArchitectureSpec:
     params: Mapping[str, Param] = field(default_factory=dict)
     speed_depends_on_weights: bool = False
     param_groups: Callable[[Any, Mapping[str, Any]], list[ParamGroup]] | None = None
+    onnx_export: Literal["batch", "single", "none"] = "batch"
+    export_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class ArchitectureCatalogSpec:
         params: hyperparameters shared by every variant.
         sample_variant: the variant the conformance kit checks on behalf of the catalog.
         param_groups: as :attr:`ArchitectureSpec.param_groups`.
+        onnx_export, export_note: as for :class:`ArchitectureSpec`, for every variant.
     """
 
     name: str
@@ -169,6 +179,8 @@ class ArchitectureCatalogSpec:
     sample_variant: str | None = None
     speed_depends_on_weights: bool = False
     param_groups: Callable[[Any, Mapping[str, Any]], list[ParamGroup]] | None = None
+    onnx_export: Literal["batch", "single", "none"] = "batch"
+    export_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -394,7 +406,10 @@ class Task(Protocol):
 
     Optionally, ``adapt_to_model(model) -> None`` is called once the model is built, before
     training: the task may adopt what the model expects (the classification task takes the
-    input mean/std of pretrained weights from it).
+    input mean/std of pretrained weights from it); and ``inference_card() -> dict`` says how
+    it prepared inputs (sizes, normalisation statistics, class names), for the model card of a
+    kept model and its :class:`InferenceSpec`; and ``showcase(model, split, device) -> dict``
+    what the report shows of the best kept model on that split (docs/plugins.md, "Task").
     """
 
     def model_io(self) -> Mapping[str, Any]:
@@ -425,6 +440,34 @@ class Task(Protocol):
 
 
 @dataclass(frozen=True)
+class InferenceSpec:
+    """How a task's kept models serve files outside a study (``harness model predict``,
+    ``harness.api.load_model``). Every function receives the model card (``card``), whose
+    ``inference`` entry is what the task's ``inference_card()`` returned at training time, so
+    inputs are prepared exactly as the trial prepared them.
+
+    Attributes:
+        inputs: what it reads, in words (for ``--help`` and error messages).
+        files: ``files(paths, card) -> list[str]``: the input files the given paths name
+            (folders expanded), in order; a path that is none raises :class:`DataError`.
+        load: ``load(path, card) -> sample``: one input read from a file; a file of the wrong
+            kind, size or channels raises :class:`DataError` naming it.
+        prepare: ``prepare(samples, card) -> model input``: a batch of loaded (or in-memory)
+            samples as the model takes them.
+        describe: ``describe(names, samples, outputs, card) -> list[dict]``: rows of
+            ``path``, ``prediction``, ``score`` and further columns (per-class probabilities,
+            boxes, forecast steps) for a batch's model outputs.
+    """
+
+    inputs: str
+    files: Callable[[Sequence[str], Mapping[str, Any]], list[str]]
+    load: Callable[[str, Mapping[str, Any]], Any]
+    prepare: Callable[[Sequence[Any], Mapping[str, Any]], Any]
+    describe: Callable[[Sequence[str], Sequence[Any], Any, Mapping[str, Any]],
+                       list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task: what is learnt, how it is scored.
 
@@ -437,6 +480,8 @@ class TaskSpec:
         summarize_data: ``summarize_data(data) -> DataSummary`` for datasets of its kind; lets
             the conformance kit check any such dataset.
         test_params: parameter values that keep a conformance-kit instance tiny.
+        inference: how its kept models serve files (``harness model predict``); None: they
+            are kept and exported, but predict refuses them.
     """
 
     name: str
@@ -449,6 +494,7 @@ class TaskSpec:
     options: Mapping[str, Option] = field(default_factory=dict)
     summarize_data: Callable[[Any], DataSummary] | None = None
     test_params: Mapping[str, Any] = field(default_factory=dict)
+    inference: InferenceSpec | None = None
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.name == name), None)

@@ -252,7 +252,10 @@ class PatchTST(nn.Module):
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
         z = ((x - mean) / std).transpose(1, 2)  # B×C×L
         z = torch.cat([z, z[:, :, -1:].expand(b, c, self.stride)], dim=-1)
-        patches = z.unfold(-1, self.patch_len, self.stride)  # B×C×N×P
+        # B×C×N×P: the same windows as z.unfold(-1, patch_len, stride), by indexing, which
+        # ONNX exports (its exporter has no Unfold for sizes known only at run time).
+        starts = torch.arange(0, z.shape[-1] - self.patch_len + 1, self.stride, device=z.device)
+        patches = z[:, :, starts[:, None] + torch.arange(self.patch_len, device=z.device)]
         h = self.embed(patches.reshape(b * c, -1, self.patch_len)) + self.position
         h = self.encoder(self.drop(h))
         out = self.head(h).view(b, c, self.steps).transpose(1, 2)

@@ -100,6 +100,24 @@ class Scaler:
         scaler.normalize, scaler.clip_sigma = normalize, clip_sigma
         return scaler
 
+    def to_dict(self) -> dict[str, Any]:
+        """Its statistics as plain data (a kept model's card)."""
+        import numpy as np
+
+        return {"normalize": self.normalize, "clip_sigma": self.clip_sigma,
+                **{name: np.asarray(getattr(self, name), dtype=np.float64).tolist()
+                   for name in ("mean", "std", "low", "high")}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scaler:
+        import numpy as np
+
+        scaler = cls.__new__(cls)
+        for name in ("mean", "std", "low", "high"):
+            setattr(scaler, name, np.asarray(data[name], dtype=np.float64))
+        scaler.normalize, scaler.clip_sigma = data["normalize"], float(data["clip_sigma"])
+        return scaler
+
     def transform(self, values: Any) -> Any:
         import numpy as np
 

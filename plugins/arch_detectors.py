@@ -203,6 +203,10 @@ FAMILIES = (
 )
 
 
+EXPORT_NOTE = ("exports with its post-processing (score threshold, NMS): one image per call, "
+               "returning boxes, scores and labels")
+
+
 @harness.hookimpl
 def register_architectures(register: harness.RegisterArchitecture) -> None:
     for name, build, description, extra in FAMILIES:
@@ -213,5 +217,6 @@ def register_architectures(register: harness.RegisterArchitecture) -> None:
         register(harness.ArchitectureSpec(name=name, build=build, tasks=TASKS,
                                           description=description, params=params,
                                           speed_depends_on_weights=True,
-                                          param_groups=param_groups))
+                                          param_groups=param_groups, onnx_export="single",
+                                          export_note=EXPORT_NOTE))
 

@@ -18,6 +18,11 @@ from typing import Any
 
 import harness
 import harness.data
+from harness_plugins._inference import IMAGE_EXTENSIONS
+from harness_plugins._inference import check_image
+from harness_plugins._inference import files_with
+from harness_plugins._inference import load_image
+from harness_plugins._inference import softmax_rows
 
 if TYPE_CHECKING:
     import torch
@@ -84,25 +89,16 @@ class ClassificationTask:
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """``uint8`` B×H×W×C → float B×C×S×S on the trial's device: resized, blurred and
         normalised."""
-        import torch.nn.functional as F
-        from torchvision.transforms.v2.functional import gaussian_blur
+        return prepare_images(images.to(self.device, non_blocking=True), self.size,
+                              float(self.params["blur_sigma"]), self.mean, self.std)
 
-        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            # On the CPU, resize the uint8 channels-last batch first: PyTorch's uint8 bilinear
-            # path is ~5× faster than resizing floats (and the float work then shrinks too).
-            if x.device.type != "cpu":
-                x = x.float()
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
-                              align_corners=False)
-        x = x.float().div_(255)
-        sigma = float(self.params["blur_sigma"])
-        if sigma > 0:
-            kernel = 2 * round(3 * sigma) + 1
-            x = gaussian_blur(x, [kernel, kernel], [sigma, sigma])
-        mean = self.mean.to(x.device).view(1, -1, 1, 1)
-        std = self.std.to(x.device).view(1, -1, 1, 1)
-        return ((x - mean) / std).contiguous()
+    def inference_card(self) -> dict[str, Any]:
+        """How inputs were prepared, for a kept model's card."""
+        return {"input": "image", "stored_size": int(self.data.split("train").shape[1]),
+                "channels": self.channels, "image_size": self.size,
+                "blur_sigma": float(self.params["blur_sigma"]),
+                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+                "classes": list(self.data.classes)}
 
     def adapt_to_model(self, model: torch.nn.Module) -> None:
         """With ``normalize = "pretrained"``, the mean/std the model's weights were trained
@@ -158,6 +154,22 @@ class ClassificationTask:
         import torch
 
         return torch.randn(batch_size, self.channels, self.size, self.size, device=device)
+
+    def showcase(self, model: torch.nn.Module, split: str, device: torch.device) -> dict[str, Any]:
+        """What the model does on ``split``: its confusion matrix and most confident mistakes
+        (for the report's section on the best kept model)."""
+        import numpy as np
+        import torch
+
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + 64, n)) for i in range(0, n, 64)]
+        logits, labels = [], []
+        for images, target in self._batches(split, order):
+            logits.append(model(self.prepare(images).to(device)).float().cpu())
+            labels.append(target)
+        table = self.data.split(split)
+        return confusion_showcase(torch.cat(logits), torch.cat(labels), list(self.data.classes),
+                                  lambda i: table.images(np.array([i]))[0])
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
@@ -231,6 +243,69 @@ def _colour_jitter(images: torch.Tensor, generator: torch.Generator,
     return (images - mean) * contrast + mean + brightness
 
 
+def confusion_showcase(logits: torch.Tensor, labels: torch.Tensor, classes: list[str],
+                       image: Any = None, mistakes: int = 8) -> dict[str, Any]:
+    """A confusion matrix (rows: true, columns: predicted) and the most confident mistakes,
+    with their inputs as images when ``image(i)`` gives them."""
+    import torch
+
+    probabilities = torch.softmax(logits, dim=1)
+    score, predicted = probabilities.max(dim=1)
+    matrix = torch.zeros(len(classes), len(classes), dtype=torch.int64)
+    for true, guess in zip(labels.tolist(), predicted.tolist(), strict=True):
+        matrix[true, guess] += 1
+    wrong = [i for i in torch.argsort(score, descending=True).tolist()
+             if predicted[i] != labels[i]][:mistakes]
+    return {"classes": classes, "confusion": matrix.tolist(),
+            "mistakes": [{"image": image(i) if image is not None else None,
+                          "true": classes[int(labels[i])],
+                          "predicted": classes[int(predicted[i])], "score": float(score[i])}
+                         for i in wrong]}
+
+
+def prepare_images(images: torch.Tensor, size: int, blur_sigma: float, mean: Any,
+                   std: Any) -> torch.Tensor:
+    """``uint8`` B×H×W×C → float B×C×S×S on the images' device: resized, blurred and
+    normalised (shared by training and ``harness model predict``)."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    x = images.permute(0, 3, 1, 2)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        # On the CPU, resize the uint8 channels-last batch first: PyTorch's uint8 bilinear
+        # path is ~5× faster than resizing floats (and the float work then shrinks too).
+        if x.device.type != "cpu":
+            x = x.float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False)
+    x = x.float().div_(255)
+    if blur_sigma > 0:
+        kernel = 2 * round(3 * blur_sigma) + 1
+        x = gaussian_blur(x, [kernel, kernel], [blur_sigma, blur_sigma])
+    mean = torch.as_tensor(mean, dtype=torch.float32).to(x.device).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).to(x.device).view(1, -1, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
+def _prepare_for_inference(samples: Any, card: Any) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    info = card["inference"]
+    batch = np.stack([check_image(f"input {i}", s, card) for i, s in enumerate(samples)])
+    return prepare_images(torch.from_numpy(batch), int(info["image_size"]),
+                          float(info["blur_sigma"]), info["mean"], info["std"])
+
+
+INFERENCE = harness.InferenceSpec(
+    inputs="images: files, or folders of them (class sub-folders allowed)",
+    files=files_with(IMAGE_EXTENSIONS, "image"), load=load_image,
+    prepare=_prepare_for_inference,
+    describe=lambda names, samples, logits, card: softmax_rows(
+        names, logits, card["inference"]["classes"]))
+
+
 def build(context: harness.TaskContext) -> ClassificationTask:
     return ClassificationTask(context.data, context.params, context.seed, context.device,
                               context.data_workers)
@@ -250,5 +325,5 @@ def register_tasks(register: harness.RegisterTask) -> None:
         name="classification", build=build, data_kind=harness.data.IMAGE_CLASSIFICATION,
         metrics=METRICS,
         primary_metric="accuracy", params=PARAMS, summarize_data=summarize,
-        test_params={"image_size": 16},
+        test_params={"image_size": 16}, inference=INFERENCE,
         description="image classification: cross-entropy; accuracy, top-5, macro-F1"))

@@ -23,6 +23,10 @@ from typing import Any
 import harness
 import harness.data
 from harness_plugins._detdata import summarize
+from harness_plugins._inference import IMAGE_EXTENSIONS
+from harness_plugins._inference import MAX_SIDE
+from harness_plugins._inference import check_image
+from harness_plugins._inference import files_with
 
 if TYPE_CHECKING:
     import torch
@@ -111,6 +115,12 @@ class DetectionTask:
         return harness.data.batches(self._fetch(split), order, workers=self.data_workers,
                                     pin_memory=self.pin)
 
+    def inference_card(self) -> dict[str, Any]:
+        """How images were prepared, for a kept model's card."""
+        return {"input": "image", "image_size": self.size,
+                "letterbox": self.params["resize"] == "letterbox",
+                "blur_sigma": float(self.params["blur_sigma"]), "classes": list(self.classes)}
+
     # -- the Task protocol -------------------------------------------------------------------
 
     def model_io(self) -> dict[str, Any]:
@@ -170,6 +180,42 @@ class DetectionTask:
         import torch
 
         return list(torch.rand(batch_size, 3, self.size, self.size, device=device))
+
+    def showcase(self, model: torch.nn.Module, split: str, device: torch.device,
+                 gallery: int = 6, min_score: float = 0.3) -> dict[str, Any]:
+        """Per-class AP on ``split`` and a gallery of its images with predicted and true
+        boxes (in the model's input frame)."""
+        import torch
+
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + 16, n)) for i in range(0, n, 16)]
+        predictions: list[dict[str, Any]] = []
+        targets: list[dict[str, Any]] = []
+        shown: list[dict[str, Any]] = []
+        for images, boxes, labels in self._batches(split, order):
+            found = [{k: v.float().cpu() if k != "labels" else v.cpu() for k, v in p.items()}
+                     for p in model(list(images.to(device)))]
+            predictions += found
+            targets += [{"boxes": b, "labels": lab} for b, lab in zip(boxes, labels,
+                                                                      strict=True)]
+            for image, p, b, lab in zip(images, found, boxes, labels, strict=True):
+                if len(shown) < gallery:
+                    shown.append(self._drawn(image, p, b, lab, min_score))
+        metrics = detection_metrics(predictions, targets, self.classes)
+        return {"per_class": {c: metrics.get(f"ap_{c}", 0.0) for c in self.classes},
+                "map_50": metrics["map_50"], "gallery": shown}
+
+    def _drawn(self, image: torch.Tensor, found: dict[str, Any], boxes: Any, labels: Any,
+               min_score: float) -> dict[str, Any]:
+        keep = found["scores"] >= min_score
+        return {"image": (image.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy(),
+                "true": [[*box, self.classes[int(label) - 1]]
+                         for box, label in zip(boxes.tolist(), labels.tolist(), strict=True)],
+                "predicted": [[*box, self.classes[int(label) - 1], float(score)]
+                              for box, label, score in zip(found["boxes"][keep].tolist(),
+                                                           found["labels"][keep].tolist(),
+                                                           found["scores"][keep].tolist(),
+                                                           strict=True)][:10]}
 
 
 def detection_metrics(predictions: list[dict[str, Any]], targets: list[dict[str, Any]],
@@ -266,6 +312,71 @@ def color_jitter(images: torch.Tensor, generator: torch.Generator,
     return (images * factor()).clamp(0, 1)  # brightness
 
 
+def _load_photo(path: str, card: Any) -> Any:
+    try:
+        return harness.data.read_image(path, max_side=MAX_SIDE, channels=3).image
+    except harness.DataError as exc:
+        raise harness.DataError(f"{path}: not an image this model reads ({exc})") from None
+
+
+def _prepare_photos(samples: Any, card: Any) -> Any:
+    """Images resized (letterboxed or stretched) and blurred as in training."""
+    import torch
+    from torchvision.transforms.v2.functional import gaussian_blur
+
+    info = card["inference"]
+    size, sigma = int(info["image_size"]), float(info["blur_sigma"])
+    images = []
+    for i, sample in enumerate(samples):
+        array = check_image(f"input {i}", sample, card | {"inference": {"channels": 3}})
+        image = torch.from_numpy(array).permute(2, 0, 1)
+        images.append(resize_sample(image, torch.zeros(0, 4), size, bool(info["letterbox"]))[0])
+    batch = torch.stack(images)
+    if sigma > 0:
+        kernel = 2 * round(3 * sigma) + 1
+        batch = gaussian_blur(batch, [kernel, kernel], [sigma, sigma])
+    return batch
+
+
+def _describe_boxes(names: Any, samples: Any, outputs: Any, card: Any) -> list[dict[str, Any]]:
+    """One row per detected box, in the input image's own pixel coordinates (an image with
+    none gets one row with no prediction)."""
+    info = card["inference"]
+    size, classes = int(info["image_size"]), info["classes"]
+    rows: list[dict[str, Any]] = []
+    for name, sample, found in zip(names, samples, outputs, strict=True):
+        h, w = sample.shape[:2]
+        boxes = original_boxes(found["boxes"].float(), h, w, size, bool(info["letterbox"]))
+        if not len(boxes):
+            rows.append({"path": name, "prediction": "", "score": None})
+        for box, score, label in zip(boxes.tolist(), found["scores"].tolist(),
+                                     found["labels"].tolist(), strict=True):
+            rows.append({"path": name, "prediction": classes[int(label) - 1], "score": score,
+                         "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]})
+    return rows
+
+
+def original_boxes(boxes: torch.Tensor, h: int, w: int, size: int,
+                   letterbox: bool) -> torch.Tensor:
+    """Boxes on the model's square input, mapped back onto an H×W image (the inverse of
+    :func:`resize_sample`)."""
+    import torch
+
+    if letterbox:
+        scale = size / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        top, left = (size - nh) // 2, (size - nw) // 2
+        mapped = (boxes - torch.tensor([left, top, left, top])) / scale
+    else:
+        mapped = boxes / torch.tensor([size / w, size / h, size / w, size / h])
+    return mapped.clamp(min=0).minimum(torch.tensor([w, h, w, h], dtype=mapped.dtype))
+
+
+INFERENCE = harness.InferenceSpec(
+    inputs="images: files, or folders of them", files=files_with(IMAGE_EXTENSIONS, "image"),
+    load=_load_photo, prepare=_prepare_photos, describe=_describe_boxes)
+
+
 def build(context: harness.TaskContext) -> DetectionTask:
     return DetectionTask(context.data, context.params, context.seed, context.device,
                          context.data_workers)
@@ -277,4 +388,5 @@ def register_tasks(register: harness.RegisterTask) -> None:
         name="detection", build=build, data_kind=harness.data.DETECTION, metrics=METRICS,
         primary_metric="map",
         params=PARAMS, summarize_data=summarize, test_params={"image_size": 64},
+        inference=INFERENCE,
         description="object detection: boxes + labels; COCO mAP (torchmetrics/pycocotools)"))

@@ -18,9 +18,13 @@ from typing import Any
 
 import harness
 import harness.data
+from harness_plugins._inference import SERIES_EXTENSIONS
+from harness_plugins._inference import files_with
+from harness_plugins._inference import read_table
 from harness_plugins._seqdata import summarize_series
 from harness_plugins._seqprep import Scaler
 from harness_plugins._seqprep import deduplicate
+from harness_plugins._seqprep import fill_missing
 from harness_plugins._seqprep import fill_progressively
 
 if TYPE_CHECKING:
@@ -62,6 +66,7 @@ class ForecastingTask:
         self.params, self.horizon = params, int(options["horizon"])
         self.window = int(params["window"])
         values, _, self.duplicates = deduplicate(data.values, data.timestamps, params["dedup"])
+        self.columns = tuple(data.columns)
         self.targets = np.array([data.columns.index(t) for t in data.targets])
         self.season = max(1, int(data.season))
         n = len(values)
@@ -101,6 +106,13 @@ class ForecastingTask:
             x[:, :, self.targets] -= offset
             y = y - offset
         return x, y, offset
+
+    def inference_card(self) -> dict[str, Any]:
+        """How windows were prepared, for a kept model's card."""
+        return {"input": "series", "window": self.window, "horizon": self.horizon,
+                "columns": list(self.columns), "targets": [self.columns[t] for t in self.targets],
+                "target_index": [int(t) for t in self.targets], "fill": self.params["fill"],
+                "window_norm": self.params["window_norm"], "scaler": self.scaler.to_dict()}
 
     # -- the Task protocol -------------------------------------------------------------------
 
@@ -170,6 +182,74 @@ class ForecastingTask:
 
         return torch.randn(batch_size, self.window, int(self.scaled.shape[1]), device=device)
 
+    def showcase(self, model: torch.nn.Module, split: str, device: torch.device,
+                 windows: int = 4) -> dict[str, Any]:
+        """Forecast against actual for a few windows of ``split``, on the series' own scale."""
+        import numpy as np
+
+        origins = self.origins[split]
+        chosen = [origins[int(i)] for i in np.linspace(0, len(origins) - 1,
+                                                      min(windows, len(origins)))]
+        x, _, offset = self._windows(chosen)
+        scaled = model(x.to(device)).float().cpu() + offset
+        forecast = self.scaler.inverse(scaled.numpy().astype(np.float64), self.targets)
+        shown = []
+        for k, t in enumerate(chosen):
+            for j, target in enumerate(self.targets):
+                shown.append({"origin": int(t), "target": self.columns[target],
+                              "history": self.raw[t - self.window:t, target].tolist(),
+                              "actual": self.raw[t:t + self.horizon, target].tolist(),
+                              "forecast": forecast[k, :, j].tolist()})
+        return {"forecasts": shown}
+
+
+def _load_window(path: str, card: Any) -> Any:
+    """The last ``window`` steps of a series file's columns, gaps filled."""
+    info = card["inference"]
+    values = fill_missing(read_table(path, info["columns"]), info["fill"])
+    if len(values) < int(info["window"]):
+        raise harness.DataError(f"{path}: {len(values)} time step(s); this model needs the "
+                                f"last {info['window']}")
+    return values[-int(info["window"]):]
+
+
+def _prepare_windows(samples: Any, card: Any) -> Any:
+    """Windows scaled with the training statistics, each relative to its last value when the
+    trial predicted changes."""
+    import numpy as np
+    import torch
+
+    info = card["inference"]
+    scaler = Scaler.from_dict(info["scaler"])
+    x = torch.tensor(np.stack([scaler.transform(s) for s in samples]), dtype=torch.float32)
+    if info["window_norm"] == "last":
+        x[:, :, info["target_index"]] -= x[:, -1:, info["target_index"]].clone()
+    return x
+
+
+def _describe_forecasts(names: Any, samples: Any, outputs: Any, card: Any) -> list[dict[str, Any]]:
+    """One row per input, step and target: the forecast on the series' own scale."""
+    import numpy as np
+
+    info = card["inference"]
+    scaler = Scaler.from_dict(info["scaler"])
+    targets = np.array(info["target_index"])
+    predicted = np.asarray(outputs, dtype=np.float64)
+    if info["window_norm"] == "last":
+        last = np.stack([scaler.transform(s)[-1, targets] for s in samples])
+        predicted = predicted + last[:, None, :]
+    values = scaler.inverse(predicted, targets)
+    return [{"path": name, "prediction": float(values[i, step, k]), "score": None,
+             "step": step + 1, "target": target}
+            for i, name in enumerate(names) for step in range(values.shape[1])
+            for k, target in enumerate(info["targets"])]
+
+
+INFERENCE = harness.InferenceSpec(
+    inputs="series: CSV files holding the trained columns by name (at least a window of rows)",
+    files=files_with(SERIES_EXTENSIONS, "series file"), load=_load_window,
+    prepare=_prepare_windows, describe=_describe_forecasts)
+
 
 def build(context: harness.TaskContext) -> ForecastingTask:
     return ForecastingTask(context.data, context.params, context.options, context.seed,
@@ -181,5 +261,5 @@ def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="forecasting", build=build, data_kind=harness.data.SERIES, metrics=METRICS,
         primary_metric="mase", params=PARAMS, options=OPTIONS, summarize_data=summarize_series,
-        test_params={"window": 24},
+        test_params={"window": 24}, inference=INFERENCE,
         description="forecast the next steps of a series; MAE, RMSE, sMAPE, MASE vs naive"))

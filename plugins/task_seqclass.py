@@ -14,10 +14,15 @@ from typing import Any
 
 import harness
 import harness.data
+from harness_plugins._inference import SERIES_EXTENSIONS
+from harness_plugins._inference import files_with
+from harness_plugins._inference import read_rows
+from harness_plugins._inference import softmax_rows
 from harness_plugins._seqdata import summarize_sequences
 from harness_plugins._seqprep import Scaler
 from harness_plugins._seqprep import fill_missing
 from harness_plugins.task_classification import classification_metrics
+from harness_plugins.task_classification import confusion_showcase
 
 if TYPE_CHECKING:
     import torch
@@ -62,16 +67,19 @@ class SequenceClassificationTask:
             import torch
 
             rows = np.asarray(index, dtype=np.int64)
-            out = np.zeros((len(rows), self.length, table.channels), dtype=np.float32)
-            for slot, i in enumerate(rows.tolist()):
-                s = self.scaler.transform(fill_missing(table.series(i), self.params["fill"]))
-                s = s[-self.length:]
-                if self.params["normalize"] == "series":
-                    s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
-                out[slot, self.length - len(s):] = np.nan_to_num(s)
+            series = [table.series(i) for i in rows.tolist()]
+            out = prepare_series(series, self.length, table.channels, self.params["fill"],
+                                 self.scaler, self.params["normalize"] == "series")
             return torch.from_numpy(out), torch.from_numpy(table.labels[rows])
 
         return fetch
+
+    def inference_card(self) -> dict[str, Any]:
+        """How series were prepared, for a kept model's card."""
+        return {"input": "series", "length": self.length,
+                "channels": int(self.data.split("train").channels),
+                "fill": self.params["fill"], "per_series": self.params["normalize"] == "series",
+                "scaler": self.scaler.to_dict(), "classes": list(self.classes)}
 
     # -- the Task protocol -------------------------------------------------------------------
 
@@ -114,6 +122,55 @@ class SequenceClassificationTask:
         channels = self.data.split("train").channels
         return torch.randn(batch_size, self.length, channels, device=device)
 
+    def showcase(self, model: torch.nn.Module, split: str, device: torch.device) -> dict[str, Any]:
+        """The confusion matrix and most confident mistakes on ``split``."""
+        import torch
+
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + 64, n)) for i in range(0, n, 64)]
+        logits, labels = [], []
+        for x, y in harness.data.batches(self._fetch(split), order, workers=self.data_workers):
+            logits.append(model(x.to(device)).float().cpu())
+            labels.append(y)
+        return confusion_showcase(torch.cat(logits), torch.cat(labels), list(self.classes))
+
+
+def prepare_series(series: Any, length: int, channels: int, fill: str, scaler: Scaler,
+                   per_series: bool) -> Any:
+    """Series (T×C each) as one float32 N×length×C batch: gaps filled, scaled, the last
+    ``length`` steps kept, shorter ones zero-padded at the front (shared by training and
+    ``harness model predict``)."""
+    import numpy as np
+
+    out = np.zeros((len(series), length, channels), dtype=np.float32)
+    for slot, values in enumerate(series):
+        s = scaler.transform(fill_missing(values, fill))[-length:]
+        if per_series:
+            s = (s - s.mean(axis=0)) / (s.std(axis=0) + 1e-8)
+        out[slot, length - len(s):] = np.nan_to_num(s)
+    return out
+
+
+def _load_series(path: str, card: Any) -> Any:
+    return read_rows(path, int(card["inference"]["channels"]))
+
+
+def _prepare_for_inference(samples: Any, card: Any) -> Any:
+    import torch
+
+    info = card["inference"]
+    return torch.from_numpy(prepare_series(samples, int(info["length"]), int(info["channels"]),
+                                           info["fill"], Scaler.from_dict(info["scaler"]),
+                                           bool(info["per_series"])))
+
+
+INFERENCE = harness.InferenceSpec(
+    inputs="series: CSV files, one row per time step and one column per channel",
+    files=files_with(SERIES_EXTENSIONS, "series file"), load=_load_series,
+    prepare=_prepare_for_inference,
+    describe=lambda names, samples, logits, card: softmax_rows(
+        names, logits, card["inference"]["classes"]))
+
 
 def build(context: harness.TaskContext) -> SequenceClassificationTask:
     return SequenceClassificationTask(context.data, context.params, context.seed,
@@ -125,5 +182,5 @@ def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="sequence_classification", build=build, data_kind=harness.data.SEQUENCES,
         metrics=METRICS, primary_metric="accuracy", params=PARAMS,
-        summarize_data=summarize_sequences,
+        summarize_data=summarize_sequences, inference=INFERENCE,
         description="classify whole series (variable length, multivariate); accuracy, macro-F1"))

@@ -19,7 +19,7 @@ COMMANDS = {
     "leaderboard": "results", "report": "results", "compare": "results",
     "export": "replay", "replay": "replay:replay_command",
     "bench": "bench", "plugins": "plugins",
-    "weights": "admin", "cache": "admin", "db": "admin",
+    "weights": "admin", "cache": "admin", "db": "admin", "model": "model",
 }
 """Command name → ``module[:attribute]`` under ``harness._cli`` (attribute: the name)."""
 

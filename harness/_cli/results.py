@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -11,6 +12,8 @@ from harness._cli.options import db_option
 from harness._cli.options import existing_store
 from harness._cli.options import reports_errors
 from harness._errors import HarnessError
+from harness._export.showcase import showcase_winner
+from harness._plugins import make_plugin_manager
 from harness._report import query_leaderboards
 from harness._report import render
 from harness._report.compare import compare_sources
@@ -72,8 +75,10 @@ def report(db: str | None, task: str | None, study: str | None, out_dir: Path, f
                            f"(choose from: {', '.join(REPORT_FORMATS)})")
     store = existing_store(db)
     try:
+        pm = make_plugin_manager()
         written = write_report(store.engine, out_dir, chosen, db=store.safe_url, task=task,
-                               study=study, across_hardware=across_hardware)
+                               study=study, across_hardware=across_hardware,
+                               winners=partial(showcase_winner, store, pm=pm))
     finally:
         store.close()
     for path in written:

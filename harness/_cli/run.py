@@ -127,17 +127,20 @@ def validate(task_files: tuple[Path, ...], disabled: tuple[str, ...]) -> None:
 @click.argument("study")
 @click.argument("trial", type=int)
 @db_option
+@click.option("--keep", is_flag=True,
+              help="Keep the model it trains as the trial's kept model (for export/predict).")
 @reports_errors
-def reproduce(study: str, trial: int, db: str | None) -> None:
+def reproduce(study: str, trial: int, db: str | None, keep: bool) -> None:
     """Run TRIAL of STUDY again from its stored row and compare: bit-identical, within the
-    configuration's seed interval, or outside it (exit 1)."""
-
+    configuration's seed interval, or outside it (exit 1). --keep keeps the model it trains."""
     store = existing_store(db)
     try:
         found = run_again(store, study, trial, db_url(db) or default_db_url(),
-                          warn=lambda m: click.echo(f"warning: {m}", err=True))
+                          warn=lambda m: click.echo(f"warning: {m}", err=True), keep=keep)
     finally:
         store.close()
+    if keep:
+        click.echo(f"kept: `harness model list --study {study}` shows it")
     for key in sorted(found.stored.keys() | found.new.keys()):
         before, after = found.stored.get(key), found.new.get(key)
         click.echo(f"{key}: stored {_number(before)}, now {_number(after)}")

@@ -20,6 +20,8 @@ POINTS = (
     "epoch",        # an epoch is stored; the trial is half done
     "stored",       # harness's row is finished; Optuna has not been told
     "told",         # both finished; the next trial is not claimed yet
+    "batch",        # in the trial's process: a training batch is done (mid-epoch)
+    "checkpointed",  # in the trial's process: an epoch is reported and its checkpoint queued
 )
 
 _passed: Counter[str] = Counter()

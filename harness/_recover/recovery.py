@@ -16,13 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 import optuna
 
+from harness._plan.planning import suggest_plan
+from harness._records import TrialPlan
+from harness._recover.owner import owner_dead
+from harness._recover.owner import process_owner
 from harness._store.models import TrialRow
 from harness._store.models import now
+from harness._store.results import RELEASED
 
 if TYPE_CHECKING:
     from harness._plan.resolved import Objective
@@ -38,6 +46,10 @@ REPEAT_OF = "harness_repeat_of"
 SEED = "harness_seed"
 
 
+MAX_RESUMES = 3
+"""A trial whose process dies more often than this is failed, not resumed again."""
+
+
 @dataclass
 class Recovery:
     resolved: ResolvedTask
@@ -45,21 +57,70 @@ class Recovery:
     storage: optuna.storages.RDBStorage
     store: ResultsStore
     study_id: int
+    checkpoints: Path
+    """This study's checkpoint folder on this machine."""
+    to_resume: dict[int, int] = field(default_factory=dict)
+    """Dead processes' trials this process found checkpoints for: row id → number."""
 
     def reconcile(self, local: Collection[int]) -> None:
-        """Fail the trials of dead processes (not the ``local`` ones, in flight here) and
-        settle Optuna trials left half-told. Call under the database lock."""
+        """Settle the trials of dead processes (not the ``local`` ones, in flight here): those
+        with a checkpoint here are queued to resume, the others failed (and re-run if
+        ``retry_crashed`` allows); then settle Optuna trials left half-told. Call under the
+        database lock."""
         budget = self.resolved.config.budget
-        cutoff = now() - budget.grace_s
         for row in self.store.running(self.study_id):
-            if row.id in local or (row.heartbeat_at or 0.0) >= cutoff:
+            if row.id in local or not self._dead(row):
+                continue
+            if self.resumable(row.id, row.number, row.resumes):
+                self.to_resume[row.id] = row.number
                 continue
             reason = (f"its process stopped sending heartbeats (none for {budget.grace_s:g} s)"
                       ": killed, out of memory or machine lost")
+            if owner_dead(row.owner):
+                reason = "its process died (killed, out of memory, or the machine restarted)"
             if self.store.fail_if_running(row.id, reason):
                 self._fail_in_optuna(row.number, reason)
                 self.retry_crashed(row.number, row.id)
         self.settle_optuna()
+
+    def _dead(self, row: TrialRow) -> bool:
+        """No heartbeat within the grace period, released with a checkpoint, or its owner
+        is a process on this host that is gone."""
+        cutoff = now() - self.resolved.config.budget.grace_s
+        return (row.heartbeat_at or 0.0) < cutoff or owner_dead(row.owner)
+
+    def checkpoint(self, number: int) -> Path:
+        return self.checkpoints / f"trial-{number}.pt"
+
+    def resumable(self, trial_id: int, number: int, resumes: int | None = None) -> bool:
+        """The trial has a checkpoint here and has not been resumed too often."""
+        if resumes is None:
+            row = self.store.trials_by_number(self.study_id, [number]).get(number)
+            resumes = row.resumes if row is not None else MAX_RESUMES
+        return resumes < MAX_RESUMES and self.checkpoint(number).is_file()
+
+    def take_resumable(self) -> tuple[optuna.Trial, TrialPlan, int] | None:
+        """Take over one queued dead trial (still dead, under the lock) to resume it: its
+        Optuna trial and its plan, rebuilt from its stored parameters."""
+        while self.to_resume:
+            trial_id, number = self.to_resume.popitem()
+            row = self.store.trials_by_number(self.study_id, [number]).get(number)
+            if row is None or row.status != "running" or not self._dead(row):
+                continue  # another process took it, or it finished
+            died = row.heartbeat_at != RELEASED
+            if not self.store.take_over(trial_id, process_owner(), died=died):
+                continue
+            return optuna.Trial(self.study, self._optuna_id(number)), self._plan(row), trial_id
+        return None
+
+    def _plan(self, row: TrialRow) -> TrialPlan:
+        """The trial's plan, from the parameters Optuna stored (a FixedTrial answers the same
+        suggestions) and the row's seed and execution settings."""
+        frozen = self._frozen(row.number)
+        fixed: Any = optuna.trial.FixedTrial(frozen.params, row.number)
+        plan = suggest_plan(self.resolved, fixed, row.seed)
+        return replace(plan, repeat_of=row.repeat_of, precision=row.precision,
+                       memory_format=row.memory_format, compile=row.compile_mode)
 
     def settle_optuna(self) -> None:
         """Tell Optuna what harness knows of the trials it still calls RUNNING. Without a

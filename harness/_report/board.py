@@ -67,7 +67,9 @@ def shape_row(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]
     shaped.update(row.get("metrics", {}))
     for key in ("train_samples_per_s", "infer_samples_per_s", "infer_latency_ms_p50",
                 "infer_latency_ms_p99", "latency_b1_ms_p50", "latency_b1_ms_p99", "param_count",
-                "duration_s", "hardware", "precision", "status", "data_wait_share"):
+                "duration_s", "hardware", "precision", "status", "data_wait_share",
+                "infer_onnx_samples_per_s", "infer_onnx_batch_size", "infer_onnx_ms_p50",
+                "infer_onnx_ms_p99"):
         shaped[key] = row[key]
     share = row["data_wait_share"]
     shaped["input_bound"] = share is not None and share > INPUT_BOUND_SHARE

@@ -32,7 +32,8 @@ __all__ = ["configuration_boards"]
 
 MEDIAN_COLUMNS = ("train_samples_per_s", "infer_samples_per_s", "infer_latency_ms_p50",
                   "infer_latency_ms_p99", "latency_b1_ms_p50", "latency_b1_ms_p99",
-                  "duration_s", "data_wait_share")
+                  "duration_s", "data_wait_share", "infer_onnx_samples_per_s",
+                  "infer_onnx_ms_p50", "infer_onnx_ms_p99")
 
 
 def configuration_boards(session: Session, study: StudyRow, across_hardware: bool,

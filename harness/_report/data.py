@@ -46,6 +46,9 @@ class StudyReport:
     curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     importance: dict[str, float] = field(default_factory=dict)
     environment: list[dict[str, Any]] = field(default_factory=list)
+    winner: Any = None
+    """What the best kept model does on the validation split (an ``_export.showcase``
+    ``Showcase``), when the report was given it."""
 
     @property
     def metric(self) -> str:

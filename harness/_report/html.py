@@ -13,6 +13,7 @@ from harness._report.data import StudyReport
 from harness._report.figures import figures
 from harness._report.render import cell
 from harness._report.render import table_columns
+from harness._report.winner import html_section
 
 __all__ = ["render_html"]
 
@@ -112,6 +113,8 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
         parts.append(f"<h3>Best per {label}</h3>" + _table(rows, metric_cols))
     for key in ("history", "history_compute", "importance", "lr", "curves"):
         parts += _figure(figs, key, titles[key], index, specs)
+    if report.winner is not None:
+        parts.append(html_section(report.winner))
     parts.append(_failures(report))
     parts.append(_environment(report))
     return "\n".join(parts) + "</section>"

@@ -4,6 +4,7 @@ render offline, in any Markdown viewer)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from harness._files import atomic_path
@@ -15,6 +16,7 @@ from harness._report.profiles import profiles_of
 from harness._report.render import _escape_md
 from harness._report.render import _markdown as board_markdown
 from harness._report.render import format_value
+from harness._report.winner import markdown_section
 
 __all__ = ["render_markdown"]
 
@@ -38,6 +40,9 @@ def _study(report: StudyReport, out: Path) -> list[str]:
         lines += [board_markdown(board), ""]
     for name, path in _plots(report, out).items():
         lines += [f"![{name}]({path.name})", ""]
+    if report.winner is not None:
+        lines += markdown_section(report.winner, partial(_write_png, out, report.study),
+                                  _escape_md)
     for key in ("architecture", "optimizer"):
         lines += [f"### Best per {key}", "", f"| {key} | trial | {report.primary} | "
                   "infer samples/s |", "|---|---:|---:|---:|"]
@@ -60,6 +65,13 @@ def _study(report: StudyReport, out: Path) -> list[str]:
         lines.append(f"- {_escape_md(env['hardware'])}: {env['trials']} trials, torch "
                      f"{software.get('torch')}, harness {software.get('harness')}")
     return lines + [""]
+
+
+def _write_png(out: Path, study: str, suffix: str, data: bytes) -> str:
+    path = out / f"{name_slug(study)}-{suffix}.png"
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return path.name
 
 
 def _plots(report: StudyReport, out: Path) -> dict[str, Path]:

@@ -29,8 +29,9 @@ def render(boards: Sequence[Leaderboard], fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
-    """``(header, row key)`` pairs shown in human-facing tables."""
+def table_columns(board: Leaderboard, wide: bool = True) -> list[tuple[str, str]]:
+    """``(header, row key)`` pairs shown in human-facing tables (``wide``: also ONNX
+    Runtime's speed of kept models, which a terminal's 160 columns leave out)."""
     metric = board.primary.removeprefix("val_")
     columns = [("#", "rank"), ("trial", "trial"), ("architecture", "architecture"),
                ("optimizer", "optimizer"), ("scheduler", "scheduler")]
@@ -42,8 +43,11 @@ def table_columns(board: Leaderboard) -> list[tuple[str, str]]:
                     (f"test {metric}{interval}", f"test_{metric}")]
     columns += [("infer samples/s", "infer_samples_per_s"),
                 ("train samples/s", "train_samples_per_s"),
-                ("batch-1 ms p50", "latency_b1_ms_p50"), ("params (M)", "param_count"),
-                ("data wait", "data_wait_share")]
+                ("batch-1 ms p50", "latency_b1_ms_p50")]
+    if wide and any(row.get("infer_onnx_samples_per_s") is not None for row in board.rows):
+        columns += [("ONNX samples/s", "infer_onnx_samples_per_s"),
+                    ("ONNX ms p50", "infer_onnx_ms_p50")]
+    columns += [("params (M)", "param_count"), ("data wait", "data_wait_share")]
     return columns
 
 
@@ -101,7 +105,7 @@ def _terminal(boards: Sequence[Leaderboard]) -> str:
     for board in boards:
         table = Table(title=_title(board), title_justify="left", caption=_caption(board),
                       caption_justify="left")
-        columns = table_columns(board)
+        columns = table_columns(board, wide=False)
         for header, key in columns:
             table.add_column(header, justify="right" if key not in (
                 "architecture", "optimizer", "scheduler") else "left")

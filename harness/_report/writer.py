@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -27,20 +29,26 @@ TRIAL_COLUMNS = ("number", "status", "architecture", "optimizer", "scheduler", "
 
 def write_report(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
                  task: str | None = None, study: str | None = None,
-                 across_hardware: bool = False) -> list[Path]:
+                 across_hardware: bool = False,
+                 winners: Callable[[str], Any] | None = None) -> list[Path]:
     """Write the report's files into ``out``, each whole or not at all; a folder that cannot
-    be written (read-only, full) is one line naming it."""
+    be written (read-only, full) is one line naming it. ``winners(study)``: what a study's
+    best kept model does, for the HTML and Markdown sections on it."""
     try:
         return _write_all(engine, out, formats, db=db, task=task, study=study,
-                          across_hardware=across_hardware)
+                          across_hardware=across_hardware, winners=winners)
     except OSError as exc:
         raise output_error(Path(exc.filename) if exc.filename else out, exc) from None
 
 
 def _write_all(engine: Engine, out: Path, formats: Sequence[str], *, db: str,
-               task: str | None, study: str | None, across_hardware: bool) -> list[Path]:
+               task: str | None, study: str | None, across_hardware: bool,
+               winners: Callable[[str], Any] | None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     reports = gather(engine, task=task, study=study, across_hardware=across_hardware)
+    if winners is not None and ("html" in formats or "md" in formats):
+        for report in reports:
+            report.winner = winners(report.study)
     boards = [b for r in reports for b in r.boards]
     written = []
     if "html" in formats:

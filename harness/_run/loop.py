@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -36,11 +38,15 @@ from harness._records import EpochRecord
 from harness._records import StudySummary
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._recover.checkpoints import CheckpointPlan
 from harness._recover.faults import crash_point
 from harness._recover.heartbeat import Heartbeat
+from harness._recover.owner import process_owner
 from harness._recover.recovery import REPEAT_OF
 from harness._recover.recovery import SEED
 from harness._recover.recovery import Recovery
+from harness._run.keep import KeepPlan
+from harness._run.keep import KeepSetup
 from harness._run.optuna_study import close_storage
 from harness._run.optuna_study import open_study
 from harness._run.optuna_study import tell
@@ -54,6 +60,10 @@ from harness._run.workers import WorkerSetup
 from harness._run.workers import release_memory
 from harness._run.workers import reset_peak_memory
 from harness._run.workers import wait
+from harness._store.artifacts import ArtifactStore
+from harness._store.artifacts import artifact_root
+from harness._store.artifacts import checkpoint_root
+from harness._store.kept import ModelKeeper
 from harness._store.results import TrialContext
 from harness._store.results import safe_url
 
@@ -78,6 +88,16 @@ class StudyObserver(Protocol):
     def notice(self, message: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A trial this process will run now: a new one, or one it resumes from a checkpoint."""
+
+    trial: optuna.Trial
+    plan: TrialPlan
+    trial_id: int
+    resume: bool = False
+
+
 @dataclass
 class StudyLoop:
     resolved: ResolvedTask
@@ -90,10 +110,16 @@ class StudyLoop:
     heartbeat: Heartbeat
     recovery: Recovery
     counts: dict[str, int]
+    keeper: ModelKeeper
+    checkpoints: Path
+    """This study's checkpoint folder (trials write ``trial-<number>.pt`` there)."""
+    data_fingerprint: str | None = None
     confirm_only: bool = False
     """``harness run --confirm-only``: no search trials, only the repeats of the best."""
     waiting_said: bool = False
     reconciled_at: float = float("-inf")
+    pending: list[Claimed] = field(default_factory=list)
+    """Trials of this process whose worker died, to resume from their checkpoints."""
 
     @property
     def budget(self) -> BudgetSection:
@@ -101,18 +127,25 @@ class StudyLoop:
 
     # -- claiming a trial -------------------------------------------------------------------
 
-    def claim(self, deadline: float | None) -> tuple[optuna.Trial, TrialPlan, int] | None:
-        """Start the next trial of the budget, or None when the budget is claimed (by this
-        process or others) or time is up. Counting, asking Optuna and inserting the row happen
-        under the database lock, so concurrent processes never exceed the budget."""
+    def claim(self, deadline: float | None) -> Claimed | None:
+        """Start the next trial: one to resume first (its process died, its checkpoint is
+        here), else the next of the budget; None when the budget is claimed (by this process
+        or others) or time is up. Counting, asking Optuna and inserting the row happen under
+        the database lock, so concurrent processes never exceed the budget."""
         if deadline is not None and time.perf_counter() >= deadline:
             return None
+        if self.pending:
+            return self._started(self.pending.pop(0), self.store.claimed(self.study_id))
         with self.store.lock.held():
             # Dead processes' trials are looked for once a heartbeat interval (a dead trial's
             # re-run frees a place in a budget that looked full).
             if time.monotonic() - self.reconciled_at >= self.budget.heartbeat_s:
                 self.reconcile()
             claimed = self.store.claimed(self.study_id)
+            resumed = self.recovery.take_resumable()
+            if resumed is not None:
+                trial, plan, trial_id = resumed
+                return self._started(Claimed(trial, plan, trial_id, resume=True), claimed)
             if (self.confirm_only or claimed >= self.budget.n_trials
                     or grid_exhausted(self.study) or self.compute_exhausted()):
                 asked = self._repeat()
@@ -122,10 +155,45 @@ class StudyLoop:
                 asked = self._ask()
             trial, plan = asked
             trial_id = self.store.start_trial(self.study_id, plan, self.context)
-        self.heartbeat.add(trial_id)
         crash_point("started")
-        self.observer.trial_started(plan, claimed + 1, self.budget.n_trials + self.repeats_planned)
-        return trial, plan, trial_id
+        return self._started(Claimed(trial, plan, trial_id), claimed + 1)
+
+    def _started(self, claimed: Claimed, index: int) -> Claimed:
+        self.heartbeat.add(claimed.trial_id)
+        total = self.budget.n_trials + self.repeats_planned
+        self.observer.trial_started(claimed.plan, min(index, total), total)
+        return claimed
+
+    def checkpoint_path(self, number: int) -> Path:
+        return self.checkpoints / f"trial-{number}.pt"
+
+    def job(self, claimed: Claimed) -> TrialJob:
+        """What a worker (or this process) runs for a claimed trial."""
+        plan = claimed.plan
+        checkpoint = CheckpointPlan(str(self.checkpoint_path(plan.number)),
+                                    self.resolved.config.artifacts.checkpoint_s,
+                                    claimed.resume)
+        keep = None
+        if self.keeper.keep > 0:
+            keep = KeepSetup(str(self.keeper.artifacts.staging(self.study_id, plan.number)),
+                             self._card(plan), plan.repeat_of is not None)
+        return TrialJob(plan, self.resolved.config.device.min_batch_size, checkpoint, keep)
+
+    def _card(self, plan: TrialPlan) -> dict[str, Any]:
+        """What this process knows for a kept model's card."""
+        cfg = self.resolved.config
+        return {"study": cfg.study.name, "hardware": self.context.hardware(plan.precision),
+                "environment": self.context.environment, "data_fingerprint":
+                self.data_fingerprint, "task_file": public_config(cfg)["text"],
+                "objectives": [o.column for o in self.resolved.objectives]}
+
+    def candidate(self, val_metrics: Any, repeat: bool) -> bool:
+        """Whether a trial with these validation metrics could be kept (a worker asks)."""
+        try:
+            return self.keeper.candidate(val_metrics, repeat)
+        except Exception as exc:  # deciding to stage is an optimisation; never fail a trial
+            self.observer.notice(f"could not tell whether a model may be kept: {exc}")
+            return True
 
     @property
     def repeats_planned(self) -> int:
@@ -241,7 +309,8 @@ class StudyLoop:
     def finish(self, trial: optuna.Trial, trial_id: int, result: TrialResult,
                crashed: bool = False) -> None:
         """Store a result (harness first: a crash before Optuna hears of it loses nothing, the
-        next reconcile tells Optuna), then tell Optuna."""
+        next reconcile tells Optuna), then tell Optuna, then keep its model if it is among the
+        best; its checkpoint is deleted."""
         self.heartbeat.discard(trial_id)
         result = with_objectives(self.resolved, result)
         try:
@@ -249,10 +318,13 @@ class StudyLoop:
         except TrialTakenOver:
             self.observer.notice(f"trial {trial.number} was declared dead by another process "
                                  "(its heartbeat was late); its result is not stored")
+            self._discard_files(result)
             return
         crash_point("stored")
         with_storage_retries(lambda: tell(self.study, trial, self.resolved, result))
         crash_point("told")
+        self._keep(trial_id, result)
+        self._discard_files(result, keep_staged=True)
         self.counts[result.status] += 1
         self.observer.trial_finished(result)
         self.on_result(result)
@@ -260,14 +332,58 @@ class StudyLoop:
             with self.store.lock.held():
                 self.recovery.retry_crashed(trial.number, trial_id)
 
+    def _keep(self, trial_id: int, result: TrialResult) -> None:
+        if result.status != "complete" or (result.artifact is None
+                                           and result.artifact_error is None):
+            return
+        try:
+            self.keeper.offer(trial_id, result.plan.number, result)
+        except Exception as exc:  # the result is stored: a failed keep costs only the model
+            self.observer.notice(f"trial {result.plan.number}'s model was not kept: "
+                                 f"{type(exc).__name__}: {exc}")
+
+    def _discard_files(self, result: TrialResult, keep_staged: bool = False) -> None:
+        """A finished trial's checkpoint is of no more use; nor is a staged model the keeper
+        did not take."""
+        with contextlib.suppress(OSError):
+            self.checkpoint_path(result.plan.number).unlink()
+        if result.artifact and (not keep_staged or result.status != "complete"):
+            self.keeper.artifacts.discard_staged(result.artifact)
+
+    def worker_died(self, trial: optuna.Trial, trial_id: int, plan: TrialPlan,
+                    failed: TrialResult) -> None:
+        """A worker died mid-trial: resume the trial from its checkpoint in a new worker, or
+        (with no checkpoint, or after too many deaths) store it as failed."""
+        if self.recovery.resumable(trial_id, plan.number):
+            with self.store.lock.held():
+                taken = self.store.take_over(trial_id, process_owner())
+            if taken:
+                self.observer.notice(f"trial {plan.number}: {failed.fail_reason}; it resumes "
+                                     "from its checkpoint")
+                self.pending.append(Claimed(trial, plan, trial_id, resume=True))
+                return
+        self.finish(trial, trial_id, failed, crashed=True)
+
+    def suspend(self, trial_id: int) -> None:
+        """A trial checkpointed and stopped (Ctrl-C, SIGTERM): release its row, so the next
+        run resumes it."""
+        self.heartbeat.discard(trial_id)
+        self.store.release(trial_id)
+        self.counts["suspended"] += 1
+
     def close(self) -> None:
         """Release Optuna's connections to the database (a process that runs several studies,
         a notebook or a test, must not keep one pool per study)."""
         close_storage(self.recovery.storage)
 
     def abandon_local(self, reason: str) -> None:
-        """Fail the trials still in flight here (Ctrl-C, SIGTERM)."""
+        """The trials still in flight here when the run stops (Ctrl-C, SIGTERM, an error):
+        released to resume where they have a checkpoint, failed otherwise."""
         for trial_id in self.heartbeat.trials:
+            number = self.store.trial_number(trial_id)
+            if number is not None and self.checkpoint_path(number).is_file():
+                self.suspend(trial_id)
+                continue
             self.heartbeat.discard(trial_id)
             if self.store.fail_if_running(trial_id, reason):
                 self.counts["failed"] += 1
@@ -288,7 +404,8 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
     cfg = resolved.config
     started = time.perf_counter()
     loop = open_loop(resolved, store, db_url=db_url, context=context, observer=observer,
-                     on_result=on_result, retry_failed=retry_failed)
+                     on_result=on_result, retry_failed=retry_failed,
+                     data_fingerprint=Path(data_path).name if data_path else None)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
     with contextlib.closing(loop), loop.heartbeat, signal_handler(signal.SIGINT,
@@ -306,10 +423,12 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
         except HarnessError as exc:  # e.g. the sampler failed: fail what runs here, then say so
             loop.abandon_local(f"the run stopped: {exc}")
             raise
-    return StudySummary(cfg.study.name, store.safe_url, sum(loop.counts.values()),
-                        loop.counts["complete"], loop.counts["pruned"], loop.counts["failed"],
+    counts = loop.counts
+    return StudySummary(cfg.study.name, store.safe_url, sum(counts.values()),
+                        counts["complete"], counts["pruned"], counts["failed"],
                         store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
-                        time.perf_counter() - started, store.finished(loop.study_id, True))
+                        time.perf_counter() - started, store.finished(loop.study_id, True),
+                        counts["suspended"])
 
 
 @contextlib.contextmanager
@@ -348,7 +467,7 @@ def _second_interrupt_ignored() -> contextlib.AbstractContextManager[None]:
 def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, context: TrialContext,
               observer: StudyObserver,
               on_result: Callable[[TrialResult], None] = lambda result: None,
-              retry_failed: bool = False) -> StudyLoop:
+              retry_failed: bool = False, data_fingerprint: str | None = None) -> StudyLoop:
     """Join the study (creating it on first use) under the database lock, and return the loop
     that claims and records its trials; its heartbeat thread starts with ``with
     loop.heartbeat``."""
@@ -363,7 +482,8 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
         # another run's random proposals.
         study, storage = open_study(resolved, db_url, cfg.study.seed + store.join_study(study_id))
         seeded = warm_start(study, storage, resolved)
-        recovery = Recovery(resolved, study, storage, store, study_id)
+        checkpoints = checkpoint_root(db_url) / f"study-{study_id}"
+        recovery = Recovery(resolved, study, storage, store, study_id, checkpoints)
         if retry_failed:
             recovery.retry_failed()
     if seeded:
@@ -371,8 +491,13 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
                         f"'{cfg.search.warm_start}'")
     heartbeat = Heartbeat(store.beat, cfg.budget.heartbeat_s,
                           on_error=lambda exc: observer.notice(f"heartbeat not recorded: {exc}"))
+    artifacts = ArtifactStore(artifact_root(db_url, cfg.artifacts.uri), db_url)
+    keeper = ModelKeeper(store, artifacts, study_id, cfg.study.name, cfg.artifacts.keep,
+                         [{"name": o.name, "column": o.column, "direction": o.direction}
+                          for o in resolved.objectives])
     return StudyLoop(resolved, study, store, study_id, context, observer, on_result, heartbeat,
-                 recovery, {"complete": 0, "pruned": 0, "failed": 0})
+                     recovery, {"complete": 0, "pruned": 0, "failed": 0, "suspended": 0},
+                     keeper, checkpoints, data_fingerprint)
 
 
 def public_config(cfg: TaskConfig) -> dict[str, Any]:
@@ -382,6 +507,8 @@ def public_config(cfg: TaskConfig) -> dict[str, Any]:
     if data.get("db"):
         data["db"] = safe_url(data["db"])
     data["text"] = _URL_PASSWORD.sub(r"\1***@", data.get("text") or "")
+    if (data.get("artifacts") or {}).get("uri"):
+        data["artifacts"]["uri"] = _URL_PASSWORD.sub(r"\1***@", data["artifacts"]["uri"])
     return data
 
 
@@ -397,13 +524,22 @@ def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -
             if loop.wait_for_others(deadline):
                 continue
             return
-        trial, plan, trial_id = claimed
+        job = loop.job(claimed)
         reset_peak_memory(device)
-        result = run_trial(loop.resolved, plan, device, partial(loop.epoch, trial, trial_id, plan),
-                           min_batch_size=loop.resolved.config.device.min_batch_size,
-                           speed=loop.store.speed)
-        loop.finish(trial, trial_id, result)
+        keep = None
+        if job.keep is not None:
+            keep = KeepPlan(job.keep.staging, partial(_candidate, loop, job.keep.repeat),
+                            job.keep.card)
+        result = run_trial(loop.resolved, claimed.plan, device,
+                           partial(loop.epoch, claimed.trial, claimed.trial_id, claimed.plan),
+                           min_batch_size=job.min_batch_size, speed=loop.store.speed,
+                           checkpoint=job.checkpoint, keep=keep, notify=loop.observer.notice)
+        loop.finish(claimed.trial, claimed.trial_id, result)
         release_memory(device)
+
+
+def _candidate(loop: StudyLoop, repeat: bool, values: Any) -> bool:
+    return loop.candidate(values, repeat)
 
 
 def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
@@ -419,12 +555,11 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
         while True:
             while (slot := _free_slot(pool)) is not None and (
                     claimed := loop.claim(deadline)) is not None:
-                trial, plan, trial_id = claimed
                 worker = pool[slot] or WorkerProcess(setups[slot]).start()
                 pool[slot] = worker
-                worker.assign(TrialJob(plan, cfg.device.min_batch_size), trial, trial_id)
+                worker.assign(loop.job(claimed), claimed.trial, claimed.trial_id)
             live = [w for w in pool if w is not None]
-            if not any(w.busy for w in live):
+            if not any(w.busy for w in live) and not loop.pending:
                 if loop.wait_for_others(deadline):
                     continue
                 return
@@ -436,14 +571,39 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
                 pool[pool.index(worker)] = None
                 loop.finish(worker.trial, worker.trial_id, worker.failed(
                     f"exceeded the per-trial time limit of {cfg.budget.trial_timeout_s:g} s"))
-    except BaseException:  # Ctrl-C, or the run stopping on an error: no worker outlives it
-        for left in pool:
-            if left is not None:
-                left.stop()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trials in flight checkpoint first
+        with _second_interrupt_ignored():
+            _suspend_workers(loop, pool)
+        _stop_all(pool)
         raise
-    for idle in pool:  # every result is in: nothing is lost by not waiting for a clean exit
-        if idle is not None:
-            idle.stop()
+    except BaseException:  # the run stopping on an error: no worker outlives it
+        _stop_all(pool)
+        raise
+    _stop_all(pool)  # every result is in: nothing is lost by not waiting for a clean exit
+
+
+def _stop_all(pool: list[WorkerProcess | None]) -> None:
+    for worker in pool:
+        if worker is not None:
+            worker.stop()
+
+
+SUSPEND_WAIT_S = 20.0
+"""How long a stopping run waits for its workers to checkpoint (Slurm and Kubernetes give a
+job 30 s between SIGTERM and SIGKILL by default)."""
+
+
+def _suspend_workers(loop: StudyLoop, pool: list[WorkerProcess | None]) -> None:
+    """Ask every worker in a trial to checkpoint and stop (SIGTERM), and take their answers
+    (suspended, or a result that was already on its way) for up to ``SUSPEND_WAIT_S``."""
+    busy = [w for w in pool if w is not None and w.busy and w.running]
+    for worker in busy:
+        worker.interrupt()
+    deadline = time.monotonic() + SUSPEND_WAIT_S
+    while (busy := [w for w in busy if w.busy]) and time.monotonic() < deadline:
+        for worker in wait(busy, timeout=0.5):
+            if not _handle(loop, worker):
+                worker.job = None  # gone: whatever it ran is settled by abandon_local
 
 
 def _free_slot(pool: list[WorkerProcess | None]) -> int | None:
@@ -463,6 +623,11 @@ def _handle(loop: StudyLoop, worker: WorkerProcess) -> bool:
         worker.conn.send(loop.epoch(worker.trial, worker.trial_id, worker.job.plan, payload))
     elif kind == "speed":
         worker.conn.send(loop.store.speed(payload))
+    elif kind == "candidate":
+        assert worker.job is not None and worker.job.keep is not None
+        worker.conn.send(loop.candidate(payload, worker.job.keep.repeat))
+    elif kind == "notice":
+        loop.observer.notice(payload)
     elif kind == "result":
         result, resident = payload
         trial, trial_id = worker.trial, worker.trial_id
@@ -471,11 +636,22 @@ def _handle(loop: StudyLoop, worker: WorkerProcess) -> bool:
         if replace:
             worker.stop(kill=False)
             return False
-    else:  # "error" (set-up failed) or "died": fail the trial in flight, replace the worker
+    elif kind == "suspended":
+        trial_id = worker.trial_id
+        worker.finished(0.0, failed=True)
+        loop.suspend(trial_id)
+        worker.stop(kill=False)
+        return False
+    else:  # "error" (set-up failed) or "died": resume or fail the trial, replace the worker
         if worker.busy:
-            trial, trial_id, failed = worker.trial, worker.trial_id, worker.failed(payload)
+            assert worker.job is not None
+            trial, trial_id, plan = worker.trial, worker.trial_id, worker.job.plan
+            failed = worker.failed(payload)
             worker.stop()
-            loop.finish(trial, trial_id, failed, crashed=kind == "died")
+            if kind == "died":
+                loop.worker_died(trial, trial_id, plan, failed)
+            else:
+                loop.finish(trial, trial_id, failed)
         else:
             worker.stop()
         return False

@@ -81,18 +81,24 @@ def drift(row: TrialRow, current: dict[str, Any], hardware: str) -> list[str]:
     return found
 
 
-def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, Any]:
-    """The resolved task and the trial's plan, from the stored task file and parameters."""
-    from harness._plan.planning import suggest_plan
+def resolve_stored(study: StudyRow, db_url: str, pm: Any) -> Any:
+    """A study's task file as it was stored, resolved against the installed plugins."""
     from harness._plan.resolve import resolve_task
     from harness._plugins import load_registry
-    from harness._run.optuna_study import close_storage
-    from harness._store.results import engine_kwargs
 
     config = parse_config(study.config["text"], source=f"<study {study.name}>",
                           base_dir=Path(study.config["base_dir"]))
     config = config.with_overrides(db=db_url, study=study.name)
-    resolved = resolve_task(config, load_registry(pm))
+    return resolve_task(config, load_registry(pm))
+
+
+def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, Any]:
+    """The resolved task and the trial's plan, from the stored task file and parameters."""
+    from harness._plan.planning import suggest_plan
+    from harness._run.optuna_study import close_storage
+    from harness._store.results import engine_kwargs
+
+    resolved = resolve_stored(study, db_url, pm)
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
     try:
         optuna_study = optuna.load_study(study_name=study.name, storage=storage)
@@ -123,13 +129,15 @@ def verdict(stored: dict[str, float], new: dict[str, float], metric: str,
 
 
 def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
-              warn: Any) -> Reproduction:
-    """Run trial ``number`` of ``study_name`` again here and compare."""
+              warn: Any, keep: bool = False) -> Reproduction:
+    """Run trial ``number`` of ``study_name`` again here and compare; ``keep``: keep the
+    model it trains, as the trial's, whatever its rank (``harness reproduce --keep``)."""
     from harness._devices import hardware_class
     from harness._devices import set_threads
     from harness._devices import worker_placement
     from harness._environment import environment
     from harness._plugins import make_plugin_manager
+    from harness._run.keep import KeepPlan
     from harness._run.study import check_device
     from harness._run.trial import run_trial
 
@@ -143,11 +151,20 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     here = environment({}, device)
     for problem in drift(row, here, f"{hardware_class(device)} | {plan.precision}"):
         warn(problem)
+    keeper = _keeper(store, study, resolved, db_url) if keep else None
+    keep_plan = None
+    if keeper is not None:
+        keep_plan = KeepPlan(str(keeper.artifacts.staging(study.id, number)), lambda m: True,
+                             {"study": study.name, "environment": here,
+                              "task_file": study.config.get("text", ""),
+                              "hardware": f"{hardware_class(device)} | {plan.precision}"})
     result = run_trial(resolved, plan, device, lambda record: False,
-                       min_batch_size=cfg.device.min_batch_size)
+                       min_batch_size=cfg.device.min_batch_size, keep=keep_plan)
     if result.status != "complete":
         raise UsageError(f"the reproduction of trial {number} did not complete: "
                          f"{result.fail_reason or result.status}")
+    if keeper is not None:
+        keeper.pin(row.id, number, result)
     stored = store.metrics(row.id)
     new = {f"val_{k}": v for k, v in result.val_metrics.items()}
     new.update({f"test_{k}": v for k, v in result.test_metrics.items()})
@@ -155,3 +172,12 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     seeds = store.seed_values(study.id, row.config_key, "test", resolved.objectives[0].name)
     said, interval = verdict(stored, new, metric, seeds)
     return Reproduction(study_name, number, stored, new, said, interval)
+
+
+def _keeper(store: ResultsStore, study: StudyRow, resolved: Any, db_url: str) -> Any:
+    from harness._store.artifacts import ArtifactStore
+    from harness._store.artifacts import artifact_root
+    from harness._store.kept import ModelKeeper
+
+    artifacts = ArtifactStore(artifact_root(db_url, resolved.config.artifacts.uri), db_url)
+    return ModelKeeper(store, artifacts, study.id, study.name, 1, list(study.objectives))

@@ -1,5 +1,6 @@
-"""One trial, task-agnostic: build data, model, optimizer and schedule; train; validate each
-epoch; test once; measure speed. Every exception becomes a FAILed result with its reason.
+"""One trial, task-agnostic: build data, model, optimizer and schedule; train (resuming from a
+checkpoint when there is one); test once; measure speed; stage the model if it may be kept.
+Every exception becomes a FAILed result with its reason.
 """
 
 from __future__ import annotations
@@ -13,21 +14,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
-from harness._devices import autocast
 from harness._devices import hardware_class
-from harness._devices import synchronize
 from harness._errors import HarnessError
-from harness._errors import TrialFailed
 from harness._meter import InferenceFigures
 from harness._meter import peak_memory_mb
 from harness._records import EpochRecord
 from harness._records import Status
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._recover.checkpoints import Checkpoint
+from harness._recover.checkpoints import CheckpointPlan
+from harness._recover.checkpoints import CheckpointWriter
+from harness._recover.checkpoints import load_checkpoint
 from harness._run.dataset import data_for
+from harness._run.epochs import Checkpointing
+from harness._run.epochs import EpochCallback
+from harness._run.epochs import Pruned
+from harness._run.epochs import Suspended
+from harness._run.epochs import Training
+from harness._run.epochs import evaluate
+from harness._run.epochs import train_epochs
+from harness._run.keep import KeepPlan
+from harness._run.keep import Staged
+from harness._run.keep import stage_model
 from harness._run.speed import SpeedLookup
 from harness._run.speed import figures_of
 from harness._run.speed import measure
@@ -44,54 +57,72 @@ if TYPE_CHECKING:
     from harness._plan.resolved import ResolvedTask
     from harness._specs import Task
 
-__all__ = ["EpochRecord", "TrialPlan", "TrialResult", "run_trial"]
-MAX_EVAL_BATCH_SIZE = 256
-
-
-def eval_batch_size(train_batch_size: int) -> int:
-    """Evaluation batches: twice the training batch (inference keeps no activations for a
-    backward pass), at most 256 — so a trial's peak memory follows its batch, not its data."""
-    return max(1, min(MAX_EVAL_BATCH_SIZE, 2 * train_batch_size))
-
-
-class Pruned(Exception):
-    """The search asked to stop this trial early (not a failure)."""
-
-
-_END = object()
-
-EpochCallback = Callable[[EpochRecord], bool]
-"""Called after each epoch's validation; returns True when the trial should be pruned."""
-
+__all__ = ["CheckpointPlan", "EpochRecord", "Suspended", "TrialPlan", "TrialResult",
+           "run_trial"]
 
 
 def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
               on_epoch: EpochCallback, *, min_batch_size: int = 1,
-              speed: SpeedLookup | None = None) -> TrialResult:
-    """Run one trial to completion, pruning or failure; raises only KeyboardInterrupt.
+              speed: SpeedLookup | None = None, checkpoint: CheckpointPlan | None = None,
+              keep: KeepPlan | None = None,
+              notify: Callable[[str], None] = lambda message: None) -> TrialResult:
+    """Run one trial to completion, pruning or failure; raises only KeyboardInterrupt, and
+    :class:`Suspended` when the process is asked to stop (its checkpoint written).
 
     A CUDA out-of-memory error halves the batch and starts the trial again, down to
     ``min_batch_size``; the batch actually used is recorded.
     """
     started = time.perf_counter()
+    writer = CheckpointWriter(Path(checkpoint.path)) if checkpoint is not None else None
+    resume = _resume_point(checkpoint, plan, notify)
+    if resume is not None:
+        plan = replace(plan, batch_size=resume.batch_size)
     while True:
         state = _TrialState()
         try:
-            _train_and_test(resolved, plan, device, on_epoch, state, speed)
+            _train_and_test(resolved, plan, device, on_epoch, state, speed,
+                            _checkpointing(writer, checkpoint), resume, keep)
             status: Status = "complete"
             reason = None
         except Pruned:
             status, reason = "pruned", None
+        except Suspended:
+            raise
         except Exception as exc:  # a failing trial is recorded, and the study goes on
             if is_out_of_memory(exc) and plan.batch_size // 2 >= min_batch_size:
                 release_memory(device)
-                plan = replace(plan, batch_size=plan.batch_size // 2)
+                plan, resume = replace(plan, batch_size=plan.batch_size // 2), None
+                if writer is not None:
+                    writer.discard()  # its state is for the larger batch
                 continue
             status, reason = "failed", _reason(exc)
             if is_out_of_memory(exc):
                 reason = (f"out of memory at batch size {plan.batch_size} (the floor is "
                           f"{min_batch_size}): {reason}")
+        if writer is not None:
+            writer.flush()
         return _result(plan, status, reason, state, time.perf_counter() - started)
+
+
+def _checkpointing(writer: CheckpointWriter | None,
+                   checkpoint: CheckpointPlan | None) -> Checkpointing | None:
+    if writer is None or checkpoint is None:
+        return None
+    return Checkpointing(writer, checkpoint.every_s)
+
+
+def _resume_point(checkpoint: CheckpointPlan | None, plan: TrialPlan,
+                  notify: Callable[[str], None]) -> Checkpoint | None:
+    """The checkpoint to resume from, when the trial is resumed and has a readable one."""
+    if checkpoint is None or not checkpoint.resume:
+        return None
+    found = load_checkpoint(Path(checkpoint.path))
+    if found is None:
+        notify(f"trial {plan.number} has no readable checkpoint: it starts again from epoch 0")
+        return None
+    within = f" (batch {found.batches} of epoch {found.epoch + 1})" if found.batches else ""
+    notify(f"trial {plan.number} resumed from epoch {found.epoch}{within}")
+    return found
 
 
 def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialState,
@@ -117,6 +148,9 @@ def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialSt
         data_wait_s=sum(e.data_wait_s for e in state.history) if state.history else None,
         speed_key=state.speed_key,
         speed_from_trial=state.speed_from_trial,
+        artifact=state.staged.path if state.staged else None,
+        artifact_error=state.staged.error if state.staged else None,
+        onnx=state.staged.onnx if state.staged else None,
     )
 
 
@@ -148,6 +182,21 @@ class _TrialState:
     val_size: int = 0
     speed_key: str | None = None
     speed_from_trial: int | None = None
+    staged: Staged | None = None
+
+    def speed_figures(self) -> dict[str, Any]:
+        """The speed the model card records."""
+        figures: dict[str, Any] = {"train_samples_per_s": self.train_samples_per_s(),
+                                   "param_count": self.param_count,
+                                   "flops_per_sample": self.flops_per_sample}
+        if self.inference is not None:
+            figures.update(infer_samples_per_s=self.inference.samples_per_s,
+                           infer_batch_size=self.inference.batch_size,
+                           infer_latency_ms_p50=self.inference.latency_ms_p50)
+        if self.latency_b1 is not None:
+            figures.update(latency_b1_ms_p50=self.latency_b1.latency_ms_p50,
+                           latency_b1_ms_p90=self.latency_b1.latency_ms_p90)
+        return figures
 
     def train_samples_per_s(self) -> float | None:
         # The first epoch pays one-off costs (allocator warm-up, lazy init): exclude it when
@@ -158,11 +207,28 @@ class _TrialState:
 
 
 def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
-                    on_epoch: EpochCallback, state: _TrialState,
-                    speed: SpeedLookup | None) -> None:
+                    on_epoch: EpochCallback, state: _TrialState, speed: SpeedLookup | None,
+                    checkpointing: Checkpointing | None, resume: Checkpoint | None,
+                    keep: KeepPlan | None) -> None:
+    training = _training(resolved, plan, device, state)
+    train_epochs(training, resolved.config.budget.epochs, on_epoch, state.history,
+                 checkpointing, resume)
+    task, model = training.task, training.model
+    state.test_metrics = evaluate(task, model, "test", device, plan.precision, plan.batch_size)
+    _speed(resolved, plan, task, model, training.eager, device, state, speed)
+    state.peak_memory_mb = peak_memory_mb(device)
+    if keep is not None:
+        state.staged = stage_model(keep, resolved, training, state.history[-1].val_metrics,
+                                   state.test_metrics, state.speed_figures(),
+                                   budget_s=meter_budget(sum(e.train_seconds
+                                                             for e in state.history)))
+
+
+def _training(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
+              state: _TrialState) -> Training:
+    """The task, model, optimizer, schedule and scaler of a trial, built from its seed."""
     import torch
 
-    precision = plan.precision
     seed_everything(plan.seed)
     task = resolved.task.build(TaskContext(
         data_for(resolved), plan.task_params, resolved.task_options, plan.seed,
@@ -185,17 +251,9 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
     schedule = SchedulePlan(resolved.config.budget.epochs, steps)
     scheduler = resolved.scheduler(plan.scheduler).build(optimizer, schedule,
                                                          plan.scheduler_params)
-    scaler = torch.amp.GradScaler(device.type, enabled=_needs_scaler(device, precision))
-    for epoch in range(1, schedule.epochs + 1):
-        _freeze(groups, epoch)
-        record = _train_epoch(task, model, optimizer, scheduler, scaler, plan, epoch, device,
-                              precision)
-        state.history.append(record)
-        if on_epoch(record):
-            raise Pruned()
-    state.test_metrics = _evaluate(task, model, "test", device, precision, plan.batch_size)
-    _speed(resolved, plan, task, model, eager, device, state, speed)
-    state.peak_memory_mb = peak_memory_mb(device)
+    scaler = torch.amp.GradScaler(device.type,
+                                  enabled=_needs_scaler(device, plan.precision))
+    return Training(task, model, eager, optimizer, scheduler, scaler, groups, plan, device)
 
 
 def _speed(resolved: ResolvedTask, plan: TrialPlan, task: Task, model: torch.nn.Module,
@@ -241,72 +299,6 @@ def _param_groups(resolved: ResolvedTask, plan: TrialPlan,
 def _optimizer_groups(groups: list[ParamGroup], hp: Mapping[str, Any]) -> list[dict[str, Any]]:
     """torch optimizer parameter groups: each with its own learning rate."""
     return [{"params": g.params, "lr": float(hp["lr"]) * g.lr_scale} for g in groups]
-
-
-def _freeze(groups: list[ParamGroup], epoch: int) -> None:
-    """Parameters train from the epoch after their ``frozen_epochs``; frozen ones get no
-    gradient, so the optimizer leaves them (and their momentum) alone."""
-    for group in groups:
-        if group.frozen_epochs <= 0:
-            continue  # never touched: an architecture's own frozen tensors stay frozen
-        trainable = epoch > group.frozen_epochs
-        for tensor in group.params:
-            tensor.requires_grad_(trainable)
-
-
-def _train_epoch(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: Any,
-                 scaler: Any, plan: TrialPlan, epoch: int, device: torch.device,
-                 precision: str) -> EpochRecord:
-    import torch
-
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    samples = 0
-    waited = 0.0
-    synchronize(device)
-    started = time.perf_counter()
-    batches = iter(task.train_batches(plan.batch_size, epoch))
-    while True:
-        asked = time.perf_counter()
-        batch = next(batches, _END)
-        waited += time.perf_counter() - asked
-        if batch is _END:
-            break
-        with autocast(device, precision):
-            loss, count = task.train_step(model, batch, device)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        loss_sum += loss.detach().float() * count
-        samples += count
-    synchronize(device)
-    seconds = time.perf_counter() - started
-    train_loss = float(loss_sum) / max(samples, 1)
-    if not math.isfinite(train_loss):
-        raise TrialFailed(f"training loss became {train_loss} in epoch {epoch}")
-    # The validation pass doubles as the end-to-end inference figure: real data, real
-    # pre-processing, the task's own batching and metric computation.
-    val_started = time.perf_counter()
-    val = _evaluate(task, model, "val", device, precision, plan.batch_size)
-    synchronize(device)
-    val_seconds = time.perf_counter() - val_started
-    lr = float(optimizer.param_groups[0]["lr"])
-    return EpochRecord(epoch, train_loss, val, lr, seconds, samples, val_seconds, waited)
-
-
-def _evaluate(task: Task, model: torch.nn.Module, split: str, device: torch.device,
-              precision: str, batch_size: int) -> dict[str, float]:
-    import torch
-
-    model.eval()
-    with torch.inference_mode(), autocast(device, precision):
-        metrics = task.evaluate(model, split, eval_batch_size(batch_size), device)
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if bad:
-        raise TrialFailed(f"{split} metric '{bad[0]}' is {metrics[bad[0]]}")
-    return {k: float(v) for k, v in metrics.items()}
 
 
 def _needs_scaler(device: torch.device, precision: str) -> bool:

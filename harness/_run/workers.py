@@ -24,16 +24,19 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
 from harness._config import TaskConfig
-from harness._records import EpochRecord
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._recover.checkpoints import CheckpointPlan
+from harness._run.keep import KeepSetup
 
 __all__ = ["TrialJob", "WorkerProcess", "WorkerSetup", "start_fork_server", "stop_fork_server",
            "wait", "worker_context"]
@@ -100,6 +103,27 @@ def stop_fork_server() -> None:
         server._stop()
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a worker without multiprocessing re-running the caller's ``__main__``: a worker
+    needs nothing from it, a notebook or ``python -`` has no file to re-run, and a script that
+    calls harness without an ``if __name__ == "__main__"`` guard would start a study inside
+    every worker."""
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__")
+             if main is not None and hasattr(main, name)}
+    try:
+        for name in saved:
+            if name == "__spec__":
+                main.__spec__ = None  # type: ignore[union-attr]
+            else:
+                delattr(main, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
 def death_reason(exitcode: int | None) -> str:
     """What a worker's exit status says about how it died, as a trial's failure reason."""
     if exitcode is None:
@@ -135,6 +159,8 @@ class TrialJob:
 
     plan: TrialPlan
     min_batch_size: int
+    checkpoint: CheckpointPlan | None = None
+    keep: KeepSetup | None = None
 
 
 def _exit_with_parent() -> None:
@@ -181,7 +207,9 @@ def release_memory(device: Any) -> None:
 
 
 def _worker_main(conn: Any, setup: WorkerSetup) -> None:
-    """Runs in the worker process: set up once, then one trial per job until told to stop."""
+    """Runs in the worker process: set up once, then one trial per job until told to stop.
+    SIGTERM (a preempted job, or the coordinating process stopping) makes the trial in flight
+    checkpoint and end as suspended."""
     _exit_with_parent()
     try:
         import torch
@@ -190,8 +218,10 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
         from harness._plugins import load_registry
         from harness._plugins import make_plugin_manager
         from harness._run.dataset import adopt_data
-        from harness._run.trial import run_trial
+        from harness._run.epochs import SUSPEND
+        from harness._run.trial import Suspended
 
+        signal.signal(signal.SIGTERM, lambda signum, frame: SUSPEND.set())
         if setup.threads > 0:
             torch.set_num_threads(setup.threads)
         resolved = resolve_task(setup.config, load_registry(make_plugin_manager(
@@ -206,17 +236,11 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
         while (job := conn.recv()) is not None:
             reset_peak_memory(device)
             conn.send(("started", None))  # the trial's time limit starts now
-
-            def on_epoch(record: EpochRecord) -> bool:
-                conn.send(("epoch", record))
-                return bool(conn.recv())
-
-            def speed(key: str) -> Any:
-                conn.send(("speed", key))
-                return conn.recv()
-
-            result = run_trial(resolved, job.plan, device, on_epoch,
-                               min_batch_size=job.min_batch_size, speed=speed)
+            try:
+                result = _run_job(conn, resolved, job, device)
+            except Suspended as suspended:
+                conn.send(("suspended", suspended.checkpoint))
+                break
             release_memory(device)
             conn.send(("result", (result, resident_mb())))
     except KeyboardInterrupt:  # the parent handles Ctrl-C and ends its workers
@@ -226,6 +250,26 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
             conn.send(("error", f"{type(exc).__name__}: {' '.join(str(exc).split())[:480]}"))
     finally:
         conn.close()
+
+
+def _run_job(conn: Any, resolved: Any, job: TrialJob, device: Any) -> TrialResult:
+    """One trial, asking the coordinating process over ``conn`` whatever it decides: the
+    pruner after each epoch, stored speed figures, whether to stage the model."""
+    from harness._run.keep import KeepPlan
+    from harness._run.trial import run_trial
+
+    def ask(kind: str, payload: Any) -> Any:
+        conn.send((kind, payload))
+        return conn.recv()
+
+    keep = None
+    if job.keep is not None:
+        keep = KeepPlan(job.keep.staging, lambda values: bool(ask("candidate", dict(values))),
+                        job.keep.card)
+    return run_trial(resolved, job.plan, device, lambda record: bool(ask("epoch", record)),
+                     min_batch_size=job.min_batch_size,
+                     speed=lambda key: ask("speed", key), checkpoint=job.checkpoint,
+                     keep=keep, notify=lambda message: conn.send(("notice", message)))
 
 
 @dataclass
@@ -250,7 +294,8 @@ class WorkerProcess:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, self.setup), daemon=True,
                                    name="harness-worker")
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         child.close()
         self.started = time.monotonic()
         return self
@@ -303,6 +348,12 @@ class WorkerProcess:
         assert self.job is not None
         return TrialResult(self.job.plan, "failed", fail_reason=reason,
                            duration_s=time.monotonic() - self.started)
+
+    def interrupt(self) -> None:
+        """Ask the trial in flight to checkpoint and stop (it answers ``suspended``)."""
+        if self.process is not None and self.process.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(self.process.pid, signal.SIGTERM)
 
     def stop(self, kill: bool = True) -> None:
         """End the process: at once (``kill``), or by asking it to finish."""

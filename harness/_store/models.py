@@ -26,8 +26,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
-__all__ = ["Base", "EpochRow", "MetricRow", "SpeedRow", "StudyRow", "TrialRow", "now",
-           "utcnow"]
+__all__ = ["Base", "EpochRow", "MetricRow", "ModelRow", "SpeedRow", "StudyRow", "TrialRow",
+           "now", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -62,6 +62,9 @@ class StudyRow(Base):
     """Trials that count in the budget (running or finished, less re-run failures): kept with
     every insert so claiming a trial reads one row, not a count of the whole study."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tracking: Mapped[dict[str, Any] | None]
+    """What experiment trackers need to find the study again (an MLflow parent run id), shared
+    by every process of the study."""
 
 
 class TrialRow(Base):
@@ -118,6 +121,25 @@ class TrialRow(Base):
     """A repeat: the number of the search trial whose configuration it trains again."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """The process running the trial (``host pid start-time``): on its own host a run tells a
+    dead owner at once, without waiting out the heartbeat grace period."""
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How often the trial was resumed from its checkpoint after its process died."""
+    infer_onnx_samples_per_s: Mapped[float | None] = mapped_column(Float)
+    """ONNX Runtime's throughput at ``infer_onnx_batch_size`` (kept models only)."""
+    infer_onnx_batch_size: Mapped[int | None]
+    infer_onnx_ms_p50: Mapped[float | None] = mapped_column(Float)
+    infer_onnx_ms_p90: Mapped[float | None] = mapped_column(Float)
+    infer_onnx_ms_p99: Mapped[float | None] = mapped_column(Float)
+    constraints: Mapped[dict[str, Any] | None]
+    """``[constraints]``: per limit, the measured figure, the limit and whether it holds."""
+    feasible: Mapped[bool | None] = mapped_column(Boolean)
+    """Every constraint holds (None: the study sets none)."""
+    compile_s: Mapped[float | None] = mapped_column(Float)
+    """Seconds ``torch.compile`` took before the first measured call (never in throughput)."""
+    warmup_s: Mapped[float | None] = mapped_column(Float)
+    """Seconds the meter warmed up until its timings were stable (autotuning included)."""
 
 
 class MetricRow(Base):
@@ -160,4 +182,26 @@ class SpeedRow(Base):
     hardware: Mapped[str] = mapped_column(String(300))
     figures: Mapped[dict[str, Any]]
     trial_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelRow(Base):
+    """A kept model: a trial's trained weights and model card in the artifact store
+    (``[artifacts] keep``). ``status`` is ``kept``, or ``missing`` with the ``reason`` (a full
+    disk, an unreachable bucket): the trial's results are stored either way."""
+
+    __tablename__ = "harness_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("harness_trials.id"), unique=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("harness_studies.id"), index=True)
+    location: Mapped[str] = mapped_column(String(1000))
+    """The model's folder: a local path or an ``s3://`` URI."""
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of ``model.safetensors``: checked whenever the model is loaded."""
+    bytes: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Kept on request (``harness reproduce --keep``), whatever its rank."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

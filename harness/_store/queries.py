@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from harness._store.models import EpochRow
 from harness._store.models import MetricRow
+from harness._store.models import ModelRow
 from harness._store.models import StudyRow
 from harness._store.models import TrialRow
 
@@ -34,7 +35,9 @@ __all__ = [
     "failures",
     "has_repeats",
     "history",
+    "kept_models",
     "metrics_by_trial",
+    "objective_values",
     "scored_points",
     "studies",
     "status_counts",
@@ -48,7 +51,8 @@ ROW_COLUMNS = ("number", "architecture", "optimizer", "scheduler", "hyperparamet
                "batch_size", "param_count", "train_samples_per_s", "infer_samples_per_s",
                "infer_latency_ms_p50", "infer_latency_ms_p99", "latency_b1_ms_p50",
                "latency_b1_ms_p99", "hardware", "precision",
-               "status", "duration_s", "data_wait_share", "id")
+               "status", "duration_s", "data_wait_share", "id", "infer_onnx_samples_per_s",
+               "infer_onnx_batch_size", "infer_onnx_ms_p50", "infer_onnx_ms_p99")
 """The trial columns a leaderboard row is made from."""
 
 
@@ -272,3 +276,43 @@ def study_for_export(session: Session, study: str
             EpochRow.trial_id.in_([t.id for t in trials])).order_by(EpochRow.epoch)):
         epochs.setdefault(epoch.trial_id, []).append(epoch)
     return row, trials, epochs
+
+
+def objective_values(session: Session, study_id: int, objectives: list[dict[str, Any]]
+                     ) -> list[tuple[int, int, str | None, tuple[float, ...]]]:
+    """(row id, number, configuration key, objective values) of every complete trial that
+    has all of them: validation metrics by name, throughput objectives from their column."""
+    rows = session.execute(select(TrialRow.id, TrialRow.number, TrialRow.config_key,
+                                  TrialRow.train_samples_per_s, TrialRow.infer_samples_per_s)
+                           .where(TrialRow.study_id == study_id,
+                                  TrialRow.status == "complete")).all()
+    metrics = metrics_by_trial(session, [r[0] for r in rows])
+    found = []
+    for trial_id, number, key, train_speed, infer_speed in rows:
+        speeds = {"train_samples_per_s": train_speed, "infer_samples_per_s": infer_speed}
+        values = [speeds.get(o["column"]) if o["column"] in speeds
+                  else metrics.get(trial_id, {}).get(o["column"]) for o in objectives]
+        known = [float(v) for v in values if v is not None]
+        if len(known) == len(values):
+            found.append((trial_id, number, key, tuple(known)))
+    return found
+
+
+def kept_models(session: Session, study_id: int | None = None) -> list[dict[str, Any]]:
+    """Every kept (or missing) model, with its study and trial, best studies first by name."""
+    query = (select(ModelRow.id, ModelRow.trial_id, ModelRow.location, ModelRow.checksum,
+                    ModelRow.bytes, ModelRow.status, ModelRow.reason, ModelRow.created_at,
+                    ModelRow.pinned,
+                    StudyRow.name.label("study"), StudyRow.primary_metric, StudyRow.direction,
+                    TrialRow.number.label("trial"), TrialRow.architecture,
+                    TrialRow.optimizer)
+             .join(TrialRow, TrialRow.id == ModelRow.trial_id)
+             .join(StudyRow, StudyRow.id == ModelRow.study_id)
+             .order_by(StudyRow.name, TrialRow.number))
+    if study_id is not None:
+        query = query.where(ModelRow.study_id == study_id)
+    rows = [dict(r) for r in session.execute(query).mappings()]
+    metrics = metrics_by_trial(session, [r["trial_id"] for r in rows])
+    for row in rows:
+        row["metrics"] = metrics.get(row["trial_id"], {})
+    return rows

@@ -33,6 +33,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import inspect
@@ -50,6 +51,7 @@ from harness._errors import TrialTakenOver
 from harness._records import EpochRecord
 from harness._records import TrialPlan
 from harness._records import TrialResult
+from harness._recover.owner import process_owner
 from harness._store.lock import DatabaseLock
 from harness._store.models import EpochRow
 from harness._store.models import MetricRow
@@ -69,6 +71,8 @@ BUSY_TIMEOUT_ENV = "HARNESS_SQLITE_BUSY_TIMEOUT_S"
 """How long one SQLite statement waits for another process's write lock before it fails (and
 the write is retried, up to ``OUTAGE_S``); tests set it to seconds."""
 T = TypeVar("T")
+RELEASED = 0.0
+"""The heartbeat of a trial its process released with a checkpoint: older than any grace."""
 OUTAGE_S = 600.0
 """How long a write during a study waits out a database that is locked (another process
 holding a long write transaction) or unreachable (a PostgreSQL restart, a network blip),
@@ -335,6 +339,10 @@ class ResultsStore:
                                                     TrialRow.number.in_(numbers)))
             return {row.number: row for row in rows}
 
+    def trial_number(self, trial_id: int) -> int | None:
+        with self.session() as s:
+            return s.scalar(select(TrialRow.number).where(TrialRow.id == trial_id))
+
     def failed_not_retried(self, study_id: int) -> list[TrialRow]:
         with self.session() as s:
             return list(s.scalars(select(TrialRow).where(
@@ -348,6 +356,28 @@ class ResultsStore:
             s.execute(update(TrialRow).where(TrialRow.id.in_(trial_ids),
                                              TrialRow.status == "running")
                       .values(heartbeat_at=now()))
+
+    @survives_outages
+    def release(self, trial_id: int) -> None:
+        """This process stops running a trial it checkpointed (Ctrl-C, SIGTERM): the row stays
+        ``running`` with no heartbeat and no owner, so the next run resumes it at once."""
+        with self.session() as s:
+            s.execute(update(TrialRow).where(TrialRow.id == trial_id,
+                                             TrialRow.status == "running")
+                      .values(heartbeat_at=RELEASED, owner=None))
+
+    @survives_outages
+    def take_over(self, trial_id: int, owner: str, died: bool = True) -> bool:
+        """Make this process the owner of a running trial it will resume; False if the row is
+        no longer running. ``died``: its process died (counted against the resumption limit;
+        a trial released with a checkpoint is not). Call under the study lock, after judging
+        the owner dead."""
+        with self.session() as s:
+            changed = s.execute(update(TrialRow).where(TrialRow.id == trial_id,
+                                                       TrialRow.status == "running")
+                                .values(heartbeat_at=now(), owner=owner,
+                                        resumes=TrialRow.resumes + int(died)))
+            return bool(changed.rowcount)  # type: ignore[attr-defined]
 
     @survives_outages
     def fail_if_running(self, trial_id: int, reason: str) -> bool:
@@ -406,7 +436,8 @@ class ResultsStore:
                 hardware=context.hardware(plan.precision), precision=plan.precision,
                 memory_format=plan.memory_format, compile_mode=plan.compile,
                 space_hash=context.space_hash, environment=context.environment,
-                heartbeat_at=now(), config_key=plan.config_key(), repeat_of=plan.repeat_of)
+                heartbeat_at=now(), config_key=plan.config_key(), repeat_of=plan.repeat_of,
+                owner=process_owner())
             s.add(row)
             s.execute(update(StudyRow).where(StudyRow.id == study_id)
                       .values(claimed=StudyRow.claimed + 1))
@@ -460,7 +491,11 @@ class ResultsStore:
 
     @survives_outages
     def add_epoch(self, trial_id: int, record: EpochRecord) -> None:
+        """Store an epoch (again, when a resumed trial trains it a second time: an older
+        checkpoint was the last one on disk)."""
         with self.session() as s:
+            s.execute(delete(EpochRow).where(EpochRow.trial_id == trial_id,
+                                             EpochRow.epoch == record.epoch))
             s.add(EpochRow(trial_id=trial_id, epoch=record.epoch, train_loss=record.train_loss,
                            lr=record.lr, train_seconds=record.train_seconds,
                            val_metrics=dict(record.val_metrics),
@@ -545,6 +580,12 @@ def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
         row.infer_latency_ms_p50 = result.inference.latency_ms_p50
         row.infer_latency_ms_p90 = result.inference.latency_ms_p90
         row.infer_latency_ms_p99 = result.inference.latency_ms_p99
+    if result.onnx is not None:
+        row.infer_onnx_samples_per_s = _finite(result.onnx.samples_per_s)
+        row.infer_onnx_batch_size = result.onnx.batch_size
+        row.infer_onnx_ms_p50 = result.onnx.latency_ms_p50
+        row.infer_onnx_ms_p90 = result.onnx.latency_ms_p90
+        row.infer_onnx_ms_p99 = result.onnx.latency_ms_p99
     if result.latency_b1 is not None:
         row.latency_b1_ms_p50 = result.latency_b1.latency_ms_p50
         row.latency_b1_ms_p90 = result.latency_b1.latency_ms_p90

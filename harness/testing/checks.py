@@ -213,6 +213,50 @@ def _architecture_on_task(checker: _Checker, registry: Registry, choice: Archite
         checker.run(f"{prefix} evaluates", evaluates)
         checker.run(f"{prefix} deterministic under a seed", seeded)
         checker.run(f"{prefix} picklable (worker processes)", picklable)
+        _exports(checker, prefix, choice, task, build)
+
+
+def _exports(checker: _Checker, prefix: str, choice: ArchitectureChoice, task: Any,
+             build: Callable[[], Any]) -> None:
+    """The export the spec promises (``onnx_export``): written, and answering as PyTorch does
+    in ONNX Runtime on a tiny input."""
+    import importlib.util
+
+    check = f"{prefix} exports to ONNX ({choice.spec.onnx_export})"
+    if choice.spec.onnx_export == "none":
+        checker.skip(check, choice.spec.export_note or "its spec says it does not export")
+        return
+    if importlib.util.find_spec("onnxruntime") is None:
+        checker.skip(check, "onnxruntime is not installed (pip install 'harness[export]')")
+        return
+    checker.run(check, lambda: _onnx_agrees(build(), task, choice.spec.onnx_export == "single"))
+
+
+def _onnx_agrees(model: Any, task: Any, single: bool) -> str | None:
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from harness._export.onnx import OnnxModule
+    from harness._export.onnx import as_tensor_input
+    from harness._export.onnx import export_onnx
+    from harness._export.onnx import onnx_session
+    from harness._export.onnx import tensor_pairs
+
+    model.eval()
+    example = as_tensor_input(task.example_input(1 if single else 2, torch.device("cpu")))
+    with tempfile.TemporaryDirectory(prefix="harness-kit-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        names = export_onnx(model, example, path, single)
+        onnx = OnnxModule(onnx_session(path), names, detections=names[:1] == ["boxes"])
+        with torch.inference_mode():
+            expected, actual = model(example), onnx(example)
+    for a, b in tensor_pairs(expected, actual):
+        if a.shape != b.shape or not torch.allclose(a.float(), b.float(), rtol=1e-3,
+                                                    atol=1e-4):
+            return "ONNX Runtime's outputs differ from PyTorch's"
+    return None
 
 
 def _resolve(registry: Registry, name: str) -> ArchitectureChoice | None:

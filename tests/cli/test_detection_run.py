@@ -62,6 +62,42 @@ def test_detectors_train_and_report_map_and_speed(write_task, tmp_path):
         # batched throughput and batch-1 latency, both through the detector's NMS
         assert row["infer_samples_per_s"] > 0 and row["latency_b1_ms_p50"] > 0
         assert row["hyperparameters"]["arch.backbone"] in ("resnet10t", "mobilenetv3_small_050")
+    _detectors_export_with_their_nms_and_predict_photos(db, tmp_path)
+
+
+def _detectors_export_with_their_nms_and_predict_photos(db, tmp_path):
+    """Both kept detectors export to ONNX with their post-processing, checked on the test
+    split in ONNX Runtime; predictions on a photo of another size come back in its pixels."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    photo = tmp_path / "photos" / "wide.png"
+    photo.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 150, 3), np.uint8)).save(
+        photo)
+    for trial in ("0", "1"):
+        out = tmp_path / f"onnx-{trial}"
+        ran = run_cli("model", "export", "det", trial, "--db", str(db), "--out", str(out))
+        assert ran.returncode == 0, ran.stderr
+        card = json.loads((out / "card.json").read_text())
+        assert card["export"]["verified"] and not card["export"]["batch_axis"]
+        assert card["export"]["outputs"] == ["boxes", "scores", "labels"]
+        assert "one image per call" in ran.stdout
+        torchscript = run_cli("model", "export", "det", trial, "--db", str(db), "--out",
+                              str(tmp_path / f"ts-{trial}"), "--format", "torchscript")
+        assert torchscript.returncode == 0, torchscript.stderr
+        predictions = tmp_path / f"p-{trial}.csv"
+        ran = run_cli("model", "predict", "det", trial, str(photo.parent), "--db", str(db),
+                      "--out", str(predictions), "--runtime", "onnx")
+        assert ran.returncode == 0, ran.stderr
+        with predictions.open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows and all(r["path"] == str(photo) for r in rows)
+        boxes = [r for r in rows if r["prediction"]]
+        assert all(0 <= float(r["x0"]) <= float(r["x1"]) <= 150 and
+                   0 <= float(r["y0"]) <= float(r["y1"]) <= 90 for r in boxes)
 
 
 def test_messy_voc_run_reports_repairs_once(write_task, tmp_path):

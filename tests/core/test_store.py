@@ -41,7 +41,7 @@ def test_fresh_database_gets_our_tables_and_wal(tmp_path):
     tables = set(inspect(store.engine).get_table_names())
     assert {"harness_studies", "harness_trials", "harness_metrics", "harness_epochs",
             "harness_alembic_version"} <= tables
-    assert store.schema_revision() == "0.3"
+    assert store.schema_revision() == "0.4"
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -68,7 +68,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
     con.execute("UPDATE harness_alembic_version SET version_num = '0.0'")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.3: run "
+    with pytest.raises(StoreError, match=r"has schema 0.0, this harness needs 0.4: run "
                                          r"`harness db upgrade"):
         ResultsStore(url)
 
@@ -76,7 +76,7 @@ def test_old_schema_names_the_upgrade_command(tmp_path):
 def test_db_upgrade_command(tmp_path):
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(tmp_path / "new.db")])
     assert result.exit_code == 0, result.output
-    assert "schema at 0.3" in result.output
+    assert "schema at 0.4" in result.output
 
 
 def test_passwords_never_appear():
@@ -112,13 +112,13 @@ def test_a_0_1_database_upgrades_to_the_head_keeping_its_trials(tmp_path):
                 f"(1, {number}, '{status}', 'a', 'o', 's', 8, '{{}}', 0, 'cpu', 'cpu', 'fp32', "
                 "'h', '{}', 'contiguous', 'none', '2026-01-01')")
     engine.dispose()
-    with pytest.raises(StoreError, match="has schema 0.1, this harness needs 0.3"):
+    with pytest.raises(StoreError, match="has schema 0.1, this harness needs 0.4"):
         ResultsStore(f"sqlite:///{db}")
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", str(db)])
     assert result.exit_code == 0, result.output
     store = ResultsStore(f"sqlite:///{db}")
     try:
-        assert store.schema_revision() == "0.3" and store.claimed(1) == 3
+        assert store.schema_revision() == "0.4" and store.claimed(1) == 3
         assert store.count_trials("old") == {"complete": 2, "failed": 1}
         (failed,) = store.failed_not_retried(1)
         store.mark_retried(failed.id)
@@ -137,3 +137,24 @@ def test_a_postgresql_url_without_its_driver_says_what_to_install(monkeypatch):
     with pytest.raises(StoreError, match=r"the PostgreSQL driver is not installed .*"
                                          r"pip install 'harness\[postgres\]'"):
         ResultsStore("postgresql+psycopg://u:pw@127.0.0.1:1/nothing")
+
+
+def test_the_migrations_build_exactly_the_models_tables(tmp_path):
+    """Alembic's autogenerate finds nothing to add or drop between a database the migrations
+    made and the SQLAlchemy models: a column added to one is added to the other."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from harness._store.models import Base
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    ResultsStore(url).close()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column",
+                                              "remove_column")
+                  and getattr(d[1], "name", "") != "harness_alembic_version"]
+    assert structural == []

@@ -31,7 +31,7 @@ class Quiet:
     def notice(self, *args): ...
 
 
-def _scripted(run, plan, device, on_epoch, min_batch_size, speed=None):
+def _scripted(run, plan, device, on_epoch, min_batch_size, speed=None, **_):
     """Trials 0 and 1 score 0.9 every epoch, later ones 0.1: the median pruner must stop
     those after their first epoch."""
     score = 0.9 if plan.number < 2 else 0.1

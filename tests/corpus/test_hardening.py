@@ -222,7 +222,8 @@ def test_a_decompression_bomb_and_a_fifo_are_skipped_and_counted(write_task, tmp
 
 def test_ctrl_c_twice_is_quiet(write_task, tmp_path):
     """A terminal's Ctrl-C reaches the whole process group (the fork server and workers too);
-    twice in quick succession: the trial is stored as interrupted, and no traceback."""
+    twice in quick succession: the trial is suspended (released, its checkpoint kept for the
+    next run), and no traceback."""
     task = write_task(replace=(("n_trials = 2\nepochs = 1", "n_trials = 2\nepochs = 50"),))
     db = tmp_path / "twice.db"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(task), "--db", str(db)],
@@ -243,4 +244,6 @@ def test_ctrl_c_twice_is_quiet(write_task, tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT status FROM harness_trials").fetchall() == [("failed",)]
+        assert con.execute("SELECT status, heartbeat_at, owner FROM harness_trials"
+                           ).fetchall() == [("running", 0.0, None)]
+    assert list((tmp_path / "checkpoints").glob("study-1/trial-0.pt"))

@@ -167,7 +167,8 @@ def _failures(results):
 def test_kit_catches_a_broken_architecture(faulty_registry):
     noisy = _failures(check_architecture(faulty_registry, "noisy_unpicklable"))
     assert set(noisy) == {"[classification] deterministic under a seed",
-                          "[classification] picklable (worker processes)"}
+                          "[classification] picklable (worker processes)",
+                          "[classification] exports to ONNX (batch)"}  # its noise differs
     wrong = _failures(check_architecture(faulty_registry, "wrong_shape"))
     assert "[classification] trains a step" in wrong
     assert "Target" in wrong["[classification] trains a step"] or "out of bounds" in wrong[
@@ -249,3 +250,43 @@ def test_the_kit_catches_a_pruner_that_raises():
 
     registry = _search_registry(harness.PrunerSpec("broken", build=lambda request: Broken()))
     assert "a pruner bug" in _failed(check_pruner(registry, "broken"))["decides every epoch"]
+
+
+def _flat_linear(request):
+    from torch import nn
+    c, h, w = request.io["input_shape"]
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, request.io["num_classes"]))
+
+
+class _Unexportable(torch.nn.Module):
+    """A model whose forward uses an operator ONNX has none of."""
+
+    def __init__(self, request):
+        super().__init__()
+        self.inner = _flat_linear(request)
+
+    def forward(self, x):
+        out = self.inner(x)
+        return out + torch.linalg.svdvals(out[:, :2, None]).sum()
+
+
+class _ExportPlugin:
+    @harness.hookimpl
+    def register_architectures(self, register: harness.RegisterArchitecture) -> None:
+        register(harness.ArchitectureSpec("plain", _flat_linear, ("classification",)))
+        register(harness.ArchitectureSpec("declined", _flat_linear, ("classification",),
+                                          onnx_export="none",
+                                          export_note="keeps a Python callback"))
+        register(harness.ArchitectureSpec("unexportable", _Unexportable,
+                                          ("classification",)))
+
+
+def test_the_kit_tries_the_promised_export_and_skips_a_declared_refusal():
+    registry = load_registry(make_plugin_manager(extra=[_ExportPlugin()]))
+    plain = {r.check: r for r in check_architecture(registry, "plain")}
+    assert plain["[classification] exports to ONNX (batch)"].ok is True
+    declined = {r.check: r for r in check_architecture(registry, "declined")}
+    skipped = declined["[classification] exports to ONNX (none)"]
+    assert skipped.ok is None and skipped.detail == "keeps a Python callback"
+    broken = _failures(check_architecture(registry, "unexportable"))
+    assert set(broken) == {"[classification] exports to ONNX (batch)"}

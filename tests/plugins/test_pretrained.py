@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 import harness
-from harness._run.trial import _freeze
+from harness._run.epochs import _freeze
 from harness._run.trial import _optimizer_groups
 from harness._specs import ModelRequest
 from harness_plugins import arch_detectors

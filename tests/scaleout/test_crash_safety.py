@@ -4,6 +4,7 @@ intact, the database stays consistent, and the next run completes the budget."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.conftest import run_cli
 from tests.conftest import says
 from tests.scaleout.conftest import assert_consistent
 from tests.scaleout.conftest import finish
@@ -74,10 +76,11 @@ def test_sigkill_at_each_bookkeeping_step_then_resume(write_task, tmp_path, poin
                {k: row[k] for k in ("status", "finished_at", "hyperparameters")}
 
     if point in ("started:1", "epoch:1", "epoch:3"):
-        # the dead trial: failed by the heartbeat check, then re-run with its hyperparameters
+        # the dead trial (no checkpoint yet): failed as soon as its owner is seen dead on this
+        # host, then re-run with its hyperparameters
         dead = [r for r in after.rows if r["status"] == "failed"]
         assert len(dead) == 1 and dead[0]["retried"], after.rows
-        assert "heartbeat" in dead[0]["fail_reason"]
+        assert "its process died" in dead[0]["fail_reason"]
         rerun = next(t for t in after.optuna
                      if t.user_attrs.get("harness_retry_of") == dead[0]["number"])
         assert rerun.state == optuna.trial.TrialState.COMPLETE
@@ -137,21 +140,29 @@ def test_sigkill_from_outside_mid_trial_leaves_no_orphan_worker(write_task, tmp_
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_and_sigterm_end_the_trial_cleanly_with_a_summary(write_task, tmp_path, sig):
-    task = write_task(replace=(("n_trials = 2\nepochs = 1", "n_trials = 2\nepochs = 50"),))
+def test_ctrl_c_and_sigterm_suspend_the_trial_with_a_summary_and_the_next_run_resumes(
+        write_task, tmp_path, sig):
+    """Ctrl-C, or SIGTERM (how Slurm and Kubernetes preempt): the trial in flight checkpoints
+    and is released, the summary says so, and the next run resumes it where it stopped."""
+    task = write_task(replace=(("n_trials = 2\nepochs = 1", "n_trials = 1\nepochs = 50"),))
     db = tmp_path / "stop.db"
     process = harness_process("run", str(task), "--db", str(db))
     _wait_for_epoch(db)
     process.send_signal(sig)
     code, out, err = finish(process, timeout=60)
     assert code == 130, err
-    assert says(out, "interrupted: ran 1 trial(s)") and says(out, "1 failed"), out
+    assert says(out, "interrupted: ran 1 trial(s)") and says(out, "1 suspended"), out
     assert "Traceback" not in err
     state = study_state(f"sqlite:///{db}", "tiny")
-    assert [(r["status"], r["fail_reason"]) for r in state.rows] == \
-           [("failed", "interrupted by the user")]
+    assert [(r["status"], r["heartbeat_at"], r["owner"]) for r in state.rows] == \
+           [("running", 0.0, None)]
+    assert state.optuna[0].state == optuna.trial.TrialState.RUNNING
+    again = run_cli("run", str(task), "--db", str(db), process=True)
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"trial 0 resumed from epoch \d+", again.stdout + again.stderr)
+    state = study_state(f"sqlite:///{db}", "tiny")
+    assert [(r["status"], r["resumes"]) for r in state.rows] == [("complete", 0)]
     assert_consistent(state)
-    assert state.optuna[0].state == optuna.trial.TrialState.FAIL
 
 
 def test_sigkill_on_postgresql_releases_the_lock_and_resume_completes(write_task, pg_url):
