@@ -68,13 +68,16 @@ class ArtifactStore:
     """The kept models under one root (a folder or an object-storage URL)."""
 
     def __init__(self, root: str, db_url: str) -> None:
-        self.root = root.rstrip("/")
-        self.remote = is_remote(self.root)
+        self.remote = is_remote(root)
+        # An object-storage URL may carry options (?endpoint_override=…): paths go before them.
+        base, _, self.query = root.partition("?") if self.remote else (root, "", "")
+        self.root = base.rstrip("/")
         self.staging_root = (Path(self.root) if not self.remote
                              else _results_folder(db_url) / "artifacts") / ".staging"
 
     def location(self, study_id: int, study: str, number: int) -> str:
-        return f"{self.root}/study-{study_id}-{name_slug(study)}/trial-{number}"
+        path = f"{self.root}/study-{study_id}-{name_slug(study)}/trial-{number}"
+        return f"{path}?{self.query}" if self.query else path
 
     def staging(self, study_id: int, number: int) -> Path:
         """Where a trial's worker writes the files it offers (always local)."""

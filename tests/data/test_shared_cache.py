@@ -90,3 +90,33 @@ def test_cache_list_and_clear(tmp_path):
     cleared = run_cli("cache", "clear", "--db", db)
     assert "removed 1 cache entry" in cleared.stdout
     assert says(run_cli("cache", "list", "--db", db).stdout, "0 entries")
+
+
+def test_kept_models_go_to_object_storage_whole_and_come_back_checked(write_task, tmp_path,
+                                                                       s3_url, monkeypatch):
+    """[artifacts] uri = s3://…: kept models are published to the bucket (the card last),
+    dropped-out ones deleted from it, and export downloads, checks and writes one."""
+    import sqlite3
+
+    from pyarrow import fs
+
+    task = write_task(replace=(("n_trials = 2", "n_trials = 3"),),
+                      append=f'\n[artifacts]\nkeep = 1\nuri = "{s3_url}"\n')
+    db = tmp_path / "s3.db"
+    ran = run_cli("run", str(task), "--db", str(db), env=S3_ENV)
+    assert ran.returncode == 0, ran.stderr
+    with sqlite3.connect(db) as con:
+        ((location, status),) = con.execute("SELECT location, status FROM harness_models")
+    assert status == "kept" and location.startswith("s3://harness-cache/shared/study-1-tiny/")
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    filesystem, _ = fs.FileSystem.from_uri(s3_url.replace("/shared", ""))
+    stored = [info.path for info in filesystem.get_file_info(
+        fs.FileSelector("harness-cache/shared", recursive=True)) if info.is_file]
+    assert sorted(p.rsplit("/", 1)[1] for p in stored) == ["card.json", "model.safetensors"]
+    listed = run_cli("model", "list", "--db", str(db))
+    assert "s3://harness-cache/shared/study-1-tiny/" in listed.stdout
+    exported = run_cli("model", "export", "tiny", "--db", str(db), "--out", str(tmp_path / "e"),
+                       "--format", "safetensors", env=S3_ENV)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "e" / "model.safetensors").is_file()
