@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -342,3 +347,75 @@ def says(text: str, phrase: str) -> bool:
     import re
 
     return re.search(rf"(?<![\w.]){re.escape(phrase)}(?![\w])", text) is not None
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at 127.0.0.1 (now)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(command: list[str], port: int, env: dict[str, str] | None = None,
+            ready: str | None = None, timeout: float = 90) -> Iterator[str]:
+    """A server (moto's S3, MLflow's tracking server, optuna-dashboard) started for a test:
+    yields its base URL once it answers (an HTTP GET of ``ready`` succeeds, or the port takes
+    connections), and stops it and every process it started (MLflow's workers) afterwards."""
+    import signal
+
+    base = f"http://127.0.0.1:{port}"
+    # A file, not a pipe: a chatty server never blocks on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **(env or {})}, start_new_session=True)
+        try:
+            _wait_until_serving(server, log, command, base, port, ready, timeout)
+            yield base
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def _wait_until_serving(server: subprocess.Popen[bytes], log: Any, command: list[str],
+                        base: str, port: int, ready: str | None, timeout: float) -> None:
+    import socket
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"{' '.join(command)} exited: "
+                                 f"{log.read().decode(errors='replace')[-2000:]}")
+        try:
+            if ready is None:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            else:
+                urllib.request.urlopen(base + ready, timeout=5).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{' '.join(command)} did not start"
+            time.sleep(0.3)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
+                  "--v=0", "--virtual-time-budget=15000"]
+
+
+def chromium(*args: str, profile: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium (``--dump-dom URL``, ``--screenshot=FILE URL``): pages render with
+    their JavaScript for up to 15 s of virtual time; ``profile`` is a fresh user-data folder."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "chromium is required (apt-get install chromium; .ci/run installs it)"
+    return subprocess.run([found, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=timeout)

@@ -7,17 +7,15 @@ pyarrow's own S3 client — no mock of the client.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import free_port
 from tests.conftest import run_cli
 from tests.conftest import says
+from tests.conftest import serving
 from tests.data.test_cache import FOLDER_TASK
 from tests.data.test_cache import builds
 from tests.data.test_cache import write_jpegs
@@ -27,32 +25,13 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "harness", "AWS_SECRET_ACCESS_KEY": "harness-secr
           "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def s3_url() -> Iterator[str]:
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, **S3_ENV})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto's S3 server did not start"
-                time.sleep(0.2)
+    port = free_port()
+    with serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                 port, env=S3_ENV):
         yield (f"s3://harness-cache/shared?endpoint_override=127.0.0.1:{port}&scheme=http"
                "&region=us-east-1&allow_bucket_creation=true")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_a_shared_cache_is_decoded_once_for_every_machine(tmp_path, s3_url):

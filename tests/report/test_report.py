@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,15 +15,12 @@ from harness._report.pareto import pareto_mask
 from harness._store import ResultsStore
 from harness._store import TrialContext
 from tests.conftest import TINY_TASK
+from tests.conftest import chromium
 from tests.conftest import run_cli
 from tests.core.test_store import _result
 from tests.core.test_store import _study
 
 HOSTILE = "<script>alert(1)</script>"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
-                  "--v=0", "--virtual-time-budget=15000"]
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +132,16 @@ def test_pareto_mask_on_handmade_points():
 
 @pytest.mark.slow  # starts Chromium
 def test_html_renders_in_a_real_headless_browser(report_dir):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is required (apt-get install chromium; .ci/run installs it)"
     page = (report_dir / "report.html").resolve()
     shot = report_dir / "screenshot.png"
-    base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={report_dir / 'profile'}"]
-    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    dom = chromium("--dump-dom", page.as_uri(), profile=report_dir / "profile")
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
     assert not [line for line in console if "Uncaught" in line or "Error" in line], console
     figures = (report_dir / "report.html").read_text().count("class='figure'")
     assert f'data-rendered="{figures}"' in dom.stdout
     assert dom.stdout.count("class=\"main-svg\"") >= figures  # Plotly drew every figure
-    subprocess.run([*base, "--window-size=1300,3800", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    chromium("--window-size=1300,3800", f"--screenshot={shot}", page.as_uri(),
+             profile=report_dir / "profile")
     assert shot.stat().st_size > 50_000
 
 
