@@ -56,6 +56,7 @@ from harness._specs import RegisterPruner
 from harness._specs import RegisterSampler
 from harness._specs import RegisterScheduler
 from harness._specs import RegisterTask
+from harness._specs import RegisterTracker
 from harness._specs import SamplerSpec
 from harness._specs import SchedulePlan
 from harness._specs import SchedulerSpec
@@ -63,6 +64,9 @@ from harness._specs import SearchRequest
 from harness._specs import Task
 from harness._specs import TaskContext
 from harness._specs import TaskSpec
+from harness._specs import Tracker
+from harness._specs import TrackerSetup
+from harness._specs import TrackerSpec
 from harness._version import __version__ as __version__
 
 __all__ = [
@@ -102,6 +106,7 @@ __all__ = [
     "RegisterSampler",
     "RegisterScheduler",
     "RegisterTask",
+    "RegisterTracker",
     "Registry",
     "SamplerSpec",
     "SchedulePlan",
@@ -115,6 +120,9 @@ __all__ = [
     "TaskConfig",
     "TaskContext",
     "TaskSpec",
+    "Tracker",
+    "TrackerSetup",
+    "TrackerSpec",
     "TrialFailed",
     "TrialPlan",
     "TrialResult",

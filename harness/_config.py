@@ -188,6 +188,9 @@ class TaskConfig:
     """The task file as written: stored with the study, so ``harness reproduce`` rebuilds a
     trial after the file on disk has changed or gone."""
     artifacts: ArtifactsSection = ArtifactsSection()
+    tracking: Mapping[str, str] = field(default_factory=dict)
+    """``[tracking]``: experiment trackers by name, each with its setting (a URI, a folder,
+    a project); checked against the installed trackers when the file is resolved."""
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what gets stored and hashed)."""
@@ -202,10 +205,13 @@ class TaskConfig:
 
     def with_overrides(self, *, n_trials: int | None = None, timeout_s: float | None = None,
                        db: str | None = None, study: str | None = None,
-                       workers: int | None = None) -> TaskConfig:
-        """Apply command-line overrides: the budget, the storage, the study name and how many
-        worker processes run trials (none of them changes the search space)."""
+                       workers: int | None = None,
+                       tracking: Mapping[str, str] | None = None) -> TaskConfig:
+        """Apply command-line overrides: the budget, the storage, the study name, how many
+        worker processes run trials and the trackers added (none of them changes the search
+        space)."""
         budget, device = self.budget, self.device
+        trackers = {**self.tracking, **(tracking or {})}
         if workers is not None:
             _check(workers >= 0, "--workers", "", "must be 0 (in-process) or more")
             device = replace(device, workers=workers)
@@ -216,7 +222,8 @@ class TaskConfig:
             _check(timeout_s > 0, "--timeout", "", "must be positive")
             budget = replace(budget, timeout_s=timeout_s)
         return replace(self, budget=budget, device=device, db=db if db is not None else self.db,
-                       study=replace(self.study, name=study) if study else self.study)
+                       study=replace(self.study, name=study) if study else self.study,
+                       tracking=trackers)
 
 
 # The one source of every default: the section dataclasses above.
@@ -271,7 +278,7 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
         raise ConfigError(source, "", "cannot read task file: values nested too deeply") from None
     top = _Table(source, "", data)
     top.expect("study", "dataset", "search", "budget", "device", "results", "task",
-               "artifacts")
+               "artifacts", "tracking")
     study = _study(top.table("study", required=True), source)
     dataset = _dataset(top.table("dataset", required=True))
     search = _search(top.table("search", required=True))
@@ -282,11 +289,17 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
     results.done()
     task_options = top.table("task").raw()
     artifacts = _artifacts(top.table("artifacts"), base_dir)
+    tracking = _tracking(top.table("tracking"))
     top.done()
     if db and "://" not in db:
         db = f"sqlite:///{(base_dir / db).resolve().as_posix()}"
     return TaskConfig(source, base_dir, study, dataset, search, budget, device,
-                      task_options, db, text, artifacts)
+                      task_options, db, text, artifacts, tracking)
+
+
+def _tracking(t: _Table) -> dict[str, str]:
+    """``[tracking]``: tracker name → setting; which names exist is the plugins' to say."""
+    return {name: t.get(name, str, check=_nonempty) for name in list(t.data)}
 
 
 def _artifacts(t: _Table, base_dir: Path) -> ArtifactsSection:

@@ -46,7 +46,7 @@ ENTRY_POINT_GROUP = "harness"
 PROJECT_DISTRIBUTION = "harness"
 REGISTER_HOOKS = ("register_architectures", "register_optimizers", "register_schedulers",
                   "register_tasks", "register_datasets", "register_samplers",
-                  "register_pruners")
+                  "register_pruners", "register_trackers")
 
 hookimpl = pluggy.HookimplMarker("harness")
 

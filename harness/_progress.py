@@ -129,6 +129,8 @@ def summary_line(summary: StudySummary) -> str:
         held += f", {summary.repeats} repeat(s) of the best configurations"
     suspended = (f", {summary.suspended} suspended: resumed from their checkpoints by the "
                  "next run" if summary.suspended else "")
+    if summary.tracking_failures:
+        held += f"; {summary.tracking_failures} tracker event(s) not recorded"
     return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "
             f"{summary.duration_s:.1f} s ({summary.complete} complete, {summary.pruned} pruned, "
             f"{summary.failed} failed{suspended}); {held}; results in {summary.db}")

@@ -147,3 +147,6 @@ class StudySummary:
     """Finished repeats of the best configurations (``[budget] repeats``)."""
     suspended: int = 0
     """Trials this run stopped with a checkpoint (Ctrl-C, SIGTERM): the next run resumes them."""
+    tracking_failures: int = 0
+    """Events an experiment tracker (``[tracking]``) failed to record (each tracker's first
+    failure was a warning)."""

@@ -25,6 +25,7 @@ from harness._specs import PrunerSpec
 from harness._specs import SamplerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
+from harness._specs import TrackerSpec
 
 __all__ = ["ArchitectureChoice", "Registry", "SpecTable", "UnknownName"]
 
@@ -103,13 +104,14 @@ class Registry:
         self.datasets: SpecTable[DatasetSpec] = SpecTable("dataset")
         self.samplers: SpecTable[SamplerSpec] = SpecTable("sampler")
         self.pruners: SpecTable[PrunerSpec] = SpecTable("pruner")
+        self.trackers: SpecTable[TrackerSpec] = SpecTable("tracker")
         for table in self._tables():
             table.describe = describe
         self._catalog_names: dict[str, frozenset[str]] = {}
 
     def _tables(self) -> tuple[SpecTable[Any], ...]:
         return (self.architectures, self.catalogs, self.optimizers, self.schedulers,
-                self.tasks, self.datasets, self.samplers, self.pruners)
+                self.tasks, self.datasets, self.samplers, self.pruners, self.trackers)
 
     def add(self, spec: Any, plugin: str) -> None:
         """Register ``spec`` for ``plugin``; the spec's type decides its kind."""
@@ -135,6 +137,7 @@ class Registry:
             DatasetSpec: self.datasets,
             SamplerSpec: self.samplers,
             PrunerSpec: self.pruners,
+            TrackerSpec: self.trackers,
         }
         return tables.get(type(spec))
 
@@ -148,7 +151,7 @@ class Registry:
                             ("architecture", self.catalogs), ("optimizer", self.optimizers),
                             ("scheduler", self.schedulers), ("task", self.tasks),
                             ("dataset", self.datasets), ("sampler", self.samplers),
-                            ("pruner", self.pruners)):
+                            ("pruner", self.pruners), ("tracker", self.trackers)):
             for name in sorted(table.specs):
                 yield kind, table.specs[name]
 

@@ -44,6 +44,7 @@ __all__ = [
     "RegisterSampler",
     "RegisterScheduler",
     "RegisterTask",
+    "RegisterTracker",
     "SamplerSpec",
     "SchedulePlan",
     "ParamGroup",
@@ -52,6 +53,9 @@ __all__ = [
     "Task",
     "TaskContext",
     "TaskSpec",
+    "Tracker",
+    "TrackerSetup",
+    "TrackerSpec",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -302,6 +306,83 @@ class PrunerSpec:
     options_of: Callable[..., Any] | None = None
 
 
+@dataclass(frozen=True)
+class TrackerSetup:
+    """What a tracker's ``build`` receives, once per ``harness run``, in the coordinating
+    process.
+
+    Attributes:
+        setting: the task file's value for it (``[tracking] mlflow = "http://…"``): a URI, a
+            folder or a project name, as the tracker says.
+        study: the study's name.
+        task: the task's name.
+        objectives: the objective columns (``val_accuracy``, ``infer_samples_per_s``, …).
+        config: the run's :class:`harness.TaskConfig`.
+        shared: ``shared(key, create) -> str``: a value every process of the study shares (an
+            MLflow parent run's id), created once by ``create()`` under the study's lock and
+            stored with the study.
+        folder: a folder beside the results database the tracker may write into.
+        device_class: the machine's device (``"cpu: AMD EPYC (2 threads)"``); a trial's
+            hardware class adds its precision.
+    """
+
+    setting: str
+    study: str
+    task: str
+    objectives: tuple[str, ...]
+    config: Any
+    shared: Callable[[str, Callable[[], str]], str]
+    folder: str
+    device_class: str = ""
+
+
+class Tracker(Protocol):
+    """What an experiment tracker does with a study's events. Every method is called in the
+    coordinating process, in the order things happen; one that raises is reported once as a
+    warning, counted in the run's summary, and never fails a trial."""
+
+    def trial_started(self, plan: Any) -> None:
+        """A trial (a :class:`harness.TrialPlan`) starts, or resumes."""
+        ...
+
+    def epoch_finished(self, plan: Any, record: Any) -> None:
+        """An epoch (an :class:`harness.EpochRecord`) is stored."""
+        ...
+
+    def trial_finished(self, result: Any, model_dir: str | None) -> None:
+        """A trial ended (a :class:`harness.TrialResult`); ``model_dir``: its kept model's
+        local folder (``model.safetensors``, ``card.json``), when it was kept."""
+        ...
+
+    def study_finished(self, summary: Any) -> None:
+        """The run ended (a :class:`harness.StudySummary`)."""
+        ...
+
+
+def _nothing_missing() -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """An experiment tracker a task file's ``[tracking]`` table may name.
+
+    Attributes:
+        name: the key in ``[tracking]`` (``mlflow``, ``tensorboard``, …).
+        build: ``build(setup: TrackerSetup) -> Tracker``.
+        description: one line for listings.
+        setting: what the key's value is, in words (``"tracking URI"``).
+        missing: ``missing() -> str | None``: why it cannot run here (its library is not
+            installed, with the command that installs it), or None; checked before the study.
+    """
+
+    name: str
+    build: Callable[[TrackerSetup], Tracker]
+    description: str = ""
+    setting: str = "a value"
+    missing: Callable[[], str | None] = _nothing_missing
+
+
 @dataclass(frozen=True, init=False)
 class DatasetSpec:
     """A data source.
@@ -518,3 +599,5 @@ RegisterSampler = Callable[[SamplerSpec], None]
 """``register_samplers(register)``: call it once per sampler."""
 RegisterPruner = Callable[[PrunerSpec], None]
 """``register_pruners(register)``: call it once per pruner."""
+RegisterTracker = Callable[[TrackerSpec], None]
+"""``register_trackers(register)``: call it once per experiment tracker."""

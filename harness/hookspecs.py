@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from harness._specs import RegisterSampler
     from harness._specs import RegisterScheduler
     from harness._specs import RegisterTask
+    from harness._specs import RegisterTracker
 
 hookspec = pluggy.HookspecMarker("harness")
 
@@ -134,6 +135,23 @@ def register_pruners(register: RegisterPruner) -> None:
     Returns: ignored.
 
     Added in 0.2.
+    """
+
+
+@hookspec
+def register_trackers(register: RegisterTracker) -> None:
+    """Contribute experiment trackers that a task file's ``[tracking]`` table may name.
+
+    Called once per run, when the registry is built. The builtins (``mlflow``,
+    ``tensorboard``, ``wandb``) register this way too; a tracker's library is installed with
+    its extra (``pip install 'harness[mlflow]'``).
+
+    Args:
+        register: call once per TrackerSpec; a name clash is an error naming both plugins.
+
+    Returns: ignored.
+
+    Added in 0.4.
     """
 
 

@@ -1,7 +1,7 @@
 """The public surface: what plugins may import, and a plugin written from the docs alone.
 
-``harness.__all__``, ``harness.data``, ``harness.testing`` and ``harness.hookspecs`` are
-public; every other module's name starts with an underscore. Plugins outside ``plugins/`` (the example package,
+``harness.__all__``, ``harness.api``, ``harness.data``, ``harness.testing`` and
+``harness.hookspecs`` are public; every other module's name starts with an underscore. Plugins outside ``plugins/`` (the example package,
 the fresh plugin below) import nothing else — and never the builtins' ``harness_plugins``.
 """
 
@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import harness
+import harness.api
 import harness.data
 import harness.testing
 from tests.conftest import REPO
@@ -28,7 +29,8 @@ THIRD_PARTY = [*sorted((REPO / "examples").rglob("*.py")), FRESH]
 def private_imports(source: str) -> list[str]:
     """Every use of harness beyond its public surface in ``source``."""
     allowed = {"harness": set(harness.__all__), "harness.data": set(harness.data.__all__),
-               "harness.testing": set(harness.testing.__all__)}
+               "harness.testing": set(harness.testing.__all__),
+               "harness.api": set(harness.api.__all__)}
     found = []
     tree = ast.parse(source)
     for node in ast.walk(tree):
@@ -52,11 +54,11 @@ def private_imports(source: str) -> list[str]:
 def _attribute_problems(node: ast.Attribute, allowed: dict[str, set[str]]) -> list[str]:
     """``harness.X`` and ``harness.data.X`` must name public things."""
     if isinstance(node.value, ast.Name) and node.value.id == "harness":
-        public = allowed["harness"] | {"data", "testing"}
+        public = allowed["harness"] | {"data", "testing", "api"}
         return [] if node.attr in public else [f"harness.{node.attr}"]
     inner = node.value
     if (isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name)
-            and inner.value.id == "harness" and inner.attr in ("data", "testing")):
+            and inner.value.id == "harness" and inner.attr in ("data", "testing", "api")):
         module = f"harness.{inner.attr}"
         return [] if node.attr in allowed[module] else [f"{module}.{node.attr}"]
     return []
@@ -81,7 +83,7 @@ def test_the_import_check_catches_private_and_builtin_imports():
 
 def test_every_module_outside_the_public_surface_is_named_private():
     package = Path(harness.__file__).parent
-    public_files = {"__init__.py", "hookspecs.py", "__main__.py"}
+    public_files = {"__init__.py", "hookspecs.py", "__main__.py", "api.py"}
     loose = []
     for path in package.rglob("*.py"):
         parts = path.relative_to(package).parts
@@ -126,7 +128,8 @@ def test_a_plugin_written_from_the_docs_alone_runs_and_conforms(tmp_path):
     source = FRESH.read_text()
     install_distribution(site, "harness-fresh", "harness_fresh", source, "fresh")
     task = tmp_path / "fresh.toml"
-    task.write_text(FRESH_TASK)
+    tracked = tmp_path / "tracked.jsonl"
+    task.write_text(FRESH_TASK + f'\n[tracking]\nfresh_log = "{tracked}"\n')
     events = tmp_path / "events.jsonl"
     db = tmp_path / "fresh.db"
     proc = run_cli("run", str(task), "--db", str(db), extra_path=site,  # a new interpreter
@@ -140,6 +143,11 @@ def test_a_plugin_written_from_the_docs_alone_runs_and_conforms(tmp_path):
         assert trial["status"] == "complete" and trial["epochs"] == 2
         assert 0.01 <= trial["lr"] <= 0.2 and trial["hyperparameters"]["opt.lr"] == trial["lr"]
         assert "lr" not in trial["hyperparameters"]
+    lines = [json.loads(line) for line in tracked.read_text().splitlines()]
+    assert [e["event"] for e in lines] == ["trial_started", "epoch_finished", "epoch_finished",
+                                           "trial_finished"] * 2 + ["study_finished"]
+    assert [e["epoch"] for e in lines if e["event"] == "epoch_finished"] == [1, 2, 1, 2]
+    assert all("rmse" in e["val"] for e in lines if e["event"] == "epoch_finished")
     board = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json",
                                extra_path=site).stdout)
     assert [row["architecture"] for row in board] == ["fresh_net"]
@@ -170,6 +178,7 @@ def test_the_public_api_only_grows():
         expected = [renamed.get(f"{name}.{f}", {}).get("to", f) for f in fields]
         assert current[:len(fields)] == expected, name
     assert set(snapshot["data_all"]) <= set(harness.data.__all__)
+    assert set(snapshot["api_all"]) <= set(harness.api.__all__)
     for name, fields in snapshot["data_fields"].items():
         current = [f.name for f in dataclasses.fields(getattr(harness.data, name))]
         assert current[:len(fields)] == fields, name
@@ -245,12 +254,12 @@ def _signatures_of(obj: object) -> list[str]:
 def leaked_private_types() -> dict[str, list[str]]:
     import re
 
-    public = {name for module in (harness, harness.data, harness.testing)
-              for name in module.__all__}
+    modules = (harness, harness.api, harness.data, harness.testing)
+    public = {name for module in modules for name in module.__all__}
     private = {name: module for name, module in _private_classes().items()
                if name not in public}
     leaks: dict[str, list[str]] = {}
-    for module in (harness, harness.data, harness.testing):
+    for module in modules:
         for name in module.__all__:
             for text in _signatures_of(getattr(module, name)):
                 for word in re.findall(r"[A-Za-z_][\w.]*", text):

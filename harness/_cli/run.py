@@ -17,6 +17,7 @@ from harness._cli.options import disable_option
 from harness._cli.options import existing_store
 from harness._cli.options import reports_errors
 from harness._config import default_db_url
+from harness._errors import UsageError
 from harness._progress import RichObserver
 from harness._progress import summary_line
 from harness._report import query_leaderboards
@@ -46,11 +47,15 @@ from harness._store import ResultsStore
 @click.option("--confirm-only", is_flag=True,
               help="Add only the repeats of the best configurations ([budget] repeats, "
                    "confirm_top) to an existing study.")
+@click.option("--track", "track", multiple=True, metavar="TRACKER=SETTING",
+              help="Also record the study in an experiment tracker, e.g. "
+                   "mlflow=http://127.0.0.1:5000 or tensorboard=runs (repeatable; adds to "
+                   "the task file's [tracking]).")
 @disable_option
 @reports_errors
 def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str | None,
         study: str | None, workers: int | None, retry_failed: bool, new_study: bool,
-        confirm_only: bool, disabled: tuple[str, ...]) -> None:
+        confirm_only: bool, track: tuple[str, ...], disabled: tuple[str, ...]) -> None:
     """Run (or continue) the study a task file declares.
 
     Start the same command on several machines with one --db URL (PostgreSQL) and they share
@@ -58,7 +63,8 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
     """
 
     prepared = prepare(task_file, n_trials=n_trials, timeout_s=timeout_s, db=db_url(db),
-                       study=study, workers=workers, disabled=disabled, start_workers=True)
+                       study=study, workers=workers, disabled=disabled, start_workers=True,
+                       tracking=_trackers(track))
     out = console()
     objective = prepared.resolved.objectives[0].name
     out.print(f"harness: study '{prepared.config.study.name}' — task "
@@ -154,3 +160,15 @@ def reproduce(study: str, trial: int, db: str | None, keep: bool) -> None:
 def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.6g}"
 
+
+
+def _trackers(given: tuple[str, ...]) -> dict[str, str]:
+    """``--track NAME=SETTING`` options as ``[tracking]`` entries."""
+    found = {}
+    for item in given:
+        name, separator, setting = item.partition("=")
+        if not separator or not name.strip() or not setting.strip():
+            raise UsageError(f"--track: expected TRACKER=SETTING (e.g. tensorboard=runs), got "
+                             f"'{item}'")
+        found[name.strip()] = setting.strip()
+    return found

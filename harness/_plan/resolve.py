@@ -28,6 +28,7 @@ from harness._space import apply_override
 from harness._space import resolve_paths
 from harness._specs import OptimizerSpec
 from harness._specs import TaskSpec
+from harness._specs import TrackerSpec
 
 __all__ = ["THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask", "resolve_task"]
 
@@ -69,10 +70,22 @@ def resolve_task(config: TaskConfig, registry: Registry) -> ResolvedTask:
     pruner = _lookup(registry.pruners.get, config.search.pruner, src, "search.pruner")
     resolved = ResolvedTask(config, task, dataset, dataset_options, task_options, archs,
                             optimizers, schedulers, generic, space, objectives, sampler, pruner,
-                            owner)
+                            owner, _trackers(config, registry))
     check_search_options(resolved)
     _check_equal_shares(resolved)
     return resolved
+
+
+def _trackers(config: TaskConfig, registry: Registry) -> tuple[tuple[TrackerSpec, str], ...]:
+    """``[tracking]`` against the installed trackers: each exists and can run here."""
+    found = []
+    for name, setting in config.tracking.items():
+        spec = _lookup(registry.trackers.get, name, config.source, f"tracking.{name}")
+        problem = spec.missing()
+        if problem:
+            raise ConfigError(config.source, f"tracking.{name}", problem)
+        found.append((spec, setting))
+    return tuple(found)
 
 
 def _check_equal_shares(resolved: ResolvedTask) -> None:

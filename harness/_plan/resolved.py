@@ -18,6 +18,7 @@ from harness._specs import PrunerSpec
 from harness._specs import SamplerSpec
 from harness._specs import SchedulerSpec
 from harness._specs import TaskSpec
+from harness._specs import TrackerSpec
 
 __all__ = ["THROUGHPUT_OBJECTIVES", "Objective", "ResolvedTask"]
 
@@ -65,6 +66,8 @@ class ResolvedTask:
     pruner: PrunerSpec
     dataset_owner: str = ""
     """The plugin that provides the dataset, with its distribution and version."""
+    trackers: tuple[tuple[TrackerSpec, str], ...] = ()
+    """``[tracking]``: each tracker with its setting."""
 
     def architecture(self, name: str) -> ArchitectureChoice:
         return next(a for a in self.architectures if a.name == name)

@@ -53,6 +53,7 @@ from harness._run.optuna_study import tell
 from harness._run.optuna_study import warm_start
 from harness._run.optuna_study import with_objectives
 from harness._run.optuna_study import with_storage_retries
+from harness._run.tracking import Tracking
 from harness._run.trial import run_trial
 from harness._run.workers import TrialJob
 from harness._run.workers import WorkerProcess
@@ -120,6 +121,7 @@ class StudyLoop:
     reconciled_at: float = float("-inf")
     pending: list[Claimed] = field(default_factory=list)
     """Trials of this process whose worker died, to resume from their checkpoints."""
+    tracking: Tracking | None = None
 
     @property
     def budget(self) -> BudgetSection:
@@ -162,6 +164,8 @@ class StudyLoop:
         self.heartbeat.add(claimed.trial_id)
         total = self.budget.n_trials + self.repeats_planned
         self.observer.trial_started(claimed.plan, min(index, total), total)
+        if self.tracking is not None:
+            self.tracking.trial_started(claimed.plan)
         return claimed
 
     def checkpoint_path(self, number: int) -> Path:
@@ -291,6 +295,8 @@ class StudyLoop:
         self.store.add_epoch(trial_id, record)
         crash_point("epoch")
         self.observer.epoch_finished(plan, record, self.budget.epochs)
+        if self.tracking is not None:
+            self.tracking.epoch_finished(plan, record)
         if len(self.resolved.objectives) > 1 or self.resolved.config.search.pruner == "none":
             return False  # nothing to prune with (Optuna prunes single-objective studies only)
         if plan.repeat_of is not None:
@@ -323,24 +329,28 @@ class StudyLoop:
         crash_point("stored")
         with_storage_retries(lambda: tell(self.study, trial, self.resolved, result))
         crash_point("told")
-        self._keep(trial_id, result)
+        kept = self._keep(trial_id, result)
         self._discard_files(result, keep_staged=True)
         self.counts[result.status] += 1
         self.observer.trial_finished(result)
+        if self.tracking is not None:
+            self.tracking.trial_finished(result, kept if kept and Path(kept).is_dir() else None)
         self.on_result(result)
         if crashed and result.status == "failed":
             with self.store.lock.held():
                 self.recovery.retry_crashed(trial.number, trial_id)
 
-    def _keep(self, trial_id: int, result: TrialResult) -> None:
+    def _keep(self, trial_id: int, result: TrialResult) -> str | None:
+        """Offer the trial's model to the keeper; where it was kept, if it was."""
         if result.status != "complete" or (result.artifact is None
                                            and result.artifact_error is None):
-            return
+            return None
         try:
-            self.keeper.offer(trial_id, result.plan.number, result)
+            return self.keeper.offer(trial_id, result.plan.number, result)
         except Exception as exc:  # the result is stored: a failed keep costs only the model
             self.observer.notice(f"trial {result.plan.number}'s model was not kept: "
                                  f"{type(exc).__name__}: {exc}")
+            return None
 
     def _discard_files(self, result: TrialResult, keep_staged: bool = False) -> None:
         """A finished trial's checkpoint is of no more use; nor is a staged model the keeper
@@ -395,7 +405,9 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                 device: torch.device, context: TrialContext, observer: StudyObserver,
                 on_result: Callable[[TrialResult], None] = lambda result: None,
                 disabled_plugins: tuple[str, ...] = (), retry_failed: bool = False,
-                data_path: str | None = None, confirm_only: bool = False) -> StudySummary:
+                data_path: str | None = None, confirm_only: bool = False,
+                warn: Callable[[str], None] = lambda message: None,
+                restore_signals: bool = False) -> StudySummary:
     """Run trials until the study holds ``n_trials`` finished ones (or the timeout passes).
 
     Re-running continues the same study: finished trials are counted, not redone. Any number
@@ -405,11 +417,11 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
     started = time.perf_counter()
     loop = open_loop(resolved, store, db_url=db_url, context=context, observer=observer,
                      on_result=on_result, retry_failed=retry_failed,
-                     data_fingerprint=Path(data_path).name if data_path else None)
+                     data_fingerprint=Path(data_path).name if data_path else None, warn=warn)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with contextlib.closing(loop), loop.heartbeat, signal_handler(signal.SIGINT,
-                                                                  _interrupt_then_ignore):
+    with contextlib.closing(loop), loop.heartbeat, signal_handler(
+            signal.SIGINT, _interrupt_then_ignore, restore=restore_signals):
         try:
             if cfg.device.workers == 0:
                 _in_process(loop, deadline, device)
@@ -417,26 +429,31 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                 _in_workers(loop, deadline, device, disabled_plugins, data_path)
             interrupted = False
         except KeyboardInterrupt:
-            with _second_interrupt_ignored():  # Ctrl-C twice: the first one's cleanup finishes
-                loop.abandon_local("interrupted by the user")
+            with _second_interrupt_ignored(restore_signals):  # Ctrl-C twice: the cleanup
+                loop.abandon_local("interrupted by the user")  # of the first one finishes
             interrupted = True
         except HarnessError as exc:  # e.g. the sampler failed: fail what runs here, then say so
             loop.abandon_local(f"the run stopped: {exc}")
             raise
     counts = loop.counts
-    return StudySummary(cfg.study.name, store.safe_url, sum(counts.values()),
-                        counts["complete"], counts["pruned"], counts["failed"],
-                        store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
-                        time.perf_counter() - started, store.finished(loop.study_id, True),
-                        counts["suspended"])
+    summary = StudySummary(cfg.study.name, store.safe_url, sum(counts.values()),
+                           counts["complete"], counts["pruned"], counts["failed"],
+                           store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
+                           time.perf_counter() - started, store.finished(loop.study_id, True),
+                           counts["suspended"])
+    if loop.tracking is None:
+        return summary
+    loop.tracking.study_finished(summary)
+    return replace(summary, tracking_failures=loop.tracking.failures)
 
 
 @contextlib.contextmanager
-def signal_handler(signum: int, handler: Any) -> Iterator[None]:
+def signal_handler(signum: int, handler: Any, restore: bool = False) -> Iterator[None]:
     """``handler`` for ``signum`` while the block runs, the previous one after; a no-op off
     the main thread (only it may set handlers). A handler that replaced itself (as
-    ``_interrupt_then_ignore`` does) is left replaced: after a Ctrl-C the process is on its
-    way out, and re-arming SIGINT would let a second one land in its cleanup or its exit."""
+    ``_interrupt_then_ignore`` does) is left replaced — after a Ctrl-C the command is on its
+    way out, and re-arming SIGINT would let a second one land in its cleanup or its exit —
+    unless ``restore``: a notebook's kernel must keep answering "interrupt" after a study."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -444,7 +461,7 @@ def signal_handler(signum: int, handler: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        if signal.getsignal(signum) is handler:
+        if restore or signal.getsignal(signum) is handler:
             signal.signal(signum, previous)
 
 
@@ -456,18 +473,19 @@ def _interrupt_then_ignore(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _second_interrupt_ignored() -> contextlib.AbstractContextManager[None]:
+def _second_interrupt_ignored(restore: bool = False) -> contextlib.AbstractContextManager[None]:
     """While the trials in flight are failed and stored after a Ctrl-C (or a SIGTERM),
     further Ctrl-Cs are ignored: the cleanup takes well under a second, and cutting it short
     would leave rows running (the next run's recovery would fail them later) and print a
     traceback."""
-    return signal_handler(signal.SIGINT, signal.SIG_IGN)
+    return signal_handler(signal.SIGINT, signal.SIG_IGN, restore=restore)
 
 
 def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, context: TrialContext,
               observer: StudyObserver,
               on_result: Callable[[TrialResult], None] = lambda result: None,
-              retry_failed: bool = False, data_fingerprint: str | None = None) -> StudyLoop:
+              retry_failed: bool = False, data_fingerprint: str | None = None,
+              warn: Callable[[str], None] = lambda message: None) -> StudyLoop:
     """Join the study (creating it on first use) under the database lock, and return the loop
     that claims and records its trials; its heartbeat thread starts with ``with
     loop.heartbeat``."""
@@ -495,9 +513,11 @@ def open_loop(resolved: ResolvedTask, store: ResultsStore, *, db_url: str, conte
     keeper = ModelKeeper(store, artifacts, study_id, cfg.study.name, cfg.artifacts.keep,
                          [{"name": o.name, "column": o.column, "direction": o.direction}
                           for o in resolved.objectives])
+    tracking = Tracking(resolved, store, study_id, checkpoint_root(db_url).parent / "tracking",
+                        warn, context.device_class) if resolved.trackers else None
     return StudyLoop(resolved, study, store, study_id, context, observer, on_result, heartbeat,
                      recovery, {"complete": 0, "pruned": 0, "failed": 0, "suspended": 0},
-                     keeper, checkpoints, data_fingerprint)
+                     keeper, checkpoints, data_fingerprint, tracking=tracking)
 
 
 def public_config(cfg: TaskConfig) -> dict[str, Any]:

@@ -6,9 +6,12 @@ the study where the results are.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import TypeVar
 
 import optuna
@@ -26,8 +29,8 @@ if TYPE_CHECKING:
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["close_storage", "open_study", "tell", "warm_start", "with_objectives",
-           "with_storage_retries"]
+__all__ = ["close_storage", "dashboard_attributes", "open_study", "tell", "warm_start",
+           "with_objectives", "with_storage_retries"]
 
 T = TypeVar("T")
 
@@ -47,6 +50,11 @@ def open_study(resolved: ResolvedTask, db_url: str, seed: int,
         directions=[o.direction for o in resolved.objectives],
         load_if_exists=True,
     )
+    names = [o.column for o in resolved.objectives]
+    if study.metric_names != names:  # optuna-dashboard labels the objectives with them
+        with warnings.catch_warnings():  # "experimental" since optuna 3.2: not the user's news
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     return study, storage
 
 
@@ -100,10 +108,30 @@ def with_storage_retries(call: Callable[[], T]) -> T:
     return retry_while_unavailable(call, (optuna.exceptions.StorageInternalError,))
 
 
+def dashboard_attributes(result: TrialResult) -> dict[str, Any]:
+    """What optuna-dashboard shows beside a trial's parameters: its architecture, optimizer
+    and scheduler by name, its test metrics and its speed (one user attribute each, so each is
+    a sortable column)."""
+    plan = result.plan
+    found: dict[str, Any] = {"architecture": plan.architecture, "optimizer": plan.optimizer,
+                             "scheduler": plan.scheduler, "seed": plan.seed}
+    found.update({f"test_{k}": float(v) for k, v in result.test_metrics.items()})
+    speeds = {"train_samples_per_s": result.train_samples_per_s,
+              "infer_samples_per_s": result.inference.samples_per_s if result.inference
+              else None,
+              "latency_b1_ms_p50": result.latency_b1.latency_ms_p50 if result.latency_b1
+              else None,
+              "param_count": result.param_count}
+    found.update({k: v for k, v in speeds.items() if v is not None and math.isfinite(v)})
+    return found
+
+
 def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
          result: TrialResult) -> None:
     """Report a finished trial to Optuna; a failure carries its reason as a user attribute
     (Optuna's own state says complete or pruned: one write fewer per trial)."""
+    for key, value in dashboard_attributes(result).items():
+        trial.set_user_attr(key, value)
     if result.status == "complete":
         study.tell(trial, [float(o.value_of(result) or 0.0) for o in resolved.objectives])
     elif result.status == "pruned":

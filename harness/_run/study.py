@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
@@ -52,17 +53,19 @@ class Prepared:
         return self.resolved.config
 
 
-def prepare(path: str | Path, *, n_trials: int | None = None, timeout_s: float | None = None,
-            db: str | None = None, study: str | None = None, workers: int | None = None,
-            disabled: Sequence[str] = (), pm: PluginManager | None = None,
-            start_workers: bool = False) -> Prepared:
+def prepare(path: str | Path | TaskConfig, *, n_trials: int | None = None,
+            timeout_s: float | None = None, db: str | None = None, study: str | None = None,
+            workers: int | None = None, disabled: Sequence[str] = (),
+            pm: PluginManager | None = None, start_workers: bool = False,
+            tracking: Mapping[str, str] | None = None) -> Prepared:
     """Load, override and resolve a task file (no training, no database).
 
     ``start_workers``: the study will run in worker processes, so start their fork server now,
     to import torch and the plugins while this process resolves, checks and loads.
     """
-    config = load_config(path).with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db,
-                                              study=study, workers=workers)
+    loaded = path if isinstance(path, TaskConfig) else load_config(path)
+    config = loaded.with_overrides(n_trials=n_trials, timeout_s=timeout_s, db=db, study=study,
+                                   workers=workers, tracking=tracking)
     if start_workers and config.device.workers != 0:
         from harness._run.workers import start_fork_server
 
@@ -89,7 +92,8 @@ def check_device(config: TaskConfig) -> torch.device:
 
 def execute(prepared: Prepared, observer: StudyObserver,
             warn: Any = lambda message: None, *, retry_failed: bool = False,
-            new_study: bool = False, confirm_only: bool = False) -> StudySummary:
+            new_study: bool = False, confirm_only: bool = False,
+            restore_signals: bool = False) -> StudySummary:
     """Load the data once (so a bad dataset is one clear error), then run the study.
 
     ``retry_failed`` re-runs the study's failed trials (same hyperparameters) before new ones;
@@ -131,7 +135,8 @@ def execute(prepared: Prepared, observer: StudyObserver,
         summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
                               observer=observer, on_result=on_result,
                               disabled_plugins=prepared.disabled, retry_failed=retry_failed,
-                              confirm_only=confirm_only, data_path=data_path)
+                              confirm_only=confirm_only, data_path=data_path, warn=warn,
+                              restore_signals=restore_signals)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):

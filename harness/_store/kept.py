@@ -93,19 +93,22 @@ class ModelKeeper:
         nth = sorted((sign * r[3][0] for r in rows), reverse=True)[self.keep - 1]
         return sign * value >= nth
 
-    def offer(self, trial_id: int, number: int, result: TrialResult) -> None:
+    def offer(self, trial_id: int, number: int, result: TrialResult) -> str | None:
         """Decide the kept set now that trial ``trial_id`` is stored; publish or drop its
-        staged model, evict those that dropped out."""
+        staged model, evict those that dropped out. Returns where its model was kept, if it
+        was."""
         staged = result.artifact
+        kept = None
         with self.store.lock.held():
             with Session(self.store.engine) as session:
                 rows = objective_values(session, self.study_id, self.objectives)
             best = set(best_trials(rows, self.maximize, self.keep))
             if trial_id in best and (staged or result.artifact_error):
-                self._record(trial_id, number, staged, result.artifact_error)
+                kept = self._record(trial_id, number, staged, result.artifact_error)
             elif staged:
                 self.artifacts.discard_staged(staged)
             self._evict(best)
+        return kept
 
     def pin(self, trial_id: int, number: int, result: TrialResult) -> None:
         """Keep a trial's staged model whatever its rank (``harness reproduce --keep``)."""
@@ -113,7 +116,7 @@ class ModelKeeper:
             self._record(trial_id, number, result.artifact, result.artifact_error, pinned=True)
 
     def _record(self, trial_id: int, number: int, staged: str | None,
-                error: str | None, pinned: bool = False) -> None:
+                error: str | None, pinned: bool = False) -> str | None:
         location = self.artifacts.location(self.study_id, self.study, number)
         checksum = size = None
         if staged is not None:
@@ -131,6 +134,7 @@ class ModelKeeper:
                            bytes=size if error is None else None,
                            status="kept" if error is None else "missing", reason=error,
                            pinned=pinned))
+        return location if error is None else None
 
     def _evict(self, best: set[int]) -> None:
         with Session(self.store.engine) as session:

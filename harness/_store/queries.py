@@ -31,6 +31,7 @@ __all__ = [
     "best_per_group",
     "complete_runs",
     "curves_of_best",
+    "epoch_records",
     "environments",
     "failures",
     "has_repeats",
@@ -42,6 +43,8 @@ __all__ = [
     "studies",
     "status_counts",
     "study_for_export",
+    "study_records",
+    "trial_records",
     "trial_rows",
     "trials_with_details",
 ]
@@ -311,8 +314,69 @@ def kept_models(session: Session, study_id: int | None = None) -> list[dict[str,
              .order_by(StudyRow.name, TrialRow.number))
     if study_id is not None:
         query = query.where(ModelRow.study_id == study_id)
+    return _with_metrics(session, query, "trial_id")
+
+
+def _with_metrics(session: Session, query: Any, trial_key: str) -> list[dict[str, Any]]:
+    """The query's rows as dicts, each with its trial's stored metrics under ``metrics``
+    (one query for all of them)."""
     rows = [dict(r) for r in session.execute(query).mappings()]
-    metrics = metrics_by_trial(session, [r["trial_id"] for r in rows])
+    metrics = metrics_by_trial(session, [r[trial_key] for r in rows])
     for row in rows:
-        row["metrics"] = metrics.get(row["trial_id"], {})
+        row["metrics"] = metrics.get(row[trial_key], {})
     return rows
+
+
+TRIAL_FIELDS = ("number", "status", "architecture", "optimizer", "scheduler", "seed",
+                "batch_size", "batch_size_used", "precision", "hardware",
+                "train_samples_per_s", "infer_samples_per_s", "infer_latency_ms_p50",
+                "latency_b1_ms_p50", "infer_onnx_samples_per_s", "infer_onnx_ms_p50",
+                "param_count", "gflops_per_sample", "peak_memory_mb", "duration_s",
+                "data_wait_share", "config_key", "repeat_of", "retried", "resumes",
+                "feasible", "fail_reason", "started_at", "finished_at", "id")
+"""What a trial row of ``harness.api.trials`` carries besides its study, parameters and
+metrics."""
+
+
+def trial_records(session: Session, study: str | None = None) -> list[dict[str, Any]]:
+    """Every trial (of ``study``), with its study's name, its hyperparameters and its
+    ``val_``/``test_`` metrics, ordered by study and number."""
+    query = (select(StudyRow.name.label("study"), TrialRow.hyperparameters,
+                    *[getattr(TrialRow, f) for f in TRIAL_FIELDS])
+             .join(StudyRow, StudyRow.id == TrialRow.study_id)
+             .order_by(StudyRow.name, TrialRow.number))
+    if study is not None:
+        query = query.where(StudyRow.name == study)
+    return _with_metrics(session, query, "id")
+
+
+def epoch_records(session: Session, study: str | None = None) -> list[dict[str, Any]]:
+    """Every stored epoch (of ``study``), with its trial's number and its validation
+    metrics, ordered by study, trial and epoch."""
+    query = (select(StudyRow.name.label("study"), TrialRow.number.label("trial"),
+                    EpochRow.epoch, EpochRow.train_loss, EpochRow.lr, EpochRow.train_seconds,
+                    EpochRow.val_seconds, EpochRow.data_wait_s, EpochRow.val_metrics)
+             .join(TrialRow, TrialRow.id == EpochRow.trial_id)
+             .join(StudyRow, StudyRow.id == TrialRow.study_id)
+             .order_by(StudyRow.name, TrialRow.number, EpochRow.epoch))
+    if study is not None:
+        query = query.where(StudyRow.name == study)
+    return [dict(r) for r in session.execute(query).mappings()]
+
+
+def study_records(session: Session) -> list[dict[str, Any]]:
+    """Every study with its trial counts by status."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for study_id, status, n in session.execute(
+            select(TrialRow.study_id, TrialRow.status, func.count())
+            .group_by(TrialRow.study_id, TrialRow.status)):
+        counts[study_id][status] = int(n)
+    found = []
+    for row in studies(session):
+        found.append({"study": row.name, "task": row.task, "dataset": row.dataset,
+                      "objective": row.primary_metric, "direction": row.direction,
+                      "trials": sum(counts[row.id].values()),
+                      **{status: counts[row.id].get(status, 0)
+                         for status in ("complete", "pruned", "failed", "running")},
+                      "runs": row.runs, "created_at": row.created_at})
+    return found

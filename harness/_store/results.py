@@ -294,6 +294,19 @@ class ResultsStore:
                 raise
             return existing.id
 
+    def study_tracking(self, study_id: int) -> dict[str, Any]:
+        """What trackers stored with the study (an MLflow parent run's id)."""
+        with self.session() as s:
+            return dict(s.scalar(select(StudyRow.tracking).where(StudyRow.id == study_id))
+                        or {})
+
+    @survives_outages
+    def set_study_tracking(self, study_id: int, key: str, value: str) -> None:
+        with self.session() as s:
+            row = s.get(StudyRow, study_id)
+            if row is not None:
+                row.tracking = {**(row.tracking or {}), key: value}
+
     def join_study(self, study_id: int) -> int:
         """Count one more run of the study; returns how many runs joined before it."""
         with self.session() as s:

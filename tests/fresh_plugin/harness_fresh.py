@@ -1,8 +1,8 @@
 """harness-fresh: a plugin written from docs/plugins.md alone, using only public names.
 
 It adds a task kind of its own (regression: no class labels), a dataset for it, an
-architecture, a hand-written optimizer with its own learning-rate range, a scheduler, and
-event hooks that log which process calls them.
+architecture, a hand-written optimizer with its own learning-rate range, a scheduler, an
+experiment tracker that writes JSON lines, and event hooks that log which process calls them.
 """
 
 from __future__ import annotations
@@ -180,3 +180,34 @@ def trial_finished(result: harness.TrialResult) -> None:
 @harness.hookimpl
 def study_finished(summary: harness.StudySummary) -> None:
     _log({"hook": "study_finished", "ran": summary.ran, "complete": summary.complete})
+
+
+# -- tracker: every event as one JSON line in the file [tracking] fresh_log names ------------
+
+class JsonLinesTracker:
+    def __init__(self, setup: harness.TrackerSetup) -> None:
+        self.path, self.study = setup.setting, setup.study
+
+    def _write(self, event: str, **fields: Any) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"event": event, "study": self.study, **fields}) + "\n")
+
+    def trial_started(self, plan: harness.TrialPlan) -> None:
+        self._write("trial_started", trial=plan.number, architecture=plan.architecture)
+
+    def epoch_finished(self, plan: harness.TrialPlan, record: harness.EpochRecord) -> None:
+        self._write("epoch_finished", trial=plan.number, epoch=record.epoch,
+                    val=dict(record.val_metrics))
+
+    def trial_finished(self, result: harness.TrialResult, model_dir: str | None) -> None:
+        self._write("trial_finished", trial=result.plan.number, status=result.status,
+                    model=model_dir is not None)
+
+    def study_finished(self, summary: harness.StudySummary) -> None:
+        self._write("study_finished", ran=summary.ran)
+
+
+@harness.hookimpl
+def register_trackers(register: harness.RegisterTracker) -> None:
+    register(harness.TrackerSpec(name="fresh_log", build=JsonLinesTracker, setting="a file",
+                                 description="every event as a JSON line"))
