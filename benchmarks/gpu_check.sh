@@ -3,7 +3,8 @@
 #   bash benchmarks/gpu_check.sh            # writes its results under $OUT (or ./gpu-results)
 # 1. the environment; 2. harness bench (AMP, channels_last) next to timm's published figures;
 # 3. the data path at GPU speed from the dataset cache (resnet50, 224 px, batch 256);
-# 4. one trial per GPU (workers = GPU count) through the real CLI.
+# 4. one trial per GPU (workers = GPU count) through the real CLI; 5. the meter's warm-up,
+# compile and numerics figures (TF32, cuDNN autotuning) and the tests marked gpu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-results}"
@@ -24,6 +25,16 @@ for arch in resnet50 vit_base_patch16_224 convnext_tiny; do
         python -c "import json,sys; r=json.load(open(sys.argv[1]))[0]; print(f\"{r['architecture']}: infer {r['infer_samples_per_s']:.0f}/s, train {r['train_samples_per_s']:.0f}/s, p50 {r['infer_latency_ms_p50']:.1f} ms\")" \
         "$OUT/bench-$arch.json" | tee -a "$OUT/gpu_check.log"
 done
+
+log "the meter: warm-up and compile seconds, TF32 and cuDNN autotuning on and off (5 runs each)"
+for flags in "" "--tf32" "--tf32 --cudnn-benchmark"; do
+    python -m harness bench resnet50 --batch-size 256 --precision fp32 --device cuda --runs 5 \
+        --no-store $flags 2>> "$OUT/gpu_check.log" | sed "s/^/[${flags:-fp32 exact}] /" \
+        | tee -a "$OUT/gpu_check.log"
+done
+
+log "the tests that need a GPU (deselected on CPU machines)"
+python -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tail -5 | tee -a "$OUT/gpu_check.log"
 
 log "data path at GPU speed: resnet50 from the dataset cache"
 timeout 900 python benchmarks/gpu_data_path.py --images 20000 --batch 256 --steps 60 \

@@ -27,10 +27,14 @@ def main() -> None:
         (row,) = json.loads(out.stdout)
         speeds.append(row["infer_samples_per_s"])
         print(f"  {row['infer_samples_per_s']:.2f} samples/s ({row['iterations']} iterations, "
-              f"IQR/median {row['iqr_ratio']:.3f})", flush=True)
+              f"IQR/median {row['iqr_ratio']:.3f}, within-process CV {100 * row['cv']:.2f}% "
+              f"over {row['runs']} runs, warm-up {row['warmup_s']:.2f} s, first call "
+              f"+{row['compile_s']:.3f} s)", flush=True)
     cv = statistics.stdev(speeds) / statistics.mean(speeds)
     print(f"{args.arch} batch {args.batch_size}: mean {statistics.mean(speeds):.2f} samples/s, "
-          f"coefficient of variation {100 * cv:.2f}% over {args.runs} runs")
+          f"coefficient of variation {100 * cv:.2f}% over {args.runs} runs; range "
+          f"{min(speeds):.2f}–{max(speeds):.2f}"
+          + (" — above 3%: this machine is noisy, quote the range" if cv > 0.03 else ""))
 
 
 if __name__ == "__main__":

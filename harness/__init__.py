@@ -14,6 +14,7 @@ from harness._config import DeviceSection
 from harness._config import SearchSection
 from harness._config import StudySection
 from harness._config import TaskConfig
+from harness._constraints import Constraint
 from harness._errors import ConfigError
 from harness._errors import DataError
 from harness._errors import HarnessError
@@ -78,6 +79,7 @@ __all__ = [
     "BudgetSection",
     "Choice",
     "ConfigError",
+    "Constraint",
     "DataError",
     "DataSummary",
     "DatasetSection",

@@ -21,6 +21,10 @@ from harness._store import TrialContext
 __all__ = ["BenchResult", "BenchRun", "bench_architecture", "run_bench", "store_bench"]
 
 
+NOISY_CV = 0.03
+"""Above this coefficient of variation across runs, a machine is too noisy for one figure."""
+
+
 @dataclass(frozen=True)
 class BenchResult:
     architecture: str
@@ -41,6 +45,19 @@ class BenchResult:
     peak_memory_mb: float
     iterations: int
     iqr_ratio: float
+    runs: int = 1
+    """Fresh measurements of inference throughput (each warmed up and timed on its own)."""
+    cv: float = 0.0
+    """Their coefficient of variation (standard deviation ÷ mean)."""
+    interval: tuple[float, float] = (0.0, 0.0)
+    """The lowest and highest of the runs' throughputs: the figure's honest range."""
+    warmup_s: float = 0.0
+    compile_s: float = 0.0
+
+    @property
+    def noisy(self) -> bool:
+        """The runs disagree by more than :data:`NOISY_CV`: quote the interval, not a number."""
+        return self.runs > 1 and self.cv > NOISY_CV
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,10 +74,14 @@ class BenchRun:
 
 def run_bench(architectures: Sequence[str], *, task: str, batch_size: int, img_size: int,
               precision: str, memory_format: str, device_name: str,
-              disabled: Sequence[str] = ()) -> BenchRun:
+              disabled: Sequence[str] = (), runs: int = 3, tf32: bool = False,
+              cudnn_benchmark: bool = False) -> BenchRun:
     """Measure each named architecture on the chosen device (checked first)."""
+    from harness._config import DeviceSection
+    from harness._devices import apply_numerics
     from harness._devices import check_precision
     from harness._devices import hardware_class
+    from harness._devices import numerics_label
     from harness._devices import resolve_device
     from harness._environment import environment
     from harness._plugins import load_registry
@@ -70,15 +91,18 @@ def run_bench(architectures: Sequence[str], *, task: str, batch_size: int, img_s
     registry = load_registry(pm)
     device = resolve_device(device_name, "--device")
     check_precision(precision, device, "--precision")
+    numerics = DeviceSection(tf32=tf32, cudnn_benchmark=cudnn_benchmark)
+    apply_numerics(numerics)
     results = []
     for name in architectures:
         try:
             results.append(bench_architecture(
                 registry, name, task=task, batch_size=batch_size, img_size=img_size,
-                precision=precision, memory_format=memory_format, device=device))
+                precision=precision, memory_format=memory_format, device=device, runs=runs))
         except LookupError as exc:
             raise HarnessError(str(exc).strip("'\"")) from None
-    return BenchRun(results, hardware_class(device), environment(pm.distributions, device))
+    return BenchRun(results, hardware_class(device) + numerics_label(numerics),
+                    environment(pm.distributions, device))
 
 
 def store_bench(store: ResultsStore, study: str, task: str, run: BenchRun) -> None:
@@ -114,7 +138,7 @@ def _classification_io(img_size: int, num_classes: int) -> dict[str, Any]:
 
 def bench_architecture(registry: Registry, name: str, *, task: str, batch_size: int,
                        img_size: int, precision: str, memory_format: str, device: Any,
-                       train: bool = True) -> BenchResult:
+                       train: bool = True, runs: int = 3) -> BenchResult:
     import torch
 
     from harness._meter import flops_per_sample
@@ -136,10 +160,14 @@ def bench_architecture(registry: Registry, name: str, *, task: str, batch_size: 
     if memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)
     # A standalone benchmark can afford the time a trial cannot: more warm-up, more samples.
-    figures = measure_inference(model, example(batch_size), batch_size, device, precision,
-                                warmup=3, min_iterations=10, min_time_s=3.0, max_time_s=20.0)
-    single = measure_inference(model, example(1), 1, device, precision,
-                               warmup=3, min_iterations=10, min_time_s=3.0, max_time_s=20.0)
+    repeated = [measure_inference(model, example(batch_size), batch_size, device, precision,
+                                  mode="throughput", min_time_s=3.0 / runs,
+                                  max_time_s=20.0 / runs, warmup_max_s=20.0)
+                for _ in range(max(1, runs))]
+    figures = sorted(repeated, key=lambda f: f.samples_per_s)[len(repeated) // 2]
+    speeds = [f.samples_per_s for f in repeated]
+    single = measure_inference(model, example(1), 1, device, precision, mode="latency",
+                               min_time_s=3.0, max_time_s=20.0, warmup_max_s=20.0)
     flops = flops_per_sample(model, example(1), 1)
     train_speed = _train_speed(model, example(batch_size), batch_size, device,
                                precision) if train and task == "classification" else None
@@ -148,7 +176,16 @@ def bench_architecture(registry: Registry, name: str, *, task: str, batch_size: 
         figures.samples_per_s, figures.latency_ms_p50, figures.latency_ms_p90,
         figures.latency_ms_p99, single.latency_ms_p50, single.latency_ms_p99, train_speed,
         sum(p.numel() for p in model.parameters()), flops / 1e9 if flops else None,
-        peak_memory_mb(device), figures.iterations, figures.iqr_ratio)
+        peak_memory_mb(device), figures.iterations, figures.iqr_ratio, len(speeds),
+        _cv(speeds), (min(speeds), max(speeds)), repeated[0].warmup_s, repeated[0].compile_s)
+
+
+def _cv(values: list[float]) -> float:
+    import statistics
+
+    if len(values) < 2 or statistics.fmean(values) <= 0:
+        return 0.0
+    return statistics.stdev(values) / statistics.fmean(values)
 
 
 def _inputs(registry: Registry, task: str, img_size: int, batch_size: int,

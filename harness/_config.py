@@ -22,6 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness._constraints import CONSTRAINT_FIGURES
+from harness._constraints import Constraint
+from harness._constraints import parse_limit
 from harness._errors import ConfigError
 from harness._errors import did_you_mean
 from harness._space import GENERIC_PARAMS
@@ -153,6 +156,14 @@ class DeviceSection:
     min_batch_size: int = 1
     data_workers: int = 0
     """Batch loading: 0 prefetches in a thread of the trial's process, N > 0 in N processes."""
+    tf32: bool = False
+    """TF32 for float32 matmuls and convolutions on GPUs that have it (faster, ~10 mantissa
+    bits). Off by default: ``precision`` is the way to trade accuracy for speed."""
+    cudnn_benchmark: bool = False
+    """cuDNN autotuning: picks the fastest convolution algorithm per input shape, at a one-off
+    cost (in the meter's ``warmup_s``)."""
+    deterministic: bool = False
+    """Deterministic algorithms where torch has them (slower on GPUs; warns where it has none)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,9 @@ class TaskConfig:
     tracking: Mapping[str, str] = field(default_factory=dict)
     """``[tracking]``: experiment trackers by name, each with its setting (a URI, a folder,
     a project); checked against the installed trackers when the file is resolved."""
+    constraints: tuple[Constraint, ...] = ()
+    """``[constraints]``: deployment limits a model must meet (see :mod:`harness._constraints`).
+    They shape which rows rank first, not the search space."""
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what gets stored and hashed)."""
@@ -278,7 +292,7 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
         raise ConfigError(source, "", "cannot read task file: values nested too deeply") from None
     top = _Table(source, "", data)
     top.expect("study", "dataset", "search", "budget", "device", "results", "task",
-               "artifacts", "tracking")
+               "artifacts", "tracking", "constraints")
     study = _study(top.table("study", required=True), source)
     dataset = _dataset(top.table("dataset", required=True))
     search = _search(top.table("search", required=True))
@@ -290,16 +304,32 @@ def parse_config(text: str, *, source: str, base_dir: Path) -> TaskConfig:
     task_options = top.table("task").raw()
     artifacts = _artifacts(top.table("artifacts"), base_dir)
     tracking = _tracking(top.table("tracking"))
+    constraints = _constraints(top.table("constraints"))
     top.done()
     if db and "://" not in db:
         db = f"sqlite:///{(base_dir / db).resolve().as_posix()}"
     return TaskConfig(source, base_dir, study, dataset, search, budget, device,
-                      task_options, db, text, artifacts, tracking)
+                      task_options, db, text, artifacts, tracking, constraints)
 
 
 def _tracking(t: _Table) -> dict[str, str]:
     """``[tracking]``: tracker name → setting; which names exist is the plugins' to say."""
     return {name: t.get(name, str, check=_nonempty) for name in list(t.data)}
+
+
+def _constraints(t: _Table) -> tuple[Constraint, ...]:
+    """``[constraints]``: figure → limit (a number, or a string like ``">= 500"``)."""
+    found = []
+    for figure in list(t.data):
+        parsed = parse_limit(figure, t.get(figure, object))
+        if isinstance(parsed, str):
+            hint = did_you_mean(figure, list(CONSTRAINT_FIGURES)) if (
+                figure not in CONSTRAINT_FIGURES) else ""
+            known = "" if hint or figure in CONSTRAINT_FIGURES else (
+                " (known: " + ", ".join(CONSTRAINT_FIGURES) + ")")
+            raise ConfigError(t.source, t.key(figure), parsed + hint + known)
+        found.append(parsed)
+    return tuple(found)
 
 
 def _artifacts(t: _Table, base_dir: Path) -> ArtifactsSection:
@@ -400,9 +430,12 @@ def _device(t: _Table) -> DeviceSection:
         else "expected device names"))
     min_batch = t.get("min_batch_size", int, d.min_batch_size, check=_at_least(1))
     data_workers = t.get("data_workers", int, d.data_workers, check=_at_least(0))
+    tf32 = t.get("tf32", bool, d.tf32)
+    cudnn_benchmark = t.get("cudnn_benchmark", bool, d.cudnn_benchmark)
+    deterministic = t.get("deterministic", bool, d.deterministic)
     t.done()
     return DeviceSection(device, precision, threads, memory_format, compile_modes, workers,
-                         devices, min_batch, data_workers)
+                         devices, min_batch, data_workers, tf32, cudnn_benchmark, deterministic)
 
 
 def _one_or_many(t: _Table, key: str, default: str, choices: tuple[str, ...]) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from harness._config import DeviceSection
 
-__all__ = ["autocast", "hardware_class", "resolve_device", "synchronize", "worker_placement"]
+__all__ = ["apply_numerics", "autocast", "hardware_class", "numerics", "numerics_label",
+           "resolve_device", "synchronize", "worker_placement"]
 
 
 def resolve_device(name: str, source: str = "device",
@@ -59,6 +60,42 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
         dtype = torch.bfloat16
     with torch.autocast(device_type=device.type, dtype=dtype):
         yield
+
+
+def apply_numerics(section: DeviceSection) -> None:
+    """Set TF32, cuDNN autotuning and deterministic mode as ``[device]`` says, explicitly: torch's
+    own defaults differ between matmuls and convolutions and between releases, and a speed
+    figure means little without them."""
+    import torch
+
+    torch.set_float32_matmul_precision("high" if section.tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = section.tf32
+    torch.backends.cudnn.benchmark = section.cudnn_benchmark
+    torch.backends.cudnn.deterministic = section.deterministic
+    if section.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace; it must be set before CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(section.deterministic, warn_only=True)
+
+
+def numerics() -> dict[str, object]:
+    """The settings in force now, as recorded with every trial."""
+    import torch
+
+    return {"float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "deterministic": torch.are_deterministic_algorithms_enabled()}
+
+
+def numerics_label(section: DeviceSection) -> str:
+    """What the hardware class adds for settings that change speed: rows measured under other
+    settings are a different class, never ranked together. Empty for the defaults, so classes
+    recorded before these settings existed stay comparable."""
+    parts = [name for name, on in (("tf32", section.tf32),
+                                   ("cudnn.benchmark", section.cudnn_benchmark),
+                                   ("deterministic", section.deterministic)) if on]
+    return "".join(f" +{p}" for p in parts)
 
 
 def synchronize(device: torch.device) -> None:

@@ -61,6 +61,7 @@ def environment(plugin_distributions: dict[str, tuple[str, str]],
     import torch
 
     from harness._devices import cpu_model
+    from harness._devices import numerics
 
     env: dict[str, Any] = {
         "cpu": cpu_model(),
@@ -73,6 +74,7 @@ def environment(plugin_distributions: dict[str, tuple[str, str]],
         "git_commit": git_commit(),
         "cuda": torch.version.cuda,
         "cudnn": _cudnn_version(),
+        "numerics": numerics(),
     }
     for dist in ("harness", "torch", "torchvision", "timm", "optuna", "sqlalchemy"):
         env[dist] = _version(dist)

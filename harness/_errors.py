@@ -49,6 +49,11 @@ class DataError(HarnessError):
     exit_code = 2
 
 
+class ResourceError(HarnessError):
+    """The machine or a service cannot do what was asked (a full disk, an unreachable object
+    store): the input is fine, so the exit status is 1, not 2."""
+
+
 class PluginError(HarnessError):
     """A plugin failed to load, registered something twice, or implements an unknown hook."""
 

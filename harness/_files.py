@@ -4,6 +4,11 @@ Every output harness writes (reports, plots, exports) goes to a temporary file i
 folder and is renamed into place: a reader — or a report that was killed half-way, or a full
 disk — sees the old file or the new one, never a fragment. ``os.replace`` is atomic on POSIX
 and Windows when both names are on one file system, which the same folder guarantees.
+
+Only regular files are replaced. An output named through a symbolic link is written where the
+link points (the link stays); one that is a device, a FIFO or a socket (``--out /dev/stdout``)
+is streamed into, never renamed over. A temporary file left by a killed writer (its process
+gone) is removed by the next write of the same output.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import errno
 import hashlib
 import os
 import re
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -28,14 +36,54 @@ MAX_SLUG = 80  # well under every file system's 255-byte name limit, with room f
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path``; renamed onto it when the block ends without error,
-    removed otherwise."""
-    temporary = path.with_name(f".{path.name[:100]}.tmp-{os.getpid()}")
+    removed otherwise (see the module docstring for links and devices)."""
+    try:
+        found = os.stat(path)  # through links: /dev/stdout is a link to a pipe or a terminal
+    except OSError:
+        found = None
+    stream = found is not None and not stat.S_ISREG(found.st_mode) and not stat.S_ISDIR(
+        found.st_mode)
+    target = Path(os.path.realpath(path)) if Path(path).is_symlink() and not stream else (
+        Path(path))
+    if stream:  # a device or a FIFO: nothing to replace, nobody reads a fragment of it
+        temporary = Path(tempfile.mkstemp(prefix=".harness-out-")[1])
+    else:
+        _remove_stale(target)
+        temporary = target.with_name(f".{target.name[:100]}.tmp-{os.getpid()}")
     try:
         yield temporary
-        os.replace(temporary, path)
+        if stream:
+            with open(temporary, "rb") as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+        else:
+            os.replace(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def _remove_stale(target: Path) -> None:
+    """Temporary files of ``target`` whose writer process is gone (killed mid-write)."""
+    with contextlib.suppress(OSError):
+        for leftover in target.parent.glob(f".{glob_escape(target.name[:100])}.tmp-*"):
+            pid = leftover.name.rsplit("-", 1)[1]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

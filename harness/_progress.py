@@ -40,6 +40,8 @@ class RichObserver:
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                                  transient=True)
         self._trials: Any = None
+        self._total: int | None = None
+        self._done = 0
         self._epochs: dict[int, Any] = {}  # one bar per trial in flight (workers run several)
 
     def __enter__(self) -> RichObserver:
@@ -57,8 +59,12 @@ class RichObserver:
 
     def _trial_started(self, plan: TrialPlan, index: int, total: int | None, count: str) -> None:
         if self._trials is None:
-            self._trials = self.progress.add_task("trials", total=total, completed=index - 1)
-        self.progress.update(self._trials, description=f"trial {count}")
+            self._done = index - 1
+            self._trials = self.progress.add_task("trials", total=total, completed=self._done)
+        # The total grows when repeats are planned; the count never passes it (re-runs of
+        # crashed trials and resumed ones take no new place in the budget).
+        self._total = total
+        self.progress.update(self._trials, description=f"trial {count}", total=total)
         self._epochs[plan.number] = self.progress.add_task(
             f"  #{plan.number} {plan.architecture} · {plan.optimizer} · {plan.scheduler}",
             total=None)
@@ -104,8 +110,9 @@ class RichObserver:
                                                               f"({result.duration_s:.1f} s)"),
                                highlight=False)
         elif result.status == "pruned":
-            self.console.print(Text.assemble(("✂", "yellow"), f" {head} → pruned after epoch "
-                                                               f"{len(result.history)}"),
+            why = (result.fail_reason if result.fail_reason  # e.g. a [constraints] check
+                   else f"pruned after epoch {len(result.history)}")
+            self.console.print(Text.assemble(("✂", "yellow"), f" {head} → {why}"),
                                highlight=False)
         else:
             # The reason is text from a plugin or an exception: never read as markup.
@@ -115,7 +122,9 @@ class RichObserver:
         if plan.number in self._epochs:
             self.progress.remove_task(self._epochs.pop(plan.number))
         if self._trials is not None:
-            self.progress.advance(self._trials)
+            self._done += 1
+            count = self._done if self._total is None else min(self._done, self._total)
+            self.progress.update(self._trials, completed=count)
 
     def notice(self, message: str) -> None:
         self.console.print(Text(f"… {message}", style="dim"), highlight=False)
@@ -125,10 +134,15 @@ def summary_line(summary: StudySummary) -> str:
     state = "interrupted" if summary.interrupted else "done"
     held = (f"{summary.total_finished} trial(s) finished" if summary.budget >= UNLIMITED_TRIALS
             else f"{summary.total_finished}/{summary.budget} of the budget finished")
+    if summary.total_finished < 0:
+        held = "the study's totals are unknown (the results database was unavailable)"
     if summary.repeats:
         held += f", {summary.repeats} repeat(s) of the best configurations"
     suspended = (f", {summary.suspended} suspended: resumed from their checkpoints by the "
                  "next run" if summary.suspended else "")
+    if summary.infeasible_pruned:
+        held += (f"; {summary.infeasible_pruned} trial(s) broke [constraints] before training, "
+                 f"saving ≈ {summary.constraints_saved_s:.0f} s of compute")
     if summary.tracking_failures:
         held += f"; {summary.tracking_failures} tracker event(s) not recorded"
     return (f"study '{summary.study_name}' {state}: ran {summary.ran} trial(s) in "

@@ -121,6 +121,15 @@ class TrialResult:
     """Why a model that may have been kept could not be saved (a full disk)."""
     onnx: InferenceFigures | None = None
     """ONNX Runtime's speed on the exported model (staged models only)."""
+    constraints: Mapping[str, Any] | None = None
+    """``[constraints]``: per figure, its ``value``, ``op``, ``limit`` and whether it
+    ``holds`` (None: the study sets no constraints)."""
+    feasible: bool | None = None
+    """Every constraint holds (None: no constraints, or none could be checked)."""
+    compile_s: float | None = None
+    """Seconds the meter's first call took beyond a warm one (``torch.compile``, lazy init)."""
+    warmup_s: float | None = None
+    """Seconds the meter warmed up until its timings were stable (autotuning included)."""
 
     @property
     def data_wait_share(self) -> float | None:
@@ -150,3 +159,9 @@ class StudySummary:
     tracking_failures: int = 0
     """Events an experiment tracker (``[tracking]``) failed to record (each tracker's first
     failure was a warning)."""
+    infeasible_pruned: int = 0
+    """Trials of the study that broke a ``[constraints]`` limit before training, so never
+    trained."""
+    constraints_saved_s: float = 0.0
+    """Compute those checks saved: each pruned trial at the median complete trial's duration,
+    less the seconds the checks took."""

@@ -258,6 +258,10 @@ class SearchRequest:
         grid: for grid samplers, the values of each parameter to enumerate (architecture,
             optimizer, scheduler, batch_size, lr, and device choices listed several times).
         objectives: how many objectives the study optimises.
+        constraints: with ``[constraints]`` set, Optuna's ``constraints_func`` (a finished
+            trial → one value per constraint, ≤ 0 when it holds); give it to samplers that
+            take one (TPE, NSGA-II, GP), so they steer away from infeasible regions. None
+            without constraints. Added in 0.4.
     """
 
     seed: int
@@ -265,6 +269,7 @@ class SearchRequest:
     epochs: int = 1
     grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     objectives: int = 1
+    constraints: Callable[[Any], Sequence[float]] | None = None
 
 
 @dataclass(frozen=True)

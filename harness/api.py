@@ -126,7 +126,8 @@ class _Bar(_Quiet):
         if result.status == "complete" and value is not None and (
                 self.best is None or (value > self.best) == self.maximize):
             self.best = value
-        self.bar.update(1)
+        if self.bar.total is None or self.bar.n < self.bar.total:
+            self.bar.update(1)  # re-runs of crashed trials take no new place in the budget
         if self.best is not None:
             self.bar.set_postfix_str(f"best {self.objective} {self.best:.4f}")
 

@@ -63,7 +63,15 @@ def weights_file(value: str, model: str) -> Path:
         raise harness.TrialFailed(
             f"pretrained folder '{value}' holds weights for several models "
             f"({', '.join(sorted({p.parent.name for p in preferred})[:3])}, ...): name one")
-    return sorted(preferred, key=lambda p: (PREFERRED + (p.name,)).index(p.name))[0]
+    def rank(p: Path) -> int:
+        return PREFERRED.index(p.name) if p.name in PREFERRED else len(PREFERRED)
+
+    best = [p for p in preferred if rank(p) == min(map(rank, preferred))]
+    if len(best) > 1:  # several checkpoints of one model, none by a conventional name
+        names = ", ".join(sorted(str(p.relative_to(path)) for p in best)[:5])
+        raise harness.TrialFailed(f"pretrained folder '{value}' holds several weight files "
+                                  f"({names}): set pretrained to the file to use")
+    return best[0]
 
 
 def _names_model(path: Path, model: str) -> bool:

@@ -55,19 +55,32 @@ def _label_key(label: str) -> tuple[int, float | str]:
         return (1, label)
 
 
+PREFERRED_SUFFIXES = (".ts", ".tsv", ".txt", "")
+"""When one problem comes in several formats (the sktime wheel ships ``.ts`` and ``.tsv`` side
+by side), the richer one: ``.ts`` carries the class labels' declared order and several
+dimensions."""
+
+
 def _files(folder: Path, name: str) -> tuple[Path, Path]:
-    candidates = sorted(p for p in folder.iterdir() if "_TRAIN" in p.name)
+    candidates = sorted(p for p in folder.iterdir() if "_TRAIN" in p.name and p.is_file())
     if name:
-        candidates = [p for p in candidates if p.name.startswith(f"{name}_TRAIN")]
-    if len(candidates) != 1:
+        candidates = [p for p in candidates if p.name.split("_TRAIN")[0] == name]
+    problems = sorted({p.name.split("_TRAIN")[0] for p in candidates})
+    if len(problems) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
+        hint = "" if name else "; set `problem`"
         raise harness.DataError(f"ucr: need exactly one <Name>_TRAIN file in '{folder}' "
-                                f"(found: {found}; set `problem`)")
-    train = candidates[0]
+                                f"(found: {found}{hint})")
+    train = min(candidates, key=lambda p: _preference(p.suffix.lower()))
     test = train.with_name(train.name.replace("_TRAIN", "_TEST"))
     if not test.is_file():
         raise harness.DataError(f"ucr: '{test}' is missing")
     return train, test
+
+
+def _preference(suffix: str) -> int:
+    return (PREFERRED_SUFFIXES.index(suffix) if suffix in PREFERRED_SUFFIXES
+            else len(PREFERRED_SUFFIXES))
 
 
 def _read(path: Path) -> list[Case]:

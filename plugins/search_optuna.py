@@ -8,6 +8,7 @@ arguments, checked against their signatures; harness's own defaults are listed p
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import harness
@@ -50,11 +51,35 @@ class _LazyClass:
         return self.name
 
 
+POSITIVE_OPTIONS = {"n_ei_candidates": 1, "popsize": 1, "population_size": 2,
+                    "n_startup_trials": 0, "n_warmup_steps": 0, "min_resource": 1,
+                    "reduction_factor": 2, "max_resource": 1}
+"""Least values Optuna's constructors accept without complaint but cannot run with
+(``n_ei_candidates = 0`` fails at the first suggestion, mid-study)."""
+
+
 def _sampler(cls: _LazyClass) -> Callable[[harness.SearchRequest], Any]:
     def build(request: harness.SearchRequest) -> Any:
-        return cls(seed=request.seed, **request.options)
+        _check_least(request.options)
+        options = dict(request.options)
+        if request.constraints is not None and _takes(cls, "constraints_func"):
+            options["constraints_func"] = request.constraints
+        return cls(seed=request.seed, **options)
 
     return build
+
+
+def _takes(cls: _LazyClass, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(cls).parameters
+
+
+def _check_least(options: Mapping[str, Any]) -> None:
+    for name, least in POSITIVE_OPTIONS.items():
+        value = options.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value}")
 
 
 def _grid(request: harness.SearchRequest) -> Any:
@@ -89,6 +114,7 @@ PRUNERS: tuple[tuple[str, str, str, Callable[[int], dict[str, Any]]], ...] = (
 def _pruner(cls: _LazyClass, defaults: Callable[[int], dict[str, Any]]
             ) -> Callable[[harness.SearchRequest], Any]:
     def build(request: harness.SearchRequest) -> Any:
+        _check_least(request.options)
         options = {**defaults(request.epochs), **request.options}
         return cls(**options)
 

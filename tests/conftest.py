@@ -105,22 +105,41 @@ def _nan(request):
 def _broken(request):
     raise RuntimeError("this architecture is broken on purpose")
 
-def _oom(request):
+def _wrapping(request, before):
+    """``_mlp`` behind a forward that first calls ``before(module, x)``."""
     import torch
 
     inner = _mlp(request)
 
-    class OOMNet(torch.nn.Module):
-        """Simulates a GPU that fits at most 8 samples per training batch."""
+    class Wrapped(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.inner = inner
         def forward(self, x):
-            if self.training and x.shape[0] > 8:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+            before(self, x)
             return self.inner(x)
 
-    return OOMNet()
+    return Wrapped()
+
+def _oom(request):
+    """Simulates a GPU that fits at most 8 samples per training batch."""
+    import torch
+
+    def check(module, x):
+        if module.training and x.shape[0] > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    return _wrapping(request, check)
+
+def _slow(request):
+    """Answers in no less than 30 ms at inference: a latency any CPU measures the same."""
+    import time
+
+    def wait(module, x):
+        if not module.training:
+            time.sleep(0.03)
+
+    return _wrapping(request, wait)
 
 def _sleepy(request):
     import time
@@ -165,6 +184,8 @@ def register_architectures(register):
     register(harness.ArchitectureSpec(name="oom_net", build=_oom, tasks=("classification",),
                                       params={"hidden": harness.Int(32, 16, 64)}))
     register(harness.ArchitectureSpec(name="sleepy_net", build=_sleepy, tasks=("classification",)))
+    register(harness.ArchitectureSpec(name="slow_net", build=_slow, tasks=("classification",),
+                                      params={"hidden": harness.Int(32, 16, 64)}))
     register(harness.ArchitectureSpec(name="crash_net", build=_crash, tasks=("classification",)))
     for name, build in (("hog_net", _hog), ("leaky_net", _leaky)):
         register(harness.ArchitectureSpec(name=name, build=build, tasks=("classification",),
@@ -194,6 +215,19 @@ def trial_finished(result):
 def study_finished(summary):
     _log(f"study {summary.ran} {summary.failed}")
 '''
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are deselected where there is no CUDA device (they run in
+    ``benchmarks/gpu_check.sh`` on a GPU machine): said in the summary, never a silent skip."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]
 
 
 def install_distribution(root: Path, dist: str, module: str, source: str,
@@ -238,6 +272,17 @@ def assert_one_line_error(result, path: Path, fragments: list[str]) -> None:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     assert "Traceback" not in result.output
+
+
+def one_line(ran: Any, code: int, *fragments: str) -> str:
+    """A command that failed with exit status ``code`` and one stderr line holding every
+    fragment — never a traceback; returns the line."""
+    assert ran.returncode == code, (ran.returncode, ran.stdout, ran.stderr)
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in ran.stderr, ran.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
 
 
 def run_cli(*args: str, cwd: Path | None = None, extra_path: Path | None = None,

@@ -52,7 +52,7 @@ def cache_list(db: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"root": str(store.root), "entries": rows}, indent=2))
         return
-    shared = f" (shared: {store.remote.url})" if store.remote else ""
+    shared = f" (shared: {store.remote.safe_url})" if store.remote else ""
     click.echo(f"dataset cache {store.root}{shared}: {len(rows)} entr"
                f"{'y' if len(rows) == 1 else 'ies'}")
     for row in rows:
@@ -72,10 +72,13 @@ def cache_clear(dataset: str | None, db: str | None) -> None:
     """Remove every entry, or the entries of DATASET (each under its build lock)."""
 
     store = open_cache(db_url(db) or default_db_url())
-    removed = store.clear(dataset)
+    removed, in_use = store.clear(dataset)
     what = f"of dataset '{dataset}' " if dataset else ""
     click.echo(f"removed {len(removed)} cache entr{'y' if len(removed) == 1 else 'ies'} "
                f"{what}from {store.root}")
+    for path in in_use:
+        click.echo(f"kept {path.name}: a running study reads it (clear it when the study "
+                   "ends)")
 
 
 @click.group()

@@ -34,15 +34,22 @@ from harness._store import ResultsStore
 @click.option("--study", default="bench", show_default=True,
               help="Study the rows are stored under.")
 @click.option("--no-store", is_flag=True, help="Measure only; write nothing.")
+@click.option("--tf32", is_flag=True, help="TF32 matmuls and convolutions (GPUs that have it).")
+@click.option("--cudnn-benchmark", is_flag=True,
+              help="cuDNN autotuning (its cost lands in the warm-up, never in the figures).")
+@click.option("--runs", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Fresh throughput measurements; the median is reported, with their range "
+                   "when they disagree by more than 3%.")
 @disable_option
 @reports_errors
 def bench(architectures: tuple[str, ...], task: str, batch_size: int, img_size: int,
           precision: str, memory_format: str, device_name: str, fmt: str, db: str | None,
-          study: str, no_store: bool, disabled: tuple[str, ...]) -> None:
+          study: str, no_store: bool, tf32: bool, cudnn_benchmark: bool, runs: int,
+          disabled: tuple[str, ...]) -> None:
     """Benchmark untrained models: throughput, latency, FLOPs, memory (timm-style)."""
     run = run_bench(architectures, task=task, batch_size=batch_size, img_size=img_size,
                     precision=precision, memory_format=memory_format, device_name=device_name,
-                    disabled=disabled)
+                    disabled=disabled, runs=runs, tf32=tf32, cudnn_benchmark=cudnn_benchmark)
     if not no_store:
         store = ResultsStore(db_url(db) or default_db_url())
         try:
@@ -59,10 +66,15 @@ def bench(architectures: tuple[str, ...], task: str, batch_size: int, img_size: 
     for r in results:
         gflops = f"{r.gflops_per_sample:.2f}" if r.gflops_per_sample is not None else "n/a"
         train = f"{r.train_samples_per_s:,.1f}" if r.train_samples_per_s else "n/a"
+        spread = (f" (median of {r.runs} runs; noisy machine: they vary {100 * r.cv:.1f}% "
+                  f"(CV), range {r.interval[0]:,.1f}–{r.interval[1]:,.1f})" if r.noisy
+                  else f" (median of {r.runs} runs, CV {100 * r.cv:.1f}%)" if r.runs > 1
+                  else "")
         click.echo(f"{r.architecture}: infer {r.infer_samples_per_s:,.1f} samples/s at batch "
-                   f"{r.batch_size} (p50 {r.infer_latency_ms_p50:.2f} ms, p99 "
+                   f"{r.batch_size}{spread} (p50 {r.infer_latency_ms_p50:.2f} ms, p99 "
                    f"{r.infer_latency_ms_p99:.2f} ms, IQR/median {r.iqr_ratio:.3f}); batch-1 "
                    f"p50 {r.latency_b1_ms_p50:.2f} ms; train {train} samples/s; "
                    f"{r.param_count / 1e6:.2f} M params; {gflops} GFLOPs/sample; peak "
-                   f"{r.peak_memory_mb:,.0f} MB — {hardware} | {r.precision}")
+                   f"{r.peak_memory_mb:,.0f} MB; warm-up {r.warmup_s:.2f} s (first call "
+                   f"+{r.compile_s:.2f} s) — {hardware} | {r.precision}")
 

@@ -83,8 +83,9 @@ def run(task_file: Path, n_trials: int | None, timeout_s: float | None, db: str 
         click.echo("interrupted before any trial started", err=True)
         sys.exit(130)
     try:
-        out.print(summary_line(summary))
-        _print_top(prepared.config.db, summary.study_name)
+        out.print(summary_line(summary), markup=False, highlight=False)
+        if summary.total_finished >= 0:  # else the database was unavailable as the run stopped
+            _print_top(prepared.config.db, summary.study_name)
     except KeyboardInterrupt:  # Ctrl-C again while the summary prints: everything is stored
         sys.exit(130)
     if summary.interrupted:

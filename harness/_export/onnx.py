@@ -134,7 +134,7 @@ def measure_onnx(model: torch.nn.Module, task: Task, plan: TrialPlan, *, single:
         session = onnx_session(path, threads=torch.get_num_threads())
         runner = _Runner(session, names, detections=names[:1] == ["boxes"])
         return measure_inference(torch.nn.Identity(), example, batch, cpu, "fp32",
-                                 warmup=2, min_iterations=3, min_time_s=budget_s / 2,
+                                 mode="throughput", min_time_s=budget_s / 2,
                                  max_time_s=budget_s, forward=lambda _, x: runner(x))
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
@@ -27,10 +28,10 @@ if TYPE_CHECKING:
     from harness._specs import PrunerSpec
     from harness._specs import SamplerSpec
 
-__all__ = ["check_search_options", "create_pruner", "create_sampler", "grid_exhausted",
-           "grid_space", "search_failure", "search_request"]
+__all__ = ["CONSTRAINTS_ATTR", "check_search_options", "constraint_values", "create_pruner",
+           "create_sampler", "grid_exhausted", "grid_space", "search_failure", "search_request"]
 
-_RESERVED = ("self", "seed", "search_space")  # given by harness, never by the task file
+_RESERVED = ("self", "seed", "search_space", "constraints_func")  # harness's, not the file's
 
 
 def search_failure(config: TaskConfig, role: str, exc: BaseException) -> ConfigError:
@@ -48,9 +49,28 @@ def search_failure(config: TaskConfig, role: str, exc: BaseException) -> ConfigE
 
 def search_request(resolved: ResolvedTask, seed: int, options: Mapping[str, Any]
                    ) -> SearchRequest:
+    constraints = resolved.config.constraints
     return SearchRequest(seed=seed, options=dict(options),
                          epochs=resolved.config.budget.epochs, grid=grid_space(resolved),
-                         objectives=len(resolved.objectives))
+                         objectives=len(resolved.objectives),
+                         constraints=constraint_values(len(constraints)) if constraints
+                         else None)
+
+
+CONSTRAINTS_ATTR = "constraints"
+"""The Optuna user attribute holding a trial's constraint values (≤ 0: holds)."""
+
+
+def constraint_values(count: int) -> Callable[[Any], list[float]]:
+    """Optuna's ``constraints_func``: the values :func:`harness._run.optuna_study.tell`
+    stored with the trial (0, feasible, where a figure was never measured)."""
+
+    def values(trial: Any) -> list[float]:
+        stored = trial.user_attrs.get(CONSTRAINTS_ATTR)
+        return list(stored) if isinstance(stored, list) and len(stored) == count else (
+            [0.0] * count)
+
+    return values
 
 
 def check_search_options(resolved: ResolvedTask) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 __all__ = ["Heartbeat"]
 
+JOIN_S = 2.0
+
 
 class Heartbeat:
     """A daemon thread that calls ``beat(trial_ids)`` every ``interval_s`` for the trials this
@@ -33,7 +35,9 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=self._interval_s + 5)
+        # A beat takes milliseconds; one that is waiting out an unavailable database is not
+        # waited for (the thread is a daemon): a stopping run must end in seconds.
+        self._thread.join(timeout=JOIN_S)
 
     @property
     def trials(self) -> frozenset[int]:

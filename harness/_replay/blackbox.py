@@ -25,6 +25,7 @@ from typing import Any
 from harness._errors import UsageError
 from harness._files import atomic_path
 from harness._files import atomic_write
+from harness._files import output_error
 
 __all__ = ["FORMAT", "Blackbox", "RecordedTrial", "from_database", "read_blackbox",
            "write_blackbox"]
@@ -122,7 +123,15 @@ def _recorded(trial: Any, epochs: list[Any], objective: str,
 
 
 def write_blackbox(blackbox: Blackbox, path: Path) -> Path:
-    """Write as Parquet (``.parquet``) or JSON (anything else)."""
+    """Write as Parquet (``.parquet``) or JSON (anything else): whole or not at all; a folder
+    that cannot take it (read-only, full) is one line."""
+    try:
+        return _write_blackbox(blackbox, path)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+
+
+def _write_blackbox(blackbox: Blackbox, path: Path) -> Path:
     records = [{"number": t.number, "status": t.status, "params": t.params,
                 "values": list(t.values), "seconds": list(t.seconds), "final": t.final}
                for t in blackbox.trials]
@@ -162,9 +171,12 @@ def read_blackbox(path: Path) -> Blackbox:
             meta = json.loads((table.schema.metadata or {}).get(b"harness", b"{}"))
             rows = table.to_pylist()
             for row in rows:
-                row["params"] = json.loads(row["params"])
+                if isinstance(row.get("params"), str):
+                    row["params"] = json.loads(row["params"])
         else:
             document = json.loads(path.read_text())
+            if not isinstance(document, dict):
+                raise ValueError("expected a JSON object")
             meta, rows = document, document.get("trials", [])
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
@@ -178,12 +190,91 @@ def read_blackbox(path: Path) -> Blackbox:
 
 
 def _from_records(meta: dict[str, Any], rows: list[dict[str, Any]], source: str) -> Blackbox:
+    """The blackbox a file holds, every field checked: a wrong type or value is one line
+    naming the field (and the trial), never a traceback from deep in a replay."""
+    if not isinstance(meta, dict) or not isinstance(rows, list):
+        raise UsageError(f"{source}: not a harness blackbox (expected an object with trials)")
+    for key in ("study", "task", "dataset", "objective"):
+        _field(meta, key, str, source)
+    direction = _field(meta, "direction", str, source)
+    if direction not in ("maximize", "minimize"):
+        raise UsageError(f"{source}: direction must be \"maximize\" or \"minimize\", got "
+                         f"{direction!r}")
+    epochs = _field(meta, "epochs", int, source)
+    if epochs < 1:
+        raise UsageError(f"{source}: epochs must be at least 1, got {epochs}")
+    space = _space(_field(meta, "space", dict, source), source)
+    trials = tuple(_trial(row, i, source) for i, row in enumerate(rows))
+    return Blackbox(meta["study"], meta["task"], meta["dataset"], meta["objective"],
+                    direction, epochs, space, trials, source)
+
+
+def _field(record: dict[str, Any], key: str, kind: type, source: str,
+           where: str = "") -> Any:
+    if not isinstance(record, dict) or key not in record:
+        raise UsageError(f"{source}: {where}missing field '{key}'")
+    value = record[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise UsageError(f"{source}: {where}field '{key}' must be {_KINDS[kind]}, got "
+                         f"{json.dumps(value, default=str)[:60]}")
+    return value
+
+
+_KINDS = {str: "a string", int: "an integer", float: "a number", dict: "an object",
+          list: "a list"}
+
+
+def _space(raw: dict[str, Any], source: str) -> dict[str, Any]:
     from optuna.distributions import json_to_distribution
 
-    space = {k: json_to_distribution(json.dumps(v)) for k, v in meta["space"].items()}
-    trials = tuple(RecordedTrial(int(r["number"]), str(r["status"]), dict(r["params"]),
-                                 tuple(r["values"]), tuple(r["seconds"]),
-                                 None if r["final"] is None else float(r["final"]))
-                   for r in rows)
-    return Blackbox(meta["study"], meta["task"], meta["dataset"], meta["objective"],
-                    meta["direction"], int(meta["epochs"]), space, trials, source)
+    space = {}
+    for name, value in raw.items():
+        try:
+            space[name] = json_to_distribution(json.dumps(value))
+        except Exception as exc:  # Optuna raises several types for a malformed distribution
+            raise UsageError(f"{source}: space.{name} is not an Optuna distribution "
+                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+                             ) from None
+    return space
+
+
+def _numbers(values: Any, key: str, source: str, where: str, *, least: float | None = None
+             ) -> tuple[float, ...]:
+    import math
+
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values):
+        raise UsageError(f"{source}: {where}field '{key}' must be a list of finite numbers")
+    if least is not None and any(v < least for v in values):
+        raise UsageError(f"{source}: {where}field '{key}' holds a value below {least}")
+    return tuple(float(v) for v in values)
+
+
+def _trial(row: Any, index: int, source: str) -> RecordedTrial:
+    import math
+
+    where = f"trial {index}: "
+    number = _field(row, "number", int, source, where)
+    where = f"trial {number}: "
+    status = _field(row, "status", str, source, where)
+    if status not in ("complete", "pruned", "failed"):
+        raise UsageError(f"{source}: {where}status must be complete, pruned or failed, got "
+                         f"{status!r}")
+    params = _field(row, "params", dict, source, where)
+    values = _numbers(row.get("values"), "values", source, where)
+    seconds = _numbers(row.get("seconds"), "seconds", source, where, least=0.0)
+    if len(seconds) != len(values):
+        raise UsageError(f"{source}: {where}'values' and 'seconds' differ in length "
+                         f"({len(values)} and {len(seconds)})")
+    if "final" not in row:
+        raise UsageError(f"{source}: {where}missing field 'final'")
+    final = row["final"]
+    if final is not None and (isinstance(final, bool) or not isinstance(final, (int, float))
+                              or not math.isfinite(final)):
+        raise UsageError(f"{source}: {where}field 'final' must be a finite number or null")
+    return RecordedTrial(number, status, dict(params), values, seconds,
+                         None if final is None else float(final))

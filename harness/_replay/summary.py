@@ -15,6 +15,7 @@ import numpy as np
 
 from harness._files import atomic_path
 from harness._files import atomic_write
+from harness._files import output_error
 from harness._replay.blackbox import Blackbox
 from harness._replay.simulate import Candidate
 from harness._replay.simulate import SeedRun
@@ -97,10 +98,14 @@ def _seconds(value: float) -> str:
 def render_markdown(blackbox: Blackbox, rows: list[dict[str, Any]], *, seeds: int,
                     budget_s: float, target: float, tolerance: float) -> str:
     arrow = "≥" if blackbox.maximize else "≤"
-    lines = [f"Replay of study '{blackbox.study}' ({blackbox.task} on {blackbox.dataset}; "
+    # Names come from whoever recorded the study: escaped, as the HTML report escapes them,
+    # so a Markdown renderer shows them as text and never runs them.
+    study, task, dataset, source, objective = (_md(str(v)) for v in (
+        blackbox.study, blackbox.task, blackbox.dataset, blackbox.source, blackbox.objective))
+    lines = [f"Replay of study '{study}' ({task} on {dataset}; "
              f"{len(blackbox.trials)} recorded trials, {blackbox.epochs} epochs each) from "
-             f"{blackbox.source}: {seeds} seeds per candidate, a simulated budget of "
-             f"{budget_s:,.0f} s; target val {blackbox.objective} {arrow} {target:.4f} "
+             f"{source}: {seeds} seeds per candidate, a simulated budget of "
+             f"{budget_s:,.0f} s; target val {objective} {arrow} {target:.4f} "
              f"(the best recorded, {tolerance:g} away).", "",
              "| sampler/pruner | median compute to target | vs random search | seeds reaching "
              "it | median best at budget | trials (median) | asks answered by a neighbour |",
@@ -109,16 +114,32 @@ def render_markdown(blackbox: Blackbox, rows: list[dict[str, Any]], *, seeds: in
         speedup = row["speedup_vs_random"]
         shown = "–" if speedup is None else ("∞" if not math.isfinite(speedup) else
                                              f"{speedup:.2f}×")
-        lines.append(f"| {row['candidate']} | {_seconds(row['median_seconds_to_target'])} | "
+        lines.append(f"| {_md(row['candidate'])} | {_seconds(row['median_seconds_to_target'])} | "
                      f"{shown} | {row['seeds_reaching_target']:.0%} | "
                      f"{row['median_best_at_budget']:.4f} | {row['median_trials']:.0f} | "
                      f"{row['inexact_share']:.0%} |")
     return "\n".join(lines) + "\n"
 
 
+def _md(text: str) -> str:
+    """Text safe in Markdown: no raw HTML, no table-breaking pipe."""
+    import html
+
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
 def write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
                   rows: list[dict[str, Any]], markdown: str, budget_s: float) -> list[Path]:
-    """``replay.md``, ``replay.json`` (rows and any-time curves) and ``anytime.png``."""
+    """``replay.md``, ``replay.json`` (rows and any-time curves) and ``anytime.png``; a folder
+    that cannot take them (read-only, full) is one line."""
+    try:
+        return _write_outputs(out, blackbox, outcomes, rows, markdown, budget_s)
+    except OSError as exc:
+        raise output_error(Path(exc.filename) if exc.filename else out, exc) from None
+
+
+def _write_outputs(out: Path, blackbox: Blackbox, outcomes: Sequence[Outcome],
+                   rows: list[dict[str, Any]], markdown: str, budget_s: float) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     grid = np.geomspace(budget_s / 1000, budget_s, 101)  # even on the plot's log axis
     curves = {o.candidate.label: o.curve(grid) for o in outcomes}

@@ -16,7 +16,8 @@ from harness._records import INPUT_BOUND_SHARE
 from harness._store.models import StudyRow
 from harness._store.queries import metrics_by_trial
 
-__all__ = ["Leaderboard", "attach_metrics", "empty_board", "ruleset", "shape_row"]
+__all__ = ["Leaderboard", "attach_metrics", "broken_constraints", "empty_board", "ruleset",
+           "shape_row"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ def attach_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
         row["metrics"] = dict(sorted(found.get(row["id"], {}).items()))
 
 
+def broken_constraints(stored: dict[str, Any] | None) -> str | None:
+    """The constraints a row breaks, in one line (None when it meets them or has none)."""
+    broken = [f"{figure} {value['value']:.4g} (limit {value['op']} {value['limit']:.4g})"
+              for figure, value in (stored or {}).items() if not value.get("holds", True)]
+    return "; ".join(broken) or None
+
+
 def shape_row(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]:
     """The public row: trial number, choices, hyperparameters, metrics, speed, hardware."""
     shaped: dict[str, Any] = {"rank": rank, "study": study.name, "trial": row["number"]}
@@ -69,8 +77,9 @@ def shape_row(rank: int, study: StudyRow, row: dict[str, Any]) -> dict[str, Any]
                 "infer_latency_ms_p99", "latency_b1_ms_p50", "latency_b1_ms_p99", "param_count",
                 "duration_s", "hardware", "precision", "status", "data_wait_share",
                 "infer_onnx_samples_per_s", "infer_onnx_batch_size", "infer_onnx_ms_p50",
-                "infer_onnx_ms_p99"):
+                "infer_onnx_ms_p99", "feasible", "constraints"):
         shaped[key] = row[key]
+    shaped["broken"] = broken_constraints(row["constraints"])
     share = row["data_wait_share"]
     shaped["input_bound"] = share is not None and share > INPUT_BOUND_SHARE
     return shaped

@@ -58,7 +58,9 @@ def _board(study: StudyRow, hardware: str, runs: list[dict[str, Any]], counts: d
         configs[run["config_key"] or f"trial-{run['number']}"].append(run)
     summaries = {key: summarize([r["score"] for r in group]) for key, group in configs.items()}
     shown = _best_per_group(configs, summaries, maximize)
-    shown.sort(key=lambda key: summaries[key].mean, reverse=maximize)
+    # Feasible configurations first ([constraints]): one run that breaks a limit is enough.
+    shown.sort(key=lambda key: (any(r["feasible"] is False for r in configs[key]),
+                                -summaries[key].mean if maximize else summaries[key].mean))
     ranks = rank_groups([summaries[key] for key in shown])
     rows = [_row(study, rank, configs[key], summaries[key]) for rank, key in zip(ranks, shown,
                                                                                strict=True)]
@@ -106,6 +108,11 @@ def _row(study: StudyRow, rank: int, runs: list[dict[str, Any]],
     for column in MEDIAN_COLUMNS:
         values = [r[column] for r in runs if r[column] is not None]
         first[column] = statistics.median(values) if values else None
+    judged = [r for r in runs if r["feasible"] is not None]
+    if judged:  # a configuration meets [constraints] when every seed's run meets them
+        first["feasible"] = all(r["feasible"] for r in judged)
+        first["constraints"] = next((r["constraints"] for r in judged if not r["feasible"]),
+                                    judged[0]["constraints"])
     row = shape_row(rank, study, first)
     row["seeds"] = summary.n
     row["seed_values"] = sorted(r["seed"] for r in runs if r["seed"] is not None)

@@ -48,12 +48,16 @@ def table_columns(board: Leaderboard, wide: bool = True) -> list[tuple[str, str]
         columns += [("ONNX samples/s", "infer_onnx_samples_per_s"),
                     ("ONNX ms p50", "infer_onnx_ms_p50")]
     columns += [("params (M)", "param_count"), ("data wait", "data_wait_share")]
+    if any(row.get("feasible") is not None for row in board.rows):
+        columns.append(("constraints", "feasible"))
     return columns
 
 
 def cell(row: dict[str, Any], key: str) -> str:
     """One table cell: a tied rank marked ``=``, a mean with its 95% half-width."""
     value = row.get(key)
+    if key == "feasible" and value is not None:
+        return "✓ met" if value else f"✗ {row.get('broken') or 'breaks a limit'}"
     if key == "rank" and row.get("tied"):
         return f"{value}="
     low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
@@ -91,6 +95,9 @@ def _caption(board: Leaderboard) -> str:
     if board.by_configuration:
         caption += (" — rows are configurations: mean over seeds, 95% t-interval; ranks "
                     "marked = are tied (Welch's t-test, Holm-corrected, 5%)")
+    if any(row.get("feasible") is False for row in board.rows):
+        caption += (" — ✗ breaks a [constraints] limit: ranked after every row that meets "
+                    "them")
     if any(row.get("input_bound") for row in board.rows):
         caption += (f" — ⚠ input-bound: waited for data over {INPUT_BOUND_SHARE:.0%} of its "
                     "training time, so its speed reflects the data path")

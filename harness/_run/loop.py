@@ -30,6 +30,8 @@ from harness._config import BudgetSection
 from harness._config import TaskConfig
 from harness._devices import worker_placement
 from harness._errors import HarnessError
+from harness._errors import StoreError
+from harness._errors import StoreUnavailable
 from harness._errors import TrialTakenOver
 from harness._plan.planning import suggest_plan
 from harness._plan.samplers import grid_exhausted
@@ -66,7 +68,9 @@ from harness._store.artifacts import artifact_root
 from harness._store.artifacts import checkpoint_root
 from harness._store.kept import ModelKeeper
 from harness._store.results import TrialContext
+from harness._store.results import outage_policy
 from harness._store.results import safe_url
+from harness._store.results import stop_waiting_after
 
 if TYPE_CHECKING:
     import torch
@@ -186,7 +190,8 @@ class StudyLoop:
     def _card(self, plan: TrialPlan) -> dict[str, Any]:
         """What this process knows for a kept model's card."""
         cfg = self.resolved.config
-        return {"study": cfg.study.name, "hardware": self.context.hardware(plan.precision),
+        return {"study": cfg.study.name,
+                "hardware": self.context.hardware(plan.precision, plan.compile),
                 "environment": self.context.environment, "data_fingerprint":
                 self.data_fingerprint, "task_file": public_config(cfg)["text"],
                 "objectives": [o.column for o in self.resolved.objectives]}
@@ -321,6 +326,11 @@ class StudyLoop:
         result = with_objectives(self.resolved, result)
         try:
             self.store.finish_trial(trial_id, result)
+        except KeyboardInterrupt:  # while waiting out an outage: say what is not stored
+            self.observer.notice(f"trial {trial.number} finished ({result.status}) but the run "
+                                 "was stopped while waiting for the results database: its "
+                                 "result is not stored, and the next run trains it again")
+            raise
         except TrialTakenOver:
             self.observer.notice(f"trial {trial.number} was declared dead by another process "
                                  "(its heartbeat was late); its result is not stored")
@@ -420,7 +430,7 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
                      data_fingerprint=Path(data_path).name if data_path else None, warn=warn)
     loop.confirm_only = confirm_only
     deadline = started + cfg.budget.timeout_s if cfg.budget.timeout_s else None
-    with contextlib.closing(loop), loop.heartbeat, signal_handler(
+    with contextlib.closing(loop), loop.heartbeat, outage_policy(notify=warn), signal_handler(
             signal.SIGINT, _interrupt_then_ignore, restore=restore_signals):
         try:
             if cfg.device.workers == 0:
@@ -430,21 +440,57 @@ def drive_study(resolved: ResolvedTask, store: ResultsStore, *, db_url: str,
             interrupted = False
         except KeyboardInterrupt:
             with _second_interrupt_ignored(restore_signals):  # Ctrl-C twice: the cleanup
-                loop.abandon_local("interrupted by the user")  # of the first one finishes
+                _abandon_promptly(loop, warn)  # of the first one finishes
             interrupted = True
         except HarnessError as exc:  # e.g. the sampler failed: fail what runs here, then say so
             loop.abandon_local(f"the run stopped: {exc}")
             raise
     counts = loop.counts
+    finished, repeats = _finished_counts(store, loop.study_id, interrupted)
     summary = StudySummary(cfg.study.name, store.safe_url, sum(counts.values()),
                            counts["complete"], counts["pruned"], counts["failed"],
-                           store.finished(loop.study_id), cfg.budget.n_trials, interrupted,
-                           time.perf_counter() - started, store.finished(loop.study_id, True),
-                           counts["suspended"])
+                           finished, cfg.budget.n_trials, interrupted,
+                           time.perf_counter() - started, repeats, counts["suspended"])
+    if cfg.constraints and finished >= 0:
+        savings = store.constraint_savings(loop.study_id)
+        summary = replace(summary, infeasible_pruned=savings.pruned,
+                          constraints_saved_s=savings.saved_s)
     if loop.tracking is None:
         return summary
     loop.tracking.study_finished(summary)
     return replace(summary, tracking_failures=loop.tracking.failures)
+
+
+UNKNOWN = -1
+"""A count the summary could not read (the database was unavailable as the run stopped)."""
+
+
+def _finished_counts(store: ResultsStore, study_id: int, interrupted: bool) -> tuple[int, int]:
+    """The study's finished search trials and repeats; unknown (``UNKNOWN``) when a stopped
+    run cannot read them — it says so instead of waiting or failing."""
+    try:
+        return store.finished(study_id), store.finished(study_id, True)
+    except StoreError:
+        if not interrupted:
+            raise
+        return UNKNOWN, 0
+
+
+STOPPING_OUTAGE_S = 6.0
+"""How long a run stopped by Ctrl-C or SIGTERM waits, in all, for an unavailable database to
+settle its trials: seconds, not the study's ten minutes (``OUTAGE_S``)."""
+
+
+def _abandon_promptly(loop: StudyLoop, warn: Callable[[str], None]) -> None:
+    """Settle this process's trials after an interrupt, without waiting out an outage: what
+    cannot be written now is found by the next run (heartbeats and checkpoints)."""
+    stop_waiting_after(STOPPING_OUTAGE_S)
+    try:
+        loop.abandon_local("interrupted by the user")
+    except (StoreError, StoreUnavailable, optuna.exceptions.StorageInternalError) as exc:
+        warn(f"stopped without settling this run's trials (the results database is "
+             f"unavailable: {' '.join(str(exc).split())[:160]}); the next run finds them by "
+             "their heartbeats and resumes those with checkpoints")
 
 
 @contextlib.contextmanager
@@ -592,6 +638,7 @@ def _in_workers(loop: StudyLoop, deadline: float | None, device: torch.device,
                 loop.finish(worker.trial, worker.trial_id, worker.failed(
                     f"exceeded the per-trial time limit of {cfg.budget.trial_timeout_s:g} s"))
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trials in flight checkpoint first
+        stop_waiting_after(STOPPING_OUTAGE_S)
         with _second_interrupt_ignored():
             _suspend_workers(loop, pool)
         _stop_all(pool)
@@ -619,16 +666,37 @@ def _suspend_workers(loop: StudyLoop, pool: list[WorkerProcess | None]) -> None:
     busy = [w for w in pool if w is not None and w.busy and w.running]
     for worker in busy:
         worker.interrupt()
+        if worker.asking is not None:  # its answer was interrupted: it would wait forever
+            with contextlib.suppress(OSError):
+                worker.conn.send(NEUTRAL_ANSWERS[worker.asking])
+            worker.asking = None
     deadline = time.monotonic() + SUSPEND_WAIT_S
     while (busy := [w for w in busy if w.busy]) and time.monotonic() < deadline:
         for worker in wait(busy, timeout=0.5):
-            if not _handle(loop, worker):
+            try:
+                handled = _handle(loop, worker)
+            except StoreError:  # the database is away: the checkpoints on disk are enough
+                return  # for the next run, which finds these trials by their heartbeats
+            if not handled:
                 worker.job = None  # gone: whatever it ran is settled by abandon_local
 
 
 def _free_slot(pool: list[WorkerProcess | None]) -> int | None:
     """A slot whose worker is idle (or that has no worker yet)."""
     return next((i for i, w in enumerate(pool) if w is None or not w.busy), None)
+
+
+NEUTRAL_ANSWERS: dict[str, Any] = {"epoch": False, "speed": None, "candidate": False}
+"""What a worker is told when the question it asked was interrupted (Ctrl-C while the answer
+waited on the database): go on, measure yourself, keep nothing — it is stopping anyway."""
+
+
+def _answer(worker: WorkerProcess, question: str, work_out: Callable[[], Any]) -> None:
+    """Answer a worker's question; while it is worked out the worker is marked as waiting,
+    so an interrupted answer can be replaced by a neutral one (:func:`_suspend_workers`)."""
+    worker.asking = question
+    worker.conn.send(work_out())
+    worker.asking = None
 
 
 def _handle(loop: StudyLoop, worker: WorkerProcess) -> bool:
@@ -640,12 +708,15 @@ def _handle(loop: StudyLoop, worker: WorkerProcess) -> bool:
         worker.mark_started()
     elif kind == "epoch":
         assert worker.job is not None
-        worker.conn.send(loop.epoch(worker.trial, worker.trial_id, worker.job.plan, payload))
+        job = worker.job
+        _answer(worker, kind, lambda: loop.epoch(worker.trial, worker.trial_id, job.plan,
+                                                 payload))
     elif kind == "speed":
-        worker.conn.send(loop.store.speed(payload))
+        _answer(worker, kind, lambda: loop.store.speed(payload))
     elif kind == "candidate":
         assert worker.job is not None and worker.job.keep is not None
-        worker.conn.send(loop.candidate(payload, worker.job.keep.repeat))
+        repeat = worker.job.keep.repeat
+        _answer(worker, kind, lambda: loop.candidate(payload, repeat))
     elif kind == "notice":
         loop.observer.notice(payload)
     elif kind == "result":

@@ -17,6 +17,7 @@ from typing import TypeVar
 import optuna
 
 from harness._errors import ConfigError
+from harness._plan.samplers import CONSTRAINTS_ATTR
 from harness._plan.samplers import create_pruner
 from harness._plan.samplers import create_sampler
 from harness._records import TrialResult
@@ -132,6 +133,11 @@ def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
     (Optuna's own state says complete or pruned: one write fewer per trial)."""
     for key, value in dashboard_attributes(result).items():
         trial.set_user_attr(key, value)
+    constraints = resolved.config.constraints
+    if constraints:  # what the sampler's constraints_func reads (≤ 0: holds; unknown: 0)
+        values = [float(((result.constraints or {}).get(c.figure) or {}).get("violation", 0.0))
+                  for c in constraints]
+        trial.set_user_attr(CONSTRAINTS_ATTR, values)
     if result.status == "complete":
         study.tell(trial, [float(o.value_of(result) or 0.0) for o in resolved.objectives])
     elif result.status == "pruned":

@@ -23,6 +23,7 @@ from typing import Any
 import optuna
 
 from harness._config import parse_config
+from harness._errors import HarnessError
 from harness._errors import UsageError
 from harness._report.rankings import summarize
 
@@ -95,22 +96,69 @@ def resolve_stored(study: StudyRow, db_url: str, pm: Any) -> Any:
 def rebuild(study: StudyRow, row: TrialRow, db_url: str, pm: Any) -> tuple[Any, Any]:
     """The resolved task and the trial's plan, from the stored task file and parameters."""
     from harness._plan.planning import suggest_plan
+
+    where = f"trial {row.number} of study '{study.name}'"
+    try:
+        resolved = resolve_stored(study, db_url, pm)
+    except HarnessError as exc:
+        raise UsageError(f"the task file stored with study '{study.name}' no longer resolves: "
+                         f"{exc}") from None
+    params = _optuna_params(study.name, row.number, db_url, where)
+    fixed: Any = optuna.trial.FixedTrial(params, row.number)  # answers as Trial does
+    try:
+        plan = suggest_plan(resolved, fixed, row.seed)
+    except Exception as exc:  # a deleted or foreign parameter: FixedTrial raises ValueError
+        raise UsageError(f"the stored parameters of {where} do not fit its stored task file "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+                         "were the rows edited?") from None
+    plan = replace(plan, repeat_of=row.repeat_of, precision=row.precision,
+                   memory_format=row.memory_format, compile=row.compile_mode)
+    disagreement = _disagreement(plan, row)
+    if disagreement:
+        raise UsageError(f"Optuna's parameters and harness's stored hyperparameters of {where} "
+                         f"disagree ({disagreement}): the rows were edited; nothing was run")
+    return resolved, plan
+
+
+def _optuna_params(study: str, number: int, db_url: str, where: str) -> dict[str, Any]:
+    """Optuna's parameters of a trial, or one line saying why they cannot be read."""
     from harness._run.optuna_study import close_storage
     from harness._store.results import engine_kwargs
 
-    resolved = resolve_stored(study, db_url, pm)
     storage = optuna.storages.RDBStorage(db_url, engine_kwargs=engine_kwargs(db_url))
     try:
-        optuna_study = optuna.load_study(study_name=study.name, storage=storage)
-        frozen = next(t for t in optuna_study.get_trials(deepcopy=False)
-                      if t.number == row.number)
+        optuna_study = optuna.load_study(study_name=study, storage=storage)
+        frozen = next((t for t in optuna_study.get_trials(deepcopy=False)
+                       if t.number == number), None)
+        if frozen is None:
+            raise UsageError(f"{where} has no Optuna trial (its Optuna rows were deleted): "
+                             "it cannot be reproduced")
+        return dict(frozen.params)
+    except (KeyError, IndexError, ValueError, TypeError) as exc:  # damaged Optuna rows
+        raise UsageError(f"Optuna's stored parameters of {where} cannot be read "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]}): were "
+                         "the rows edited?") from None
     finally:
         close_storage(storage)
-    fixed: Any = optuna.trial.FixedTrial(frozen.params, row.number)  # answers as Trial does
-    plan = suggest_plan(resolved, fixed, row.seed)
-    plan = replace(plan, repeat_of=row.repeat_of, precision=row.precision,
-                   memory_format=row.memory_format, compile=row.compile_mode)
-    return resolved, plan
+
+
+def _disagreement(plan: Any, row: TrialRow) -> str | None:
+    """The first stored choice or hyperparameter the rebuilt plan does not reproduce."""
+    for name, ours in (("architecture", row.architecture), ("optimizer", row.optimizer),
+                       ("scheduler", row.scheduler)):
+        theirs = getattr(plan, name)
+        if theirs != ours:
+            return f"{name}: {theirs!r} vs stored {ours!r}"
+    import json
+
+    stored = row.hyperparameters or {}
+    rebuilt = json.loads(json.dumps(plan.hyperparameters(), default=str))  # as it was stored
+    for name in sorted(set(stored) | set(rebuilt)):
+        if name == "batch_size":
+            continue  # the batch actually used may have been halved after running out of memory
+        if stored.get(name) != rebuilt.get(name):
+            return f"{name}: {rebuilt.get(name)!r} vs stored {stored.get(name)!r}"
+    return None
 
 
 def verdict(stored: dict[str, float], new: dict[str, float], metric: str,
@@ -132,7 +180,9 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
               warn: Any, keep: bool = False) -> Reproduction:
     """Run trial ``number`` of ``study_name`` again here and compare; ``keep``: keep the
     model it trains, as the trial's, whatever its rank (``harness reproduce --keep``)."""
+    from harness._devices import apply_numerics
     from harness._devices import hardware_class
+    from harness._devices import numerics_label
     from harness._devices import set_threads
     from harness._devices import worker_placement
     from harness._environment import environment
@@ -140,6 +190,7 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     from harness._run.keep import KeepPlan
     from harness._run.study import check_device
     from harness._run.trial import run_trial
+    from harness._store.results import TrialContext
 
     study, row = load_trial(store, study_name, number)
     pm = make_plugin_manager()
@@ -148,8 +199,11 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
     cfg = resolved.config
     _, threads = worker_placement(cfg.device, device, max(1, cfg.device.workers))
     set_threads(threads)
+    apply_numerics(cfg.device)
     here = environment({}, device)
-    for problem in drift(row, here, f"{hardware_class(device)} | {plan.precision}"):
+    hardware = TrialContext(hardware_class(device) + numerics_label(cfg.device), "",
+                            here).hardware(plan.precision, plan.compile)
+    for problem in drift(row, here, hardware):
         warn(problem)
     keeper = _keeper(store, study, resolved, db_url) if keep else None
     keep_plan = None
@@ -157,7 +211,7 @@ def reproduce(store: ResultsStore, study_name: str, number: int, db_url: str,
         keep_plan = KeepPlan(str(keeper.artifacts.staging(study.id, number)), lambda m: True,
                              {"study": study.name, "environment": here,
                               "task_file": study.config.get("text", ""),
-                              "hardware": f"{hardware_class(device)} | {plan.precision}"})
+                              "hardware": hardware})
     result = run_trial(resolved, plan, device, lambda record: False,
                        min_batch_size=cfg.device.min_batch_size, keep=keep_plan)
     if result.status != "complete":

@@ -72,10 +72,10 @@ def measure(model: torch.nn.Module, eager: torch.nn.Module, task: Task, plan: Tr
     batch = task.example_input(plan.batch_size, device)
     single = task.example_input(1, device)
     inference = measure_inference(model, batch, plan.batch_size, device, plan.precision,
-                                  warmup=1, min_iterations=3, min_time_s=budget_s / 2,
+                                  mode="throughput", min_time_s=budget_s / 2,
                                   max_time_s=budget_s)
-    latency = measure_inference(model, single, 1, device, plan.precision, warmup=1,
-                                min_iterations=3, min_time_s=budget_s / 2, max_time_s=budget_s)
+    latency = measure_inference(model, single, 1, device, plan.precision, mode="latency",
+                                min_time_s=budget_s / 2, max_time_s=budget_s)
     return {"inference": dataclasses.asdict(inference),
             "latency_b1": dataclasses.asdict(latency),
             "flops_per_sample": flops_per_sample(eager.eval(), single, 1)}
@@ -83,5 +83,11 @@ def measure(model: torch.nn.Module, eager: torch.nn.Module, task: Task, plan: Tr
 
 def figures_of(stored: dict[str, Any]) -> tuple[InferenceFigures, InferenceFigures,
                                                  float | None]:
-    return (InferenceFigures(**stored["inference"]), InferenceFigures(**stored["latency_b1"]),
+    return (_figures(stored["inference"]), _figures(stored["latency_b1"]),
             stored.get("flops_per_sample"))
+
+
+def _figures(stored: dict[str, Any]) -> InferenceFigures:
+    """Figures stored by any release: fields a later one added take their defaults."""
+    known = {f.name for f in dataclasses.fields(InferenceFigures)}
+    return InferenceFigures(**{k: v for k, v in stored.items() if k in known})

@@ -15,6 +15,7 @@ from harness._config import default_db_url
 from harness._config import load_config
 from harness._errors import ConfigError
 from harness._errors import HarnessError
+from harness._errors import ResourceError
 from harness._plan.resolve import resolve_task
 from harness._plan.resolved import ResolvedTask
 from harness._plugins import PluginManager
@@ -100,17 +101,21 @@ def execute(prepared: Prepared, observer: StudyObserver,
     ``new_study`` starts a fresh study beside an existing one of the same name;
     ``confirm_only`` runs only the repeats of the best configurations (``[budget] repeats``).
     """
+    from harness._devices import apply_numerics
     from harness._devices import hardware_class
+    from harness._devices import numerics_label
     from harness._devices import set_threads
     from harness._environment import environment
 
     resolved, cfg = prepared.resolved, prepared.config
     set_threads(cfg.device.threads)
+    apply_numerics(cfg.device)
     device = check_device(cfg)
     db_url = cfg.db or default_db_url()
     if confirm_only:
         check_confirmable(db_url, cfg)
-    data_path, repairs = _load_data(resolved, open_cache(db_url))
+    cache = open_cache(db_url)
+    data_path, repairs = _load_data(resolved, cache)
     if repairs:
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(repairs.items()))
         hint = (" (set strict = true in [dataset] to make these errors)"
@@ -120,23 +125,29 @@ def execute(prepared: Prepared, observer: StudyObserver,
     if leaks:
         warn(leaks)
     store = ResultsStore(db_url)
-    try:  # every hook and every step below runs with the store closed after it, whatever raises
-        resolved = _study_to_run(resolved, store, new_study, warn)
-        cfg = resolved.config
-        call_configure(prepared.pm, cfg)
-        context = TrialContext(device_class=hardware_class(device),
-                               space_hash=cfg.space_hash(),
-                               environment=environment(prepared.pm.distributions, device))
+    # Every hook and every step below runs with the store closed after it, whatever raises;
+    # the cache entry stays in use (``harness cache clear`` keeps it) until the study ends.
+    try:
+        store.check_integrity()  # a damaged database is reported before anything is written
+        with cache.in_use(data_path):
+            resolved = _study_to_run(resolved, store, new_study, warn)
+            cfg = resolved.config
+            call_configure(prepared.pm, cfg)
+            context = TrialContext(
+                device_class=hardware_class(device) + numerics_label(cfg.device),
+                space_hash=cfg.space_hash(),
+                environment=environment(prepared.pm.distributions, device))
 
-        def on_result(result: Any) -> None:
-            for problem in call_event(prepared.pm, "trial_finished", result=result):
-                warn(problem)
+            def on_result(result: Any) -> None:
+                for problem in call_event(prepared.pm, "trial_finished", result=result):
+                    warn(problem)
 
-        summary = drive_study(resolved, store, db_url=db_url, device=device, context=context,
-                              observer=observer, on_result=on_result,
-                              disabled_plugins=prepared.disabled, retry_failed=retry_failed,
-                              confirm_only=confirm_only, data_path=data_path, warn=warn,
-                              restore_signals=restore_signals)
+            summary = drive_study(resolved, store, db_url=db_url, device=device,
+                                  context=context, observer=observer, on_result=on_result,
+                                  disabled_plugins=prepared.disabled,
+                                  retry_failed=retry_failed, confirm_only=confirm_only,
+                                  data_path=data_path, warn=warn,
+                                  restore_signals=restore_signals)
     finally:
         store.close()
     for problem in call_event(prepared.pm, "study_finished", summary=summary):
@@ -161,6 +172,8 @@ def _load_data(resolved: ResolvedTask, cache: DataCache) -> tuple[str | None, di
     try:
         data, path = prepare_data(resolved, cache)
         return path, dict(getattr(data, "repairs", None) or {})
+    except ResourceError:
+        raise  # the machine's fault, not the task file's: exit 1, said as it is
     except HarnessError as exc:
         raise ConfigError(resolved.config.source, "dataset", str(exc)) from None
     except Exception as exc:

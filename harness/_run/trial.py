@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
+from harness._constraints import BEFORE_TRAINING
+from harness._constraints import check
+from harness._devices import autocast
 from harness._devices import hardware_class
 from harness._errors import HarnessError
 from harness._meter import InferenceFigures
@@ -29,7 +32,11 @@ from harness._records import TrialResult
 from harness._recover.checkpoints import Checkpoint
 from harness._recover.checkpoints import CheckpointPlan
 from harness._recover.checkpoints import CheckpointWriter
+from harness._recover.checkpoints import global_rng
 from harness._recover.checkpoints import load_checkpoint
+from harness._recover.checkpoints import restore_generators
+from harness._recover.checkpoints import restore_global_rng
+from harness._recover.checkpoints import snapshot_generators
 from harness._run.dataset import data_for
 from harness._run.epochs import Checkpointing
 from harness._run.epochs import EpochCallback
@@ -50,6 +57,7 @@ from harness._specs import ModelRequest
 from harness._specs import ParamGroup
 from harness._specs import SchedulePlan
 from harness._specs import TaskContext
+from harness._store.queries import INFEASIBLE_BEFORE_TRAINING
 
 if TYPE_CHECKING:
     import torch
@@ -86,6 +94,8 @@ def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
             reason = None
         except Pruned:
             status, reason = "pruned", None
+        except Infeasible as exc:
+            status, reason = "pruned", str(exc)
         except Suspended:
             raise
         except Exception as exc:  # a failing trial is recorded, and the study goes on
@@ -101,7 +111,38 @@ def run_trial(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
                           f"{min_batch_size}): {reason}")
         if writer is not None:
             writer.flush()
-        return _result(plan, status, reason, state, time.perf_counter() - started)
+        result = _result(plan, status, reason, state, time.perf_counter() - started)
+        return judged(resolved, result)
+
+
+def constraint_figures(result: TrialResult) -> dict[str, float | None]:
+    """The constraint figures of a finished (or pre-checked) trial."""
+    latency = result.latency_b1
+    return {
+        "params_m": result.param_count / 1e6 if result.param_count is not None else None,
+        "gflops": result.flops_per_sample / 1e9 if result.flops_per_sample else None,
+        "infer_ms_p50": latency.latency_ms_p50 if latency else None,
+        "infer_ms_p90": latency.latency_ms_p90 if latency else None,
+        "infer_ms_p99": latency.latency_ms_p99 if latency else None,
+        "peak_memory_mb": result.peak_memory_mb,
+        "infer_samples_per_s": result.inference.samples_per_s if result.inference else None,
+        "train_samples_per_s": result.train_samples_per_s,
+    }
+
+
+class Infeasible(Exception):
+    """The untrained model already breaks a ``[constraints]`` limit: it is never trained."""
+
+
+def judged(resolved: ResolvedTask, result: TrialResult) -> TrialResult:
+    """The result with its figures judged against ``[constraints]`` (unchanged without them)."""
+    constraints = resolved.config.constraints
+    if not constraints:
+        return result
+    verdict = check(constraints, constraint_figures(result))
+    if not verdict.results:
+        return result
+    return replace(result, constraints=verdict.stored(), feasible=verdict.feasible)
 
 
 def _checkpointing(writer: CheckpointWriter | None,
@@ -151,7 +192,17 @@ def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialSt
         artifact=state.staged.path if state.staged else None,
         artifact_error=state.staged.error if state.staged else None,
         onnx=state.staged.onnx if state.staged else None,
+        compile_s=_meter_cost(state, "compile_s"),
+        warmup_s=_meter_cost(state, "warmup_s"),
     )
+
+
+def _meter_cost(state: _TrialState, figure: str) -> float | None:
+    """Compile or warm-up seconds of the speed figures this trial measured itself."""
+    measured = [f for f in (state.inference, state.latency_b1) if f is not None]
+    if not measured or state.speed_from_trial is not None:
+        return None
+    return float(sum(getattr(f, figure) for f in measured))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -211,6 +262,8 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
                     checkpointing: Checkpointing | None, resume: Checkpoint | None,
                     keep: KeepPlan | None) -> None:
     training = _training(resolved, plan, device, state)
+    if resume is None:
+        _check_before_training(resolved, plan, training, device, state, speed)
     train_epochs(training, resolved.config.budget.epochs, on_epoch, state.history,
                  checkpointing, resume)
     task, model = training.task, training.model
@@ -222,6 +275,65 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
                                    state.test_metrics, state.speed_figures(),
                                    budget_s=meter_budget(sum(e.train_seconds
                                                              for e in state.history)))
+
+
+PRECHECK_BUDGET_S = 0.5
+"""Seconds each speed figure may take when it is measured before training to check a
+constraint (the measurement is then the trial's own: it is not taken again)."""
+
+
+def _check_before_training(resolved: ResolvedTask, plan: TrialPlan, training: Training,
+                           device: torch.device, state: _TrialState,
+                           speed: SpeedLookup | None) -> None:
+    """Judge what the untrained model already decides; raise :class:`Infeasible` when it
+    breaks a limit, so it never trains."""
+    early = tuple(c for c in resolved.config.constraints if c.figure in BEFORE_TRAINING)
+    if not early:
+        return
+    wanted = {c.figure for c in early}
+    arch = resolved.architecture(plan.architecture).spec
+    # A detector's post-processing speed depends on trained weights: judged after training.
+    if wanted - {"params_m", "peak_memory_mb"} and not arch.speed_depends_on_weights:
+        _speed(resolved, plan, training.task, training.model, training.eager, device, state,
+               speed, budget_s=PRECHECK_BUDGET_S)
+    if "peak_memory_mb" in wanted:
+        state.peak_memory_mb = one_step_peak_memory(training)
+    verdict = check(early, _state_figures(state))
+    if not verdict.feasible:
+        raise Infeasible(f"{INFEASIBLE_BEFORE_TRAINING}: {verdict.broken()}")
+
+
+def _state_figures(state: _TrialState) -> dict[str, float | None]:
+    return constraint_figures(TrialResult(
+        plan=None, status="pruned", inference=state.inference,  # type: ignore[arg-type]
+        latency_b1=state.latency_b1, param_count=state.param_count,
+        peak_memory_mb=state.peak_memory_mb, flops_per_sample=state.flops_per_sample))
+
+
+def one_step_peak_memory(training: Training) -> float:
+    """Peak memory of one training step at the trial's batch size, leaving no trace: the
+    weights, the gradients and every random generator are as they were."""
+    import torch
+
+    task, plan = training.task, training.plan
+    weights = {k: v.detach().clone() for k, v in training.eager.state_dict().items()}
+    rng, task_rng = global_rng(), snapshot_generators(task)
+    batches = iter(task.train_batches(plan.batch_size, 1))
+    try:
+        training.model.train()
+        with autocast(training.device, plan.precision):
+            loss, _ = task.train_step(training.model, next(batches), training.device)
+        training.scaler.scale(loss).backward()
+        return peak_memory_mb(training.device)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+        training.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            training.eager.load_state_dict(weights)
+        restore_generators(task, task_rng)
+        restore_global_rng(rng)
 
 
 def _training(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
@@ -258,9 +370,12 @@ def _training(resolved: ResolvedTask, plan: TrialPlan, device: torch.device,
 
 def _speed(resolved: ResolvedTask, plan: TrialPlan, task: Task, model: torch.nn.Module,
            eager: torch.nn.Module, device: torch.device, state: _TrialState,
-           lookup: SpeedLookup | None) -> None:
-    """Reuse the speed figures of an earlier trial with the same setting, or measure them."""
+           lookup: SpeedLookup | None, budget_s: float | None = None) -> None:
+    """Reuse the speed figures of an earlier trial with the same setting, or measure them
+    (once: figures measured before training to check a constraint are kept)."""
     arch = resolved.architecture(plan.architecture).spec
+    if state.inference is not None and not arch.speed_depends_on_weights:
+        return
     reusable = lookup is not None and not arch.speed_depends_on_weights
     state.speed_key = speed_key(plan, task.example_input(plan.batch_size, device),
                                 hardware_class(device))
@@ -270,7 +385,7 @@ def _speed(resolved: ResolvedTask, plan: TrialPlan, task: Task, model: torch.nn.
         state.inference, state.latency_b1, state.flops_per_sample = figures_of(stored)
         state.speed_from_trial = trial_id
         return
-    budget = meter_budget(sum(e.train_seconds for e in state.history))
+    budget = budget_s or meter_budget(sum(e.train_seconds for e in state.history))
     figures = measure(model, eager, task, plan, device, budget)
     state.inference, state.latency_b1, state.flops_per_sample = figures_of(figures)
     if arch.speed_depends_on_weights:

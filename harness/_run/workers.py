@@ -33,6 +33,7 @@ from dataclasses import field
 from typing import Any
 
 from harness._config import TaskConfig
+from harness._lifetime import exit_with_parent
 from harness._records import TrialPlan
 from harness._records import TrialResult
 from harness._recover.checkpoints import CheckpointPlan
@@ -137,7 +138,17 @@ def death_reason(exitcode: int | None) -> str:
             return ("the worker process was killed (SIGKILL: the kernel's out-of-memory killer, "
                     "or kill -9)")
         return f"the worker process was killed by {name}"
+    if exitcode == FORK_SERVER_GONE:
+        return ("the worker process's fork server died (killed?), so how the worker ended is "
+                "unknown; a fresh fork server starts the next worker")
+    if exitcode == 1:
+        return "the worker process exited with code 1 (its parent died, or Python exited)"
     return f"the worker process exited with code {exitcode} (crashed in native code?)"
+
+
+FORK_SERVER_GONE = 255
+"""The status multiprocessing reports for a fork-server child whose fork server is gone: the
+real status travelled through the fork server, which can no longer say it."""
 
 
 @dataclass(frozen=True)
@@ -161,20 +172,6 @@ class TrialJob:
     min_batch_size: int
     checkpoint: CheckpointPlan | None = None
     keep: KeepSetup | None = None
-
-
-def _exit_with_parent() -> None:
-    """A worker outlives nothing: when the process that drives it dies (even by SIGKILL), the
-    fork server exits and the worker is re-parented — then it stops too, instead of training
-    on for a study that no longer listens."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="harness-parent-watch", daemon=True).start()
 
 
 def resident_mb() -> float:
@@ -210,10 +207,11 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
     """Runs in the worker process: set up once, then one trial per job until told to stop.
     SIGTERM (a preempted job, or the coordinating process stopping) makes the trial in flight
     checkpoint and end as suspended."""
-    _exit_with_parent()
+    exit_with_parent()
     try:
         import torch
 
+        from harness._devices import apply_numerics
         from harness._plan.resolve import resolve_task
         from harness._plugins import load_registry
         from harness._plugins import make_plugin_manager
@@ -224,6 +222,7 @@ def _worker_main(conn: Any, setup: WorkerSetup) -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: SUSPEND.set())
         if setup.threads > 0:
             torch.set_num_threads(setup.threads)
+        apply_numerics(setup.config.device)
         resolved = resolve_task(setup.config, load_registry(make_plugin_manager(
             block=setup.disabled_plugins)))
         adopt_data(resolved, setup.data_path)
@@ -287,6 +286,9 @@ class WorkerProcess:
     job: TrialJob | None = None
     started: float = field(default_factory=time.monotonic)
     running: bool = False  # the job's trial has begun (its time limit counts)
+    asking: str | None = None
+    """The question the worker waits on an answer to (``epoch``, ``speed``, ``candidate``)
+    while this process works it out; None when it waits on nothing."""
 
     def start(self) -> WorkerProcess:
         start_fork_server()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import and_
+from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import select
@@ -27,7 +29,11 @@ from harness._store.models import StudyRow
 from harness._store.models import TrialRow
 
 __all__ = [
+    "INFEASIBLE_BEFORE_TRAINING",
     "ROW_COLUMNS",
+    "ConstraintSavings",
+    "constraint_savings",
+    "infeasible_last",
     "best_per_group",
     "complete_runs",
     "curves_of_best",
@@ -55,8 +61,15 @@ ROW_COLUMNS = ("number", "architecture", "optimizer", "scheduler", "hyperparamet
                "infer_latency_ms_p50", "infer_latency_ms_p99", "latency_b1_ms_p50",
                "latency_b1_ms_p99", "hardware", "precision",
                "status", "duration_s", "data_wait_share", "id", "infer_onnx_samples_per_s",
-               "infer_onnx_batch_size", "infer_onnx_ms_p50", "infer_onnx_ms_p99")
+               "infer_onnx_batch_size", "infer_onnx_ms_p50", "infer_onnx_ms_p99", "feasible",
+               "constraints")
 """The trial columns a leaderboard row is made from."""
+
+
+def infeasible_last() -> Any:
+    """An ordering key: 0 for rows that meet ``[constraints]`` (or have none), 1 for rows
+    that break one — feasible rows rank first."""
+    return case((TrialRow.feasible.is_(False), 1), else_=0)
 
 
 def studies(session: Session, task: str | None = None, study: str | None = None
@@ -98,23 +111,27 @@ def has_repeats(session: Session, study_id: int) -> bool:
 
 def best_per_group(session: Session, study: StudyRow, across_hardware: bool
                    ) -> list[dict[str, Any]]:
-    """The best complete trial per (hardware, architecture, optimizer), ordered by hardware
-    and score: a window function, so the cost follows the groups, not the trials."""
+    """The best complete trial per (hardware, architecture, optimizer), ordered by hardware,
+    feasibility (``[constraints]``) and score: a window function, so the cost follows the
+    groups, not the trials."""
     score, joins = score_column(study)
     descending = study.direction == "maximize"
     hardware = _hardware(across_hardware)
     order = score.desc() if descending else score.asc()
     rank = func.row_number().over(
-        partition_by=(hardware, TrialRow.architecture, TrialRow.optimizer), order_by=order)
+        partition_by=(hardware, TrialRow.architecture, TrialRow.optimizer),
+        order_by=(infeasible_last(), order))
     columns = [getattr(TrialRow, c) for c in ROW_COLUMNS if c != "hardware"]
     inner = _joined(select(*columns, hardware.label("hardware"), score.label("score"),
+                           infeasible_last().label("infeasible"),
                            rank.label("rank_in_group"))
                     .select_from(TrialRow).where(TrialRow.study_id == study.id,
                                                  TrialRow.status == "complete",
                                                  score.is_not(None)), joins)
     sub = inner.subquery()
     best = select(sub).where(sub.c.rank_in_group == 1).order_by(
-        sub.c.hardware, sub.c.score.desc() if descending else sub.c.score.asc())
+        sub.c.hardware, sub.c.infeasible,
+        sub.c.score.desc() if descending else sub.c.score.asc())
     return [dict(row) for row in session.execute(best).mappings()]
 
 
@@ -129,6 +146,39 @@ def complete_runs(session: Session, study: StudyRow, across_hardware: bool
                                                  TrialRow.status == "complete",
                                                  score.is_not(None)), joins)
     return [dict(row) for row in session.execute(query.order_by(TrialRow.number)).mappings()]
+
+
+INFEASIBLE_BEFORE_TRAINING = "infeasible before training"
+"""How the fail reason of a trial pruned by a pre-training constraint check begins."""
+
+
+@dataclass(frozen=True)
+class ConstraintSavings:
+    """Trials a pre-training ``[constraints]`` check stopped, and the training they skipped."""
+
+    pruned: int
+    spent_s: float
+    """Seconds those trials took (building the model and measuring it)."""
+    typical_trial_s: float | None
+    """The median duration of the study's complete trials: what each would have cost."""
+
+    @property
+    def saved_s(self) -> float:
+        if not self.pruned or self.typical_trial_s is None:
+            return 0.0
+        return max(0.0, self.pruned * self.typical_trial_s - self.spent_s)
+
+
+def constraint_savings(session: Session, study_id: int) -> ConstraintSavings:
+    pruned = select(func.count(), func.sum(TrialRow.duration_s)).where(
+        TrialRow.study_id == study_id, TrialRow.status == "pruned",
+        TrialRow.fail_reason.startswith(INFEASIBLE_BEFORE_TRAINING))
+    count, spent = session.execute(pruned).one()
+    durations = sorted(d for d in session.scalars(select(TrialRow.duration_s).where(
+        TrialRow.study_id == study_id, TrialRow.status == "complete",
+        TrialRow.duration_s.is_not(None))) if d is not None)
+    typical = durations[len(durations) // 2] if durations else None
+    return ConstraintSavings(int(count or 0), float(spent or 0.0), typical)
 
 
 def metrics_by_trial(session: Session, trial_ids: list[int]) -> dict[int, dict[str, float]]:

@@ -60,9 +60,11 @@ from harness._store.models import StudyRow
 from harness._store.models import TrialRow
 from harness._store.models import now
 from harness._store.models import utcnow
+from harness._store.queries import ConstraintSavings
+from harness._store.queries import constraint_savings
 
-__all__ = ["ResultsStore", "TrialContext", "damaged_database", "open_existing", "safe_url",
-           "tune_engine"]
+__all__ = ["ResultsStore", "TrialContext", "damaged_database", "open_existing", "outage_policy",
+           "safe_url", "stop_waiting_after", "tune_engine"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "harness_alembic_version"
@@ -79,17 +81,58 @@ holding a long write transaction) or unreachable (a PostgreSQL restart, a networ
 retrying with back-off, before the run stops with that error (docs/scale-out.md)."""
 
 
+@dataclass
+class _OutagePolicy:
+    limit_s: float = OUTAGE_S
+    notify: Callable[[str], None] | None = None
+    deadline: float | None = None
+    """Set once the run is stopping: every write, whenever it starts, gives up by then."""
+
+
+_OUTAGE = _OutagePolicy()
+
+
+@contextlib.contextmanager
+def outage_policy(*, notify: Callable[[str], None] | None = None) -> Iterator[None]:
+    """While the block runs, ``notify`` hears once per write that it is waiting out an
+    outage — so a Ctrl-C during an outage is never met by silence; a stopping deadline set
+    inside the block (:func:`stop_waiting_after`) ends with it."""
+    saved = (_OUTAGE.limit_s, _OUTAGE.notify, _OUTAGE.deadline)
+    _OUTAGE.notify = notify if notify is not None else _OUTAGE.notify
+    try:
+        yield
+    finally:
+        _OUTAGE.limit_s, _OUTAGE.notify, _OUTAGE.deadline = saved
+
+
+def stop_waiting_after(seconds: float) -> None:
+    """The run is stopping (Ctrl-C, SIGTERM): from now on writes wait out an outage for
+    ``seconds`` in all — the whole way out, not each write — so the run ends in seconds."""
+    deadline = time.monotonic() + seconds
+    _OUTAGE.deadline = deadline if _OUTAGE.deadline is None else min(_OUTAGE.deadline,
+                                                                      deadline)
+
+
 def retry_while_unavailable(call: Callable[[], T],
                             transient: tuple[type[BaseException], ...]) -> T:
     """Run ``call`` (one whole transaction), retrying it with back-off (0.5 s doubling to
-    10 s) while it raises one of the ``transient`` errors, for up to ``OUTAGE_S``."""
-    deadline, pause = time.monotonic() + OUTAGE_S, 0.5
+    10 s) while it raises one of the ``transient`` errors, for up to ``OUTAGE_S`` (or until
+    the stopping deadline, :func:`stop_waiting_after`)."""
+    deadline, pause = time.monotonic() + _OUTAGE.limit_s, 0.5
+    if _OUTAGE.deadline is not None:
+        deadline = min(deadline, _OUTAGE.deadline)
+    announced = False
     while True:
         try:
             return call()
-        except transient:
+        except transient as exc:
             if time.monotonic() + pause > deadline:
                 raise
+            if not announced and _OUTAGE.notify is not None:
+                announced = True
+                left = deadline - time.monotonic()
+                _OUTAGE.notify(f"the results database is unavailable ({_one_line(exc)[:160]});"
+                               f" retrying for up to {left:.0f} s — Ctrl-C stops the run")
             time.sleep(pause)
             pause = min(2 * pause, 10.0)
 
@@ -181,8 +224,11 @@ class TrialContext:
     space_hash: str
     environment: dict[str, Any]
 
-    def hardware(self, precision: str) -> str:
-        return f"{self.device_class} | {precision}"
+    def hardware(self, precision: str, compile_mode: str = "none") -> str:
+        """The class a trial is ranked in: the device (with its numerics settings), the
+        precision, and the compile mode when there is one."""
+        compiled = f" | compile={compile_mode}" if compile_mode != "none" else ""
+        return f"{self.device_class} | {precision}{compiled}"
 
 
 class ResultsStore:
@@ -241,6 +287,22 @@ class ResultsStore:
                              f"{_one_line(exc)}") from None
         raise StoreError(f"results database {self.safe_url} has schema {current or 'unknown'}, "
                          f"this harness needs {head}: run `harness db upgrade --db URL`")
+
+    def check_integrity(self) -> None:
+        """Raise a one-line :class:`StoreError` when a SQLite results file is damaged
+        (``PRAGMA quick_check``: every page read once, about a second per GB) — called before
+        a run writes anything, so a damaged file is reported, not written into."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        try:
+            with self.engine.connect() as connection:
+                verdict = connection.exec_driver_sql("PRAGMA quick_check(1)").scalar()
+        except SQLAlchemyError as exc:
+            raise StoreError(damaged_database(exc, self.url) or
+                             f"cannot read results database {self.safe_url}: "
+                             f"{_one_line(exc)}") from None
+        if verdict != "ok":
+            raise StoreError(damaged_database(RuntimeError(_DAMAGE[0]), self.url) or "")
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as conn:
@@ -332,6 +394,11 @@ class ResultsStore:
             now = utcnow()
             running = sum((now - _aware(t)).total_seconds() for t in started)
             return float(done) + float(running)
+
+    def constraint_savings(self, study_id: int) -> ConstraintSavings:
+        """What checking ``[constraints]`` before training saved this study."""
+        with self.session() as s:
+            return constraint_savings(s, study_id)
 
     def finished(self, study_id: int, repeats: bool = False) -> int:
         """Finished trials of the search (``repeats``: of the confirmation phase instead)."""
@@ -446,7 +513,7 @@ class ResultsStore:
                 scheduler=plan.scheduler, batch_size=plan.batch_size,
                 hyperparameters=plan.hyperparameters(), seed=plan.seed,
                 device=context.device_class,
-                hardware=context.hardware(plan.precision), precision=plan.precision,
+                hardware=context.hardware(plan.precision, plan.compile), precision=plan.precision,
                 memory_format=plan.memory_format, compile_mode=plan.compile,
                 space_hash=context.space_hash, environment=context.environment,
                 heartbeat_at=now(), config_key=plan.config_key(), repeat_of=plan.repeat_of,
@@ -587,6 +654,10 @@ def _fill_outcome(row: TrialRow, result: TrialResult) -> None:
     row.data_wait_s = result.data_wait_s
     row.data_wait_share = result.data_wait_share
     row.speed_from_trial = result.speed_from_trial
+    row.constraints = dict(result.constraints) if result.constraints is not None else None
+    row.feasible = result.feasible
+    row.compile_s = result.compile_s
+    row.warmup_s = result.warmup_s
     if result.inference is not None:
         row.infer_samples_per_s = _finite(result.inference.samples_per_s)
         row.infer_batch_size = result.inference.batch_size

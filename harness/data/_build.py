@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness._errors import DataError
+from harness._lifetime import exit_with_parent
 from harness.data import _arrow
 from harness.data._contracts import DETECTION
 from harness.data._contracts import IMAGE_CLASSIFICATION
@@ -165,7 +166,9 @@ _READS: dict[str, Callable[[int], Any]] = {}
 
 def _remember(reads: dict[str, Callable[[int], Any]]) -> None:
     """Pool initializer: the splits' ``read`` functions are sent once per process, not once per
-    shard; each process decodes on one core (the pool has one process per core)."""
+    shard; each process decodes on one core (the pool has one process per core), and ends
+    with the run that started it."""
+    exit_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         import cv2

@@ -11,6 +11,14 @@ Safe with many processes: an entry is built into a temporary folder under a ``fl
 it whole, or waits for the builder and then finds it whole. A build that was killed leaves only
 a temporary folder (removed by the next builder); an entry whose files were truncated or
 damaged fails validation and is rebuilt — never read.
+
+Damage that keeps a shard's size (bytes overwritten in place) is found by each shard's SHA-256,
+recorded in the manifest when the entry is built and checked when it is next opened. A
+shard is hashed again only when its size or modification time changed since the last check
+(``.verified.json`` remembers them), so an unchanged entry opens in microseconds.
+
+A run holds a shared lock on ``<entry>.inuse`` while its trials read the entry;
+``harness cache clear`` leaves such entries alone and says so.
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness._errors import DataError
+from harness._errors import ResourceError
+from harness._files import file_sha256
 from harness.data._remote import RemoteCache
 
 __all__ = ["FORMAT", "CacheEntry", "DataCache", "cache_key"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+VERIFIED = ".verified.json"
 BUILD_LOG = "builds.jsonl"
 DOWNLOAD_LOG = "downloads.jsonl"
 
@@ -99,7 +109,22 @@ class DataCache:
                 file = path / shard["file"]
                 if not file.is_file() or file.stat().st_size != shard["bytes"]:
                     return None  # truncated or missing: never read a partial shard
-        return entry
+        return entry if _checksums_hold(entry) else None
+
+    @contextlib.contextmanager
+    def in_use(self, path: str | os.PathLike[str] | None) -> Iterator[None]:
+        """Hold the entry at ``path`` as in use (a shared lock) while the block runs, so
+        :meth:`clear` does not remove it under a running study."""
+        if path is None:
+            yield
+            return
+        fd = os.open(Path(path).with_name(Path(path).name + ".inuse"), os.O_RDWR | os.O_CREAT,
+                     0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
     def get_or_build(self, dataset: str, key: str, describe: dict[str, Any],
                      build: Callable[[Path], dict[str, Any]]) -> CacheEntry:
@@ -139,8 +164,9 @@ class DataCache:
                 shutil.rmtree(temporary, ignore_errors=True)
                 raise
         except OSError as exc:
-            raise DataError(f"cannot read the shared dataset cache {self.remote.url}: "
-                            f"{' '.join(str(exc).split())[:300]}") from None
+            raise ResourceError(
+                f"cannot read the shared dataset cache {self.remote.safe_url}: "
+                f"{self.remote.masked(' '.join(str(exc).split()))[:300]}") from None
         self._log(DOWNLOAD_LOG, path, manifest)
         return self.find(path)
 
@@ -149,8 +175,9 @@ class DataCache:
         try:
             self.remote.upload(entry.path.name, entry.path, entry.manifest)
         except OSError as exc:
-            raise DataError(f"cannot publish to the shared dataset cache {self.remote.url}: "
-                            f"{' '.join(str(exc).split())[:300]}") from None
+            raise ResourceError(
+                f"cannot publish to the shared dataset cache {self.remote.safe_url}: "
+                f"{self.remote.masked(' '.join(str(exc).split()))[:300]}") from None
 
     def discard(self, path: Path) -> None:
         """Move a damaged entry aside (under its lock) so the next request rebuilds it."""
@@ -165,16 +192,19 @@ class DataCache:
         started = time.perf_counter()
         try:
             body = build(temporary)
+            _record_checksums(temporary, body)
             manifest = {"format": FORMAT, "key": key, **describe, **body,
                         "built_at": time.time(),
                         "build_seconds": round(time.perf_counter() - started, 3)}
             _write_durably(temporary / MANIFEST, json.dumps(manifest, indent=1, default=str))
             temporary.rename(path)
+            _remember_checked(CacheEntry(path, manifest))  # just hashed: no need to again
         except BaseException as exc:
             shutil.rmtree(temporary, ignore_errors=True)
             if isinstance(exc, OSError):
-                raise DataError(f"cannot build the cache of dataset '{describe.get('dataset')}' "
-                                f"in {self.root}: {_os_reason(exc)}") from None
+                raise ResourceError(f"cannot build the cache of dataset "
+                                    f"'{describe.get('dataset')}' in {self.root}: "
+                                    f"{_os_reason(exc)}") from None
             raise
         self._log(BUILD_LOG, path, manifest)
         return CacheEntry(path, manifest)
@@ -196,22 +226,95 @@ class DataCache:
                     found.append(entry or CacheEntry(path, {"damaged": True}))
         return found
 
-    def clear(self, dataset: str | None = None) -> list[Path]:
-        """Remove every entry (or those of ``dataset``), each under its build lock."""
-        removed = []
+    def clear(self, dataset: str | None = None) -> tuple[list[Path], list[Path]]:
+        """Remove every entry (or those of ``dataset``), each under its build lock; entries
+        a running study reads are kept. Returns (removed, kept because in use)."""
+        removed, in_use = [], []
         for entry in self.entries():
             name = entry.manifest.get("dataset", entry.path.name)
             if dataset is not None and name != dataset:
                 continue
-            with _flock(entry.path.with_name(entry.path.name + ".lock")):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                entry.path.with_name(entry.path.name + ".lock").unlink()
+            with _unused(entry.path) as free:
+                if not free:
+                    in_use.append(entry.path)
+                    continue
+                with _flock(entry.path.with_name(entry.path.name + ".lock")):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    entry.path.with_name(entry.path.name + ".lock").unlink()
             removed.append(entry.path)
         if dataset is None and self.root.is_dir():  # leftovers of killed builds, too
             for leftover in self.root.glob(".*.tmp-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
-        return removed
+        return removed, in_use
+
+
+@contextlib.contextmanager
+def _unused(path: Path) -> Iterator[bool]:
+    """Whether no run holds the entry (an exclusive lock on ``<entry>.inuse``, kept while the
+    block runs so no run starts reading it meanwhile)."""
+    marker = path.with_name(path.name + ".inuse")
+    fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+        with contextlib.suppress(OSError):
+            marker.unlink()
+    finally:
+        os.close(fd)
+
+
+def _record_checksums(folder: Path, body: dict[str, Any]) -> None:
+    """Each shard's SHA-256 into the manifest body, as built."""
+    for shards in body.get("splits", {}).values():
+        for shard in shards:
+            shard["sha256"] = file_sha256(folder / shard["file"])
+
+
+def _remember_checked(entry: CacheEntry) -> None:
+    """Record the entry's shards as checked, as they are now (size, modification time)."""
+    memo = {}
+    for shards in entry.manifest.get("splits", {}).values():
+        for shard in shards:
+            if "sha256" in shard:
+                stat = (entry.path / shard["file"]).stat()
+                memo[shard["file"]] = [stat.st_size, stat.st_mtime_ns, shard["sha256"]]
+    _write_memo(entry.path / VERIFIED, memo)
+
+
+def _write_memo(path: Path, memo: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache is checked every time instead
+        temporary = path.with_name(f"{VERIFIED}.tmp-{os.getpid()}")
+        temporary.write_text(json.dumps(memo))
+        os.replace(temporary, path)
+
+
+def _checksums_hold(entry: CacheEntry) -> bool:
+    """Every shard that has a recorded checksum still matches it. A shard whose size and
+    modification time are those of its last successful check is not hashed again."""
+    memo_path = entry.path / VERIFIED
+    try:
+        memo: dict[str, Any] = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    checked: dict[str, Any] = {}
+    for shards in entry.manifest.get("splits", {}).values():
+        for shard in shards:
+            if "sha256" not in shard:
+                continue  # built before checksums were recorded
+            file = entry.path / shard["file"]
+            stat = file.stat()
+            seen = [stat.st_size, stat.st_mtime_ns, shard["sha256"]]
+            if memo.get(shard["file"]) != seen and file_sha256(file) != shard["sha256"]:
+                return False
+            checked[shard["file"]] = seen
+    if checked and checked != memo:
+        _write_memo(memo_path, checked)
+    return True
 
 
 @contextlib.contextmanager

@@ -11,16 +11,33 @@ uploaded entry (a manifest whose files are missing or short is not used).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
-__all__ = ["RemoteCache", "is_remote"]
+from harness._errors import ResourceError
+
+__all__ = ["RemoteCache", "is_remote", "secrets_of"]
+
+_SECRET_OPTIONS = re.compile(r"secret|password|token|key$", re.IGNORECASE)
 
 _CHUNK = 8 << 20
 
 
 def is_remote(location: str) -> bool:
     return location.split("://", 1)[0] in ("s3", "gs", "gcs") if "://" in location else False
+
+
+def secrets_of(url: str) -> list[str]:
+    """The parts of an object-storage URL no message may show: the password of
+    ``s3://KEY:SECRET@bucket`` and option values such as ``?secret_key=…``."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [value for name, value in parse_qsl(parts.query)
+              if value and _SECRET_OPTIONS.search(name)]
+    return sorted(found, key=len, reverse=True)
 
 
 class RemoteCache:
@@ -30,8 +47,20 @@ class RemoteCache:
         from pyarrow import fs
 
         self.url = url
-        self.fs, self.base = fs.FileSystem.from_uri(url)
+        self.secrets = secrets_of(url)
+        self.safe_url = self.masked(url)
+        try:
+            self.fs, self.base = fs.FileSystem.from_uri(url)
+        except Exception as exc:  # pyarrow's own types; its message may repeat the URL
+            raise ResourceError(f"cannot open the shared dataset cache {self.safe_url}: "
+                            f"{self.masked(' '.join(str(exc).split()))[:300]}") from None
         self.base = self.base.rstrip("/")
+
+    def masked(self, text: str) -> str:
+        """``text`` with every secret of the URL replaced by ``***``."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _path(self, entry: str, name: str) -> str:
         return f"{self.base}/{entry}/{name}"

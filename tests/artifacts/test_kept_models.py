@@ -14,6 +14,7 @@ import pytest
 
 from harness._store.kept import best_trials
 from tests.conftest import TINY_TASK
+from tests.conftest import one_line
 from tests.conftest import run_cli
 from tests.data.test_cache import write_jpegs
 
@@ -127,29 +128,20 @@ def test_predict_on_a_generated_image_folder_reads_files_exactly_as_the_trial_di
         assert float(a["score"]) == pytest.approx(float(b["score"]), abs=1e-4)
 
 
-def _one_line(ran, code: int, *fragments: str) -> str:
-    assert ran.returncode == code, (ran.stdout, ran.stderr)
-    lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in ran.stderr, ran.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-def test_what_cannot_be_exported_or_predicted_is_one_line(kept_study, tmp_path):
+def test_what_cannot_be_exported_or_predicted_isone_line(kept_study, tmp_path):
     db = ["--db", str(kept_study)]
     out = ["--out", str(tmp_path / "x.csv")]
-    _one_line(run_cli("model", "predict", "nope", "x.png", *db, *out), 2, "no study 'nope'")
-    _one_line(run_cli("model", "export", "tiny", "99", *db, "--out", str(tmp_path)), 2,
+    one_line(run_cli("model", "predict", "nope", "x.png", *db, *out), 2, "no study 'nope'")
+    one_line(run_cli("model", "export", "tiny", "99", *db, "--out", str(tmp_path)), 2,
               "study 'tiny' has no trial 99")
     dropped = next(n for n in range(4) if n not in {m[0] for m in _models(kept_study)})
-    _one_line(run_cli("model", "export", "tiny", str(dropped), *db, "--out", str(tmp_path)), 2,
+    one_line(run_cli("model", "export", "tiny", str(dropped), *db, "--out", str(tmp_path)), 2,
               f"trial {dropped} of study 'tiny' has no kept model",
               f"harness reproduce tiny {dropped} --keep")
     (tmp_path / "notes.txt").write_text("not an image")
-    _one_line(run_cli("model", "predict", "tiny", str(tmp_path / "notes.txt"), *db, *out), 2,
+    one_line(run_cli("model", "predict", "tiny", str(tmp_path / "notes.txt"), *db, *out), 2,
               "notes.txt", "not an image")
-    _one_line(run_cli("model", "predict", "tiny", str(tmp_path / "missing"), *db, *out), 2,
+    one_line(run_cli("model", "predict", "tiny", str(tmp_path / "missing"), *db, *out), 2,
               "no such file or folder")
     assert not (tmp_path / "x.csv").exists()
 
@@ -170,11 +162,11 @@ def test_a_damaged_or_missing_artifact_is_never_loaded(kept_study, tmp_path):
     weights.write_bytes(bytes(data))
     args = ["model", "export", "tiny", str(number), "--db", str(db), "--out",
             str(tmp_path / "e")]
-    _one_line(run_cli(*args), 1, "checksum", "does not match")
+    one_line(run_cli(*args), 1, "checksum", "does not match")
     weights.unlink()
-    _one_line(run_cli(*args), 1, "model.safetensors is missing")
+    one_line(run_cli(*args), 1, "model.safetensors is missing")
     (copy / "card.json").unlink()
-    _one_line(run_cli(*args), 1, "is missing")
+    one_line(run_cli(*args), 1, "is missing")
     assert not (tmp_path / "e" / "model.onnx").exists()
 
 
@@ -194,7 +186,7 @@ def test_a_full_disk_while_saving_stores_the_trial_and_marks_the_model_missing(
         assert con.execute("SELECT status FROM harness_trials").fetchall() == [("complete",)]
     ((number, status, _, checksum, reason),) = _models(db)
     assert (status, checksum) == ("missing", None) and "no space left on device" in reason
-    _one_line(run_cli("model", "predict", "tiny", "x.png", "--db", str(db), "--out",
+    one_line(run_cli("model", "predict", "tiny", "x.png", "--db", str(db), "--out",
                       str(tmp_path / "p.csv")), 1, "missing", "no space left on device")
 
 

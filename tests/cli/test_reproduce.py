@@ -48,3 +48,58 @@ def test_what_cannot_be_reproduced_is_one_line_and_exit_2(repeated_study):
         con.execute("UPDATE harness_studies SET config = ?", (json.dumps(config),))
     proc = run_cli("reproduce", "tiny", "1", "--db", str(db))
     assert proc.returncode == 2 and "older than 0.3" in proc.stderr
+
+
+def _optuna_trial_id(con: sqlite3.Connection, number: int) -> int:
+    return con.execute("SELECT trial_id FROM trials WHERE number = ?", (number,)).fetchone()[0]
+
+
+def _edit(db, *statements: tuple[str, tuple]) -> None:
+    with sqlite3.connect(db) as con:
+        trial = _optuna_trial_id(con, 1)
+        for sql, args in statements:
+            con.execute(sql, tuple(trial if a == "TRIAL" else a for a in args))
+
+
+def test_edited_rows_are_one_line_and_nothing_runs(repeated_study, tmp_path):
+    """Rows edited by hand (or by a bad migration): a category index out of range, a deleted
+    parameter, a deleted Optuna trial, harness's and Optuna's values disagreeing, another
+    task's file — each one line naming the trial, exit 2, never a traceback."""
+    import shutil
+
+    edits = {
+        "index out of range": [("UPDATE trial_params SET param_value = 99 WHERE trial_id = ? "
+                                "AND param_name = 'optimizer'", ("TRIAL",))],
+        "deleted parameter": [("DELETE FROM trial_params WHERE trial_id = ? AND "
+                               "param_name = 'lr'", ("TRIAL",))],
+        "deleted trial": [(f"DELETE FROM {table} WHERE trial_id = ?", ("TRIAL",)) for table in (
+            "trial_params", "trial_values", "trial_user_attributes",
+            "trial_system_attributes", "trial_intermediate_values", "trial_heartbeats",
+            "trials")],
+        "disagree": [("UPDATE harness_trials SET hyperparameters = json_set(hyperparameters, "
+                      "'$.lr', 0.123) WHERE number = 1", ())],
+    }
+    expected = {"index out of range": "cannot be read", "deleted parameter": "do not fit",
+                "deleted trial": "has no Optuna trial",
+                "disagree": "disagree (lr: "}
+    for name, statements in edits.items():
+        db = tmp_path / f"{name.replace(' ', '-')}.db"
+        shutil.copy(repeated_study, db)
+        _edit(db, *statements)
+        proc = run_cli("reproduce", "tiny", "1", "--db", str(db))
+        assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert expected[name] in lines[0] and "trial 1 of study 'tiny'" in lines[0], (
+            name, lines[0])
+    # another task's file stored with the study
+    db = tmp_path / "foreign.db"
+    shutil.copy(repeated_study, db)
+    with sqlite3.connect(db) as con:
+        config = json.loads(con.execute("SELECT config FROM harness_studies").fetchone()[0])
+        config["text"] = config["text"].replace('optimizers = ["adamw", "sgd"]',
+                                                'optimizers = ["rmsprop"]')
+        con.execute("UPDATE harness_studies SET config = ?", (json.dumps(config),))
+    proc = run_cli("reproduce", "tiny", "1", "--db", str(db))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "do not fit its stored task file" in proc.stderr

@@ -105,7 +105,7 @@ def test_fake_third_party_plugin_is_trained_and_failures_are_recorded(write_task
     assert fake["registers"]["architectures"] == ["<script>alert(1)</script>", "broken_net",
                                                   "crash_net", "fake_mlp", "flaky_mlp",
                                                   "hog_net", "leaky_net", "nan_net", "oom_net",
-                                                  "sleepy_net"]
+                                                  "sleepy_net", "slow_net"]
 
 
 def test_leaderboard_formats_and_missing_database(tiny_study, tmp_path):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -72,26 +74,38 @@ def test_a_long_outside_lock_on_the_results_file_delays_but_loses_nothing(write_
     db = tmp_path / "locked.db"
     run = harness_process("run", str(task), "--db", str(db),
                           env={"HARNESS_SQLITE_BUSY_TIMEOUT_S": "1"})
-    deadline = time.monotonic() + 120
-    while True:  # until a trial is running
-        assert time.monotonic() < deadline and run.poll() is None, "no trial started"
-        with contextlib.suppress(sqlite3.Error), sqlite3.connect(db, timeout=1) as con:
-            if con.execute("SELECT count(*) FROM harness_trials WHERE status = 'running'"
-                           ).fetchone()[0]:
-                break
-        time.sleep(0.1)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time\n"
-        f"con = sqlite3.connect({str(db)!r}, isolation_level=None, timeout=30)\n"
-        "con.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
-        "time.sleep(8); con.execute('COMMIT')\n")], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
+    _until_a_trial_runs(run, db)
+    holder = _hold_exclusive(db, seconds=8)
     code, out, err = finish(run, timeout=400)
     holder.wait(timeout=60)
     assert code == 0, err
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT status FROM harness_trials ORDER BY number").fetchall()
     assert rows == [("complete",)] * 3, rows
+
+
+def _until_a_trial_runs(run: subprocess.Popen[str], db: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline and run.poll() is None, "no trial started"
+        with contextlib.suppress(sqlite3.Error), sqlite3.connect(db, timeout=1) as con:
+            if con.execute("SELECT count(*) FROM harness_trials WHERE status = 'running'"
+                           ).fetchone()[0]:
+                return
+        time.sleep(0.1)
+
+
+def _hold_exclusive(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding BEGIN EXCLUSIVE on the file for ``seconds`` (started when
+    this returns)."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, time\n"
+        f"con = sqlite3.connect({str(db)!r}, isolation_level=None, timeout=30)\n"
+        "con.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+        f"time.sleep({seconds}); con.execute('COMMIT')\n")], stdout=subprocess.PIPE,
+        text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
 
 
 def _damaged_copy(source: Path, target: Path, offset: int, size: int = 8 * 1024) -> Path:
@@ -247,3 +261,43 @@ def test_ctrl_c_twice_is_quiet(write_task, tmp_path):
         assert con.execute("SELECT status, heartbeat_at, owner FROM harness_trials"
                            ).fetchall() == [("running", 0.0, None)]
     assert list((tmp_path / "checkpoints").glob("study-1/trial-0.pt"))
+
+
+def test_ctrl_c_while_a_write_waits_out_a_locked_database_ends_promptly(write_task, tmp_path):
+    """The database is locked by another process while a trial trains: the run says what it
+    is waiting for; a Ctrl-C then ends it within seconds (not the ten-minute outage window),
+    with no traceback — and the next run, once the lock is gone, completes the study."""
+    task = write_task(replace=(("n_trials = 2\nepochs = 1", "n_trials = 1\nepochs = 3"),))
+    db = tmp_path / "locked.db"
+    run = harness_process("run", str(task), "--db", str(db),
+                          env={"HARNESS_SQLITE_BUSY_TIMEOUT_S": "1"})
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(iter(run.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    _until_a_trial_runs(run, db)
+    deadline = time.monotonic() + 240
+    holder = _hold_exclusive(db, seconds=300)
+    try:
+        while not any("results database is unavailable" in e for e in errors):
+            assert time.monotonic() < deadline and run.poll() is None, errors
+            time.sleep(0.2)
+        stopped = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        out = run.stdout.read()
+        code = run.wait(timeout=60)
+        took = time.monotonic() - stopped
+    finally:
+        holder.kill()
+    reader.join(timeout=10)
+    assert code == 130, (out, errors)
+    assert took < 30, took  # seconds, not the ten-minute outage window
+    assert not any("Traceback" in e for e in errors), errors
+    assert re.search(r"retrying for up to (599|600) s — Ctrl-C stops the run", "".join(errors))
+    assert "interrupted" in out
+    again = harness_process("run", str(task), "--db", str(db))  # its owner is seen dead
+    code, out, err = finish(again, timeout=300)
+    assert code == 0, err
+    with sqlite3.connect(db) as con:
+        statuses = [s for (s,) in con.execute("SELECT status FROM harness_trials")]
+    assert "complete" in statuses and "running" not in statuses, statuses

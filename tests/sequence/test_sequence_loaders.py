@@ -90,6 +90,18 @@ def test_ucr_ts_multivariate_variable_length_with_missing(tmp_path):
     assert sorted(data.test.labels) == [0, 1] and len(data.val.series) == 2
 
 
+@pytest.mark.parametrize("problem", ["Motions", ""])
+def test_ucr_prefers_the_ts_file_when_a_problem_comes_in_two_formats(tmp_path, problem):
+    """The sktime wheel ships ``<Name>_TRAIN.ts`` beside ``<Name>_TRAIN.tsv``."""
+    (tmp_path / "Motions_TRAIN.ts").write_text(TS_TRAIN)
+    (tmp_path / "Motions_TEST.ts").write_text(TS_TEST)
+    (tmp_path / "Motions_TRAIN.tsv").write_text("1\t0\t1\n2\t1\t0\n")
+    (tmp_path / "Motions_TEST.tsv").write_text("1\t0\t1\n")
+    data = load_ucr({"path": str(tmp_path), "problem": problem, "val_fraction": 0.5,
+                     "split_seed": 0})
+    assert data.classes == ("run", "walk")  # the .ts file's labels, not the .tsv's
+
+
 def test_ucr_classic_tab_separated(tmp_path):
     train = "\n".join(f"{1 + i % 2}\t" + "\t".join(str(v) for v in range(i, i + 6))
                       for i in range(10))
