@@ -291,7 +291,7 @@ def test_ctrl_c_while_a_write_waits_out_a_locked_database_ends_promptly(write_ta
         holder.kill()
     reader.join(timeout=10)
     assert code == 130, (out, errors)
-    assert took < 30, took  # seconds, not the ten-minute outage window
+    assert took < 45, took  # seconds (12–20 here), not the ten-minute outage window
     assert not any("Traceback" in e for e in errors), errors
     assert re.search(r"retrying for up to (599|600) s — Ctrl-C stops the run", "".join(errors))
     assert "interrupted" in out
