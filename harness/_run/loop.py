@@ -596,12 +596,39 @@ def _in_process(loop: StudyLoop, deadline: float | None, device: torch.device) -
         if job.keep is not None:
             keep = KeepPlan(job.keep.staging, partial(_candidate, loop, job.keep.repeat),
                             job.keep.card)
-        result = run_trial(loop.resolved, claimed.plan, device,
-                           partial(loop.epoch, claimed.trial, claimed.trial_id, claimed.plan),
-                           min_batch_size=job.min_batch_size, speed=loop.store.speed,
-                           checkpoint=job.checkpoint, keep=keep, notify=loop.observer.notice)
+        stopped: HarnessError | None = None
+        try:
+            result = run_trial(loop.resolved, claimed.plan, device, _reporting(loop, claimed),
+                               min_batch_size=job.min_batch_size, speed=loop.store.speed,
+                               checkpoint=job.checkpoint, keep=keep,
+                               notify=loop.observer.notice)
+        except _RunStops as stop:
+            stopped = stop.error
+        if stopped is not None:  # as with workers: the run stops, the trial fails with it
+            raise stopped  # (outside the handler: its context stays the pruner's error)
         loop.finish(claimed.trial, claimed.trial_id, result)
         release_memory(device)
+
+
+class _RunStops(BaseException):
+    """A failure of the search itself (a pruner that raised) inside a trial run in this
+    process: not an ``Exception``, so ``run_trial`` does not record it as the trial's own."""
+
+    def __init__(self, error: HarnessError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _reporting(loop: StudyLoop, claimed: Claimed) -> Callable[[EpochRecord], bool]:
+    """The trial's epoch callback in this process; a search failure stops the run."""
+
+    def report(record: EpochRecord) -> bool:
+        try:
+            return loop.epoch(claimed.trial, claimed.trial_id, claimed.plan, record)
+        except HarnessError as exc:
+            raise _RunStops(exc) from None
+
+    return report
 
 
 def _candidate(loop: StudyLoop, repeat: bool, values: Any) -> bool:

@@ -164,7 +164,9 @@ def damaged_database(exc: BaseException, url: str) -> str | None:
     """One line for a damaged SQLite results file, wherever in the stack it surfaced (our
     store, Optuna's storage, the report's queries); None for any other error."""
     seen: BaseException | None = exc
-    while seen is not None:
+    walked: set[int] = set()
+    while seen is not None and id(seen) not in walked:  # a chain may loop back on itself
+        walked.add(id(seen))
         sign = next((s for s in _DAMAGE if s in str(seen)), None)
         if sign is not None:
             where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else \

@@ -98,11 +98,14 @@ def test_a_sampler_failing_mid_study_is_one_line_and_orphans_nothing(write_task,
     _nothing_running(db_url)
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_a_pruner_failing_mid_trial_fails_that_trial_and_stops_with_one_line(
-        write_task, db_url, failing_search):
-    # Two epochs: the pruner is asked after every epoch but the last.
+        write_task, db_url, failing_search, workers):
+    # Two epochs: the pruner is asked after every epoch but the last. In this process or in
+    # a worker, the same outcome.
     task = write_task(replace=(('pruner = "none"', 'pruner = "fails_when_asked"'),
-                               ("epochs = 1", "epochs = 2")))
+                               ("epochs = 1", "epochs = 2"),
+                               ("threads = 1", f"threads = 1\nworkers = {workers}")))
     result = CliRunner().invoke(main, ["run", str(task), "--db", db_url])
     assert_one_line_error(result, task, ["search.pruner", "pruner 'fails_when_asked' failed",
                                          "ZeroDivisionError"])
