@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from sqlalchemy.engine import make_url
 
 from harness._errors import StoreError
 from harness._files import name_slug
+from harness.data._remote import is_remote
+from harness.data._remote import mask_secrets
 
 __all__ = ["ArtifactStore", "artifact_root", "checkpoint_root", "is_remote", "mask_secret"]
 
@@ -34,13 +35,10 @@ _CARD, _WEIGHTS = "card.json", "model.safetensors"
 _CHUNK = 8 << 20
 
 
-def is_remote(location: str) -> bool:
-    return "://" in location and location.split("://", 1)[0] in ("s3", "gs", "gcs")
-
-
 def mask_secret(location: str) -> str:
-    """A URL with any ``user:secret@`` credentials masked, for messages and listings."""
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", location)
+    """A location with any secret in its URL masked (``user:***@``, ``?secret_key=***``),
+    for messages and listings: the dataset cache's rule, one rule for every location."""
+    return mask_secrets(location)
 
 
 def _results_folder(db_url: str) -> Path:

@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 from harness._errors import ResourceError
 
-__all__ = ["RemoteCache", "is_remote", "secrets_of"]
+__all__ = ["RemoteCache", "is_remote", "mask_secrets", "secrets_of"]
 
 _SECRET_OPTIONS = re.compile(r"secret|password|token|key$", re.IGNORECASE)
+_PASSWORD = re.compile(r"://[^:/@\s]*:([^@\s]*)@")
 
 _CHUNK = 8 << 20
 
@@ -33,11 +34,20 @@ def is_remote(location: str) -> bool:
 def secrets_of(url: str) -> list[str]:
     """The parts of an object-storage URL no message may show: the password of
     ``s3://KEY:SECRET@bucket`` and option values such as ``?secret_key=…``."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [value for name, value in parse_qsl(parts.query)
+    # The password runs to the "@": an AWS secret key may hold "/", which ends a URL's netloc.
+    password = _PASSWORD.search(url)
+    found = [password.group(1)] if password and password.group(1) else []
+    found += [value for name, value in parse_qsl(urlsplit(url).query)
               if value and _SECRET_OPTIONS.search(name)]
     return sorted(found, key=len, reverse=True)
+
+
+def mask_secrets(text: str, url: str | None = None) -> str:
+    """``text`` with every secret of ``url`` (by default, of ``text`` itself as a URL) shown
+    as ``***`` — for messages and listings that name an object-storage location."""
+    for secret in secrets_of(text if url is None else url):
+        text = text.replace(secret, "***")
+    return text
 
 
 class RemoteCache:
@@ -47,8 +57,7 @@ class RemoteCache:
         from pyarrow import fs
 
         self.url = url
-        self.secrets = secrets_of(url)
-        self.safe_url = self.masked(url)
+        self.safe_url = mask_secrets(url)
         try:
             self.fs, self.base = fs.FileSystem.from_uri(url)
         except Exception as exc:  # pyarrow's own types; its message may repeat the URL
@@ -57,10 +66,8 @@ class RemoteCache:
         self.base = self.base.rstrip("/")
 
     def masked(self, text: str) -> str:
-        """``text`` with every secret of the URL replaced by ``***``."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        """``text`` (an error message, say) with every secret of the URL as ``***``."""
+        return mask_secrets(text, self.url)
 
     def _path(self, entry: str, name: str) -> str:
         return f"{self.base}/{entry}/{name}"
