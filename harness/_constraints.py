@@ -65,7 +65,7 @@ class Constraint:
         return min(excess / scale, 0.0)
 
     def describe(self, value: float) -> str:
-        """``params_m 11.2 > limit 5``: the figure, then the limit it breaks or meets."""
+        """``params_m 11.2 breaks <= 5``: the figure, then the limit it breaks or meets."""
         verb = "meets" if self.holds(value) else "breaks"
         return f"{self.figure} {_number(value)} {verb} {self.op} {_number(self.limit)}"
 
@@ -122,9 +122,11 @@ def check(constraints: tuple[Constraint, ...], figures: Mapping[str, float | Non
     return Verdict(results)
 
 
-def violations(constraints: tuple[Constraint, ...], verdict: Verdict) -> list[float]:
-    """One value per constraint for Optuna (0 where the figure is unknown)."""
-    return [verdict.results.get(c.figure, {}).get("violation", 0.0) for c in constraints]
+def violations(constraints: tuple[Constraint, ...],
+               stored: Mapping[str, Mapping[str, Any]] | None) -> list[float]:
+    """One value per constraint for Optuna's ``constraints_func``, from a trial's stored
+    verdict (:meth:`Verdict.stored`): ≤ 0 holds, 0 where the figure is unknown."""
+    return [float((stored or {}).get(c.figure, {}).get("violation", 0.0)) for c in constraints]
 
 
 def _number(value: float) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import os
 import re
@@ -46,7 +47,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     target = Path(os.path.realpath(path)) if Path(path).is_symlink() and not stream else (
         Path(path))
     if stream:  # a device or a FIFO: nothing to replace, nobody reads a fragment of it
-        temporary = Path(tempfile.mkstemp(prefix=".harness-out-")[1])
+        descriptor, name = tempfile.mkstemp(prefix=".harness-out-")
+        os.close(descriptor)  # the caller opens the path itself
+        temporary = Path(name)
     else:
         _remove_stale(target)
         temporary = target.with_name(f".{target.name[:100]}.tmp-{os.getpid()}")
@@ -65,15 +68,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def _remove_stale(target: Path) -> None:
     """Temporary files of ``target`` whose writer process is gone (killed mid-write)."""
     with contextlib.suppress(OSError):
-        for leftover in target.parent.glob(f".{glob_escape(target.name[:100])}.tmp-*"):
+        for leftover in target.parent.glob(f".{glob.escape(target.name[:100])}.tmp-*"):
             pid = leftover.name.rsplit("-", 1)[1]
             if pid.isdigit() and not _alive(int(pid)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _alive(pid: int) -> bool:

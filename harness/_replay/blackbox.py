@@ -18,6 +18,7 @@ In Parquet the metadata is a JSON object in the schema's metadata under ``harnes
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,8 +244,6 @@ def _space(raw: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _numbers(values: Any, key: str, source: str, where: str, *, least: float | None = None
              ) -> tuple[float, ...]:
-    import math
-
     if not isinstance(values, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             for v in values):
@@ -255,8 +254,6 @@ def _numbers(values: Any, key: str, source: str, where: str, *, least: float | N
 
 
 def _trial(row: Any, index: int, source: str) -> RecordedTrial:
-    import math
-
     where = f"trial {index}: "
     number = _field(row, "number", int, source, where)
     where = f"trial {number}: "

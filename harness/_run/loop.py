@@ -31,7 +31,6 @@ from harness._config import TaskConfig
 from harness._devices import worker_placement
 from harness._errors import HarnessError
 from harness._errors import StoreError
-from harness._errors import StoreUnavailable
 from harness._errors import TrialTakenOver
 from harness._plan.planning import suggest_plan
 from harness._plan.samplers import grid_exhausted
@@ -487,7 +486,7 @@ def _abandon_promptly(loop: StudyLoop, warn: Callable[[str], None]) -> None:
     stop_waiting_after(STOPPING_OUTAGE_S)
     try:
         loop.abandon_local("interrupted by the user")
-    except (StoreError, StoreUnavailable, optuna.exceptions.StorageInternalError) as exc:
+    except (StoreError, optuna.exceptions.StorageInternalError) as exc:
         warn(f"stopped without settling this run's trials (the results database is "
              f"unavailable: {' '.join(str(exc).split())[:160]}); the next run finds them by "
              "their heartbeats and resumes those with checkpoints")

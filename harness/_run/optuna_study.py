@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import optuna
 
+from harness._constraints import violations
 from harness._errors import ConfigError
 from harness._plan.samplers import CONSTRAINTS_ATTR
 from harness._plan.samplers import create_pruner
@@ -134,10 +135,8 @@ def tell(study: optuna.Study, trial: optuna.Trial, resolved: ResolvedTask,
     for key, value in dashboard_attributes(result).items():
         trial.set_user_attr(key, value)
     constraints = resolved.config.constraints
-    if constraints:  # what the sampler's constraints_func reads (≤ 0: holds; unknown: 0)
-        values = [float(((result.constraints or {}).get(c.figure) or {}).get("violation", 0.0))
-                  for c in constraints]
-        trial.set_user_attr(CONSTRAINTS_ATTR, values)
+    if constraints:  # what the sampler's constraints_func reads
+        trial.set_user_attr(CONSTRAINTS_ATTR, violations(constraints, result.constraints))
     if result.status == "complete":
         study.tell(trial, [float(o.value_of(result) or 0.0) for o in resolved.objectives])
     elif result.status == "pruned":

@@ -14,6 +14,7 @@ this process, and the stored and new metrics are compared:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
@@ -149,8 +150,6 @@ def _disagreement(plan: Any, row: TrialRow) -> str | None:
         theirs = getattr(plan, name)
         if theirs != ours:
             return f"{name}: {theirs!r} vs stored {ours!r}"
-    import json
-
     stored = row.hyperparameters or {}
     rebuilt = json.loads(json.dumps(plan.hyperparameters(), default=str))  # as it was stored
     for name in sorted(set(stored) | set(rebuilt)):

@@ -298,16 +298,9 @@ def _check_before_training(resolved: ResolvedTask, plan: TrialPlan, training: Tr
                speed, budget_s=PRECHECK_BUDGET_S)
     if "peak_memory_mb" in wanted:
         state.peak_memory_mb = one_step_peak_memory(training)
-    verdict = check(early, _state_figures(state))
+    verdict = check(early, constraint_figures(_result(plan, "pruned", None, state, 0.0)))
     if not verdict.feasible:
         raise Infeasible(f"{INFEASIBLE_BEFORE_TRAINING}: {verdict.broken()}")
-
-
-def _state_figures(state: _TrialState) -> dict[str, float | None]:
-    return constraint_figures(TrialResult(
-        plan=None, status="pruned", inference=state.inference,  # type: ignore[arg-type]
-        latency_b1=state.latency_b1, param_count=state.param_count,
-        peak_memory_mb=state.peak_memory_mb, flops_per_sample=state.flops_per_sample))
 
 
 def one_step_peak_memory(training: Training) -> float:

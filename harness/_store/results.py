@@ -83,7 +83,6 @@ retrying with back-off, before the run stops with that error (docs/scale-out.md)
 
 @dataclass
 class _OutagePolicy:
-    limit_s: float = OUTAGE_S
     notify: Callable[[str], None] | None = None
     deadline: float | None = None
     """Set once the run is stopping: every write, whenever it starts, gives up by then."""
@@ -97,12 +96,12 @@ def outage_policy(*, notify: Callable[[str], None] | None = None) -> Iterator[No
     """While the block runs, ``notify`` hears once per write that it is waiting out an
     outage — so a Ctrl-C during an outage is never met by silence; a stopping deadline set
     inside the block (:func:`stop_waiting_after`) ends with it."""
-    saved = (_OUTAGE.limit_s, _OUTAGE.notify, _OUTAGE.deadline)
+    saved = (_OUTAGE.notify, _OUTAGE.deadline)
     _OUTAGE.notify = notify if notify is not None else _OUTAGE.notify
     try:
         yield
     finally:
-        _OUTAGE.limit_s, _OUTAGE.notify, _OUTAGE.deadline = saved
+        _OUTAGE.notify, _OUTAGE.deadline = saved
 
 
 def stop_waiting_after(seconds: float) -> None:
@@ -118,7 +117,7 @@ def retry_while_unavailable(call: Callable[[], T],
     """Run ``call`` (one whole transaction), retrying it with back-off (0.5 s doubling to
     10 s) while it raises one of the ``transient`` errors, for up to ``OUTAGE_S`` (or until
     the stopping deadline, :func:`stop_waiting_after`)."""
-    deadline, pause = time.monotonic() + _OUTAGE.limit_s, 0.5
+    deadline, pause = time.monotonic() + OUTAGE_S, 0.5
     if _OUTAGE.deadline is not None:
         deadline = min(deadline, _OUTAGE.deadline)
     announced = False

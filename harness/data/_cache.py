@@ -118,13 +118,8 @@ class DataCache:
         if path is None:
             yield
             return
-        fd = os.open(Path(path).with_name(Path(path).name + ".inuse"), os.O_RDWR | os.O_CREAT,
-                     0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+        with _flock(_sibling(Path(path), ".inuse"), fcntl.LOCK_SH):
             yield
-        finally:
-            os.close(fd)
 
     def get_or_build(self, dataset: str, key: str, describe: dict[str, Any],
                      build: Callable[[Path], dict[str, Any]]) -> CacheEntry:
@@ -134,7 +129,7 @@ class DataCache:
         if found is not None:
             return found
         self.root.mkdir(parents=True, exist_ok=True)
-        with _flock(path.with_name(path.name + ".lock")):
+        with _flock(_sibling(path, ".lock")):
             found = self.find(path)  # another process may have built it while we waited
             if found is not None:
                 return found
@@ -181,7 +176,7 @@ class DataCache:
 
     def discard(self, path: Path) -> None:
         """Move a damaged entry aside (under its lock) so the next request rebuilds it."""
-        with _flock(path.with_name(path.name + ".lock")):
+        with _flock(_sibling(path, ".lock")):
             _remove_leftovers(path)
 
     def _build(self, path: Path, key: str, describe: dict[str, Any],
@@ -234,38 +229,23 @@ class DataCache:
             name = entry.manifest.get("dataset", entry.path.name)
             if dataset is not None and name != dataset:
                 continue
-            with _unused(entry.path) as free:
-                if not free:
+            marker = _sibling(entry.path, ".inuse")
+            with contextlib.ExitStack() as held:
+                try:  # held while removing, so no run starts reading it meanwhile
+                    held.enter_context(_flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB))
+                except BlockingIOError:  # a run holds it shared: it reads this entry
                     in_use.append(entry.path)
                     continue
-                with _flock(entry.path.with_name(entry.path.name + ".lock")):
+                with _flock(_sibling(entry.path, ".lock")):
                     shutil.rmtree(entry.path, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    entry.path.with_name(entry.path.name + ".lock").unlink()
+                for done in (_sibling(entry.path, ".lock"), marker):
+                    with contextlib.suppress(OSError):
+                        done.unlink()
             removed.append(entry.path)
         if dataset is None and self.root.is_dir():  # leftovers of killed builds, too
             for leftover in self.root.glob(".*.tmp-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
         return removed, in_use
-
-
-@contextlib.contextmanager
-def _unused(path: Path) -> Iterator[bool]:
-    """Whether no run holds the entry (an exclusive lock on ``<entry>.inuse``, kept while the
-    block runs so no run starts reading it meanwhile)."""
-    marker = path.with_name(path.name + ".inuse")
-    fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-        with contextlib.suppress(OSError):
-            marker.unlink()
-    finally:
-        os.close(fd)
 
 
 def _record_checksums(folder: Path, body: dict[str, Any]) -> None:
@@ -275,15 +255,21 @@ def _record_checksums(folder: Path, body: dict[str, Any]) -> None:
             shard["sha256"] = file_sha256(folder / shard["file"])
 
 
-def _remember_checked(entry: CacheEntry) -> None:
-    """Record the entry's shards as checked, as they are now (size, modification time)."""
-    memo = {}
+def _as_found(entry: CacheEntry) -> dict[str, list[Any]]:
+    """Each checksummed shard as it is on disk now: size, modification time, recorded SHA-256
+    (entries built before checksums were recorded have none)."""
+    found = {}
     for shards in entry.manifest.get("splits", {}).values():
         for shard in shards:
             if "sha256" in shard:
                 stat = (entry.path / shard["file"]).stat()
-                memo[shard["file"]] = [stat.st_size, stat.st_mtime_ns, shard["sha256"]]
-    _write_memo(entry.path / VERIFIED, memo)
+                found[shard["file"]] = [stat.st_size, stat.st_mtime_ns, shard["sha256"]]
+    return found
+
+
+def _remember_checked(entry: CacheEntry) -> None:
+    """Record the entry's shards as checked, as they are now (size, modification time)."""
+    _write_memo(entry.path / VERIFIED, _as_found(entry))
 
 
 def _write_memo(path: Path, memo: dict[str, Any]) -> None:
@@ -301,30 +287,29 @@ def _checksums_hold(entry: CacheEntry) -> bool:
         memo: dict[str, Any] = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
-    checked: dict[str, Any] = {}
-    for shards in entry.manifest.get("splits", {}).values():
-        for shard in shards:
-            if "sha256" not in shard:
-                continue  # built before checksums were recorded
-            file = entry.path / shard["file"]
-            stat = file.stat()
-            seen = [stat.st_size, stat.st_mtime_ns, shard["sha256"]]
-            if memo.get(shard["file"]) != seen and file_sha256(file) != shard["sha256"]:
-                return False
-            checked[shard["file"]] = seen
-    if checked and checked != memo:
-        _write_memo(memo_path, checked)
+    found = _as_found(entry)
+    for name, seen in found.items():
+        if memo.get(name) != seen and file_sha256(entry.path / name) != seen[2]:
+            return False
+    if found and found != memo:
+        _write_memo(memo_path, found)
     return True
 
 
 @contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def _flock(path: Path, operation: int = fcntl.LOCK_EX) -> Iterator[None]:
+    """``flock(operation)`` on ``path`` (created if need be) while the block runs."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, operation)
         yield
     finally:
         os.close(fd)  # closing releases the lock; so does the kernel if we die
+
+
+def _sibling(entry: Path, suffix: str) -> Path:
+    """``<entry><suffix>`` beside the entry folder (its ``.lock``, its ``.inuse``)."""
+    return entry.with_name(entry.name + suffix)
 
 
 def _remove_leftovers(path: Path) -> None:
