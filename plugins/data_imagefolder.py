@@ -20,8 +20,8 @@ from typing import Any
 
 import harness
 import harness.data
-from harness_plugins._splits import holdout
-from harness_plugins._splits import stratified_split
+from harness_plugins._splits import folder_splits
+from harness_plugins._splits import list_class_files
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 OPTIONS = {
@@ -68,10 +68,10 @@ def load_imagefolder(options: Mapping[str, Any]) -> harness.data.ImageClassifica
     classes = tuple(sorted(p.name for p in base.iterdir() if p.is_dir()))
     if not classes:
         raise harness.DataError(f"imagefolder '{base}' has no class sub-folders")
-    listed = {name: _list(folder, classes) for name, folder in
-              (split_dirs or {"all": root}).items()}
+    listed = {name: list_class_files(folder, classes, EXTENSIONS, "imagefolder", "images")
+              for name, folder in (split_dirs or {"all": root}).items()}
     try:
-        parts = _splits(listed, options)
+        parts = folder_splits(listed, options)
     except ValueError as exc:  # scikit-learn: too few images per class to stratify
         count = sum(len(files) for files, _ in listed.values())
         raise harness.DataError(
@@ -85,46 +85,6 @@ def load_imagefolder(options: Mapping[str, Any]) -> harness.data.ImageClassifica
     return harness.data.ImageClassificationData(
         classes, reader["train"], reader["val"], reader["test"],
         fingerprint=harness.data.fingerprint_files(every, root))
-
-
-def _list(folder: Path, classes: tuple[str, ...]) -> tuple[list[str], list[int]]:
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            continue
-        for file in sorted(class_dir.iterdir()):
-            # is_file() is false for FIFOs, sockets and devices: reading one could block.
-            if file.suffix.lower() in EXTENSIONS and file.is_file():
-                files.append(str(file))
-                labels.append(label)
-    if not files:
-        raise harness.DataError(f"imagefolder '{folder}' holds no readable images")
-    return files, labels
-
-
-Listed = tuple[list[str], list[int]]
-
-
-def _splits(listed: dict[str, Listed], options: Mapping[str, Any]) -> dict[str, Listed]:
-    source = listed.get("train", listed.get("all"))
-    assert source is not None
-    files, labels = source
-
-    def pick(indices: list[int]) -> Listed:
-        return [files[i] for i in indices], [labels[i] for i in indices]
-
-    missing = [name for name in ("val", "test") if name not in listed]
-    if not missing:
-        return {"train": source, "val": listed["val"], "test": listed["test"]}
-    if len(missing) == 2:
-        train, val, test = stratified_split(labels, options["val_fraction"],
-                                            options["test_fraction"], options["split_seed"])
-        return {"train": pick(train), "val": pick(val), "test": pick(test)}
-    fraction = options[f"{missing[0]}_fraction"]
-    keep, held = holdout(labels, fraction, options["split_seed"])
-    present = "test" if missing[0] == "val" else "val"
-    return {"train": pick(keep), missing[0]: pick(held), present: listed[present]}
 
 
 @harness.hookimpl
