@@ -1,5 +1,6 @@
 """Sequence architectures: ``rnn``, ``lstm``, ``gru``, ``tcn``, ``transformer``, ``mlp`` and
-``cnn_rnn``, for forecasting and sequence classification, univariate or multivariate.
+``cnn_rnn``, for forecasting, sequence classification and audio classification (frame
+sequences), univariate or multivariate.
 
 Tasks describe inputs as ``io["in_features"]`` channels over ``io["seq_len"]`` steps and the
 output as ``io["output_shape"]``.
@@ -12,7 +13,7 @@ from typing import Any
 
 import harness
 
-TASKS = ("forecasting", "sequence_classification")
+TASKS = ("forecasting", "sequence_classification", "audio_classification")
 
 RECURRENT = {
     "hidden": harness.Int(64, 16, 128, log=True, help="hidden units per direction"),

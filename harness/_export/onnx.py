@@ -82,6 +82,13 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
                                 providers=["CPUExecutionProvider"])
 
 
+def _array(x: Any) -> Any:
+    """A tensor as ONNX Runtime takes it: floats as float32, integers (token ids) as they
+    are."""
+    x = x.detach().cpu()
+    return (x.float() if x.is_floating_point() else x).numpy()
+
+
 class _Runner:
     """Runs an ONNX session on torch tensors, answering as the exported module did."""
 
@@ -95,14 +102,14 @@ class _Runner:
         if self.detections:  # one image per call: the export's batch is fixed at 1
             images = list(x) if isinstance(x, (list, tuple)) else list(x.unbind(0))
             return [self._one(image.unsqueeze(0)) for image in images]
-        outputs = self.session.run(None, {self.input: x.detach().cpu().float().numpy()})
+        outputs = self.session.run(None, {self.input: _array(x)})
         tensors = [torch.from_numpy(o) for o in outputs]
         return tensors[0] if len(tensors) == 1 else tensors
 
     def _one(self, image: Any) -> dict[str, Any]:
         import torch
 
-        outputs = self.session.run(None, {self.input: image.detach().cpu().float().numpy()})
+        outputs = self.session.run(None, {self.input: _array(image)})
         return {name: torch.from_numpy(value) for name, value in
                 zip(self.names, outputs, strict=True)}
 

@@ -175,8 +175,20 @@ def read_sequences(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _values(column.values), _values(column.offsets), _values(batch.column(1))
 
 
+def text_batch(texts: list[str], labels: list[int]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(texts, pa.large_string()),
+                                       pa.array(labels, pa.int64())], names=["text", "label"])
+
+
+def read_texts(path: Path) -> tuple[pa.Array, np.ndarray]:
+    """The texts (an Arrow string column, mapped: a text becomes a Python string only when a
+    batch asks for it) and the labels."""
+    batch = _mapped_batch(path)
+    return batch.column(0), _values(batch.column(1))
+
+
 def read_shard(kind: str, path: Path) -> Any:
     """Map one shard of ``kind`` back (see the ``read_*`` functions)."""
     readers = {"image_classification": read_images, "detection": read_detection,
-               "series": read_series, "sequences": read_sequences}
+               "series": read_series, "sequences": read_sequences, "texts": read_texts}
     return readers[kind](path)

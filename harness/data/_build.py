@@ -28,22 +28,27 @@ from harness.data._contracts import DETECTION
 from harness.data._contracts import IMAGE_CLASSIFICATION
 from harness.data._contracts import SEQUENCES
 from harness.data._contracts import SERIES
+from harness.data._contracts import TEXTS
 from harness.data._contracts import DetectionData
 from harness.data._contracts import ImageClassificationData
 from harness.data._contracts import ImageSample
 from harness.data._contracts import ImageSplit
 from harness.data._contracts import LazySplit
 from harness.data._contracts import SequenceData
+from harness.data._contracts import SequenceSample
+from harness.data._contracts import SequenceSet
 from harness.data._contracts import SeriesData
 from harness.data._contracts import Skipped
+from harness.data._contracts import TextData
+from harness.data._contracts import TextSet
 
 __all__ = ["CONTRACTS", "build_shards"]
 
 SPLITS = ("train", "val", "test")
-SHARD_ROWS = {IMAGE_CLASSIFICATION: 512, DETECTION: 128, SEQUENCES: 4096}
+SHARD_ROWS = {IMAGE_CLASSIFICATION: 512, DETECTION: 128, SEQUENCES: 4096, TEXTS: 65536}
 CONTRACTS: dict[str, type] = {IMAGE_CLASSIFICATION: ImageClassificationData,
                               DETECTION: DetectionData, SERIES: SeriesData,
-                              SEQUENCES: SequenceData}
+                              SEQUENCES: SequenceData, TEXTS: TextData}
 
 
 @dataclass
@@ -68,8 +73,8 @@ def build_shards(kind: str, data: Any, out: Path, workers: int) -> dict[str, Any
     """Write ``data`` (the kind's contract) into ``out``; return the manifest's body."""
     if kind == SERIES:
         return _series(data, out)
-    if kind == SEQUENCES:
-        return _sequences(data, out)
+    if kind == TEXTS:
+        return _texts(data, out)
     shards = _all_shards(kind, data, out, workers)
     repairs = Counter(dict(data.repairs))
     for split_shards in shards.values():
@@ -86,6 +91,9 @@ def build_shards(kind: str, data: Any, out: Path, workers: int) -> dict[str, Any
     if kind == IMAGE_CLASSIFICATION:
         body["shape"] = _one_shape(shards)
         body["stats"] = _stats(shards["train"])
+    if kind == SEQUENCES:
+        body["channels"] = _one_channel_count(shards)
+        body["sample_rate"] = float(data.sample_rate)
     return body
 
 
@@ -126,7 +134,17 @@ def _eager_chunks(kind: str, split: str, source: Any, rows: int) -> Iterator[lis
             yield [ImageSample(images[i], int(labels[i]))
                    for i in range(start, min(start + rows, len(images)))]
         return
-    samples = list(source)
+    if kind == SEQUENCES:
+        if not isinstance(source, SequenceSet):
+            raise DataError(f"the {split} split is a {type(source).__name__}, not a "
+                            "SequenceSet or LazySplit")
+        if len(source.series) != len(source.labels):
+            raise DataError(f"the {split} split holds {len(source.series)} series and "
+                            f"{len(source.labels)} labels")
+        samples = [SequenceSample(s, int(label))
+                   for s, label in zip(source.series, source.labels, strict=True)]
+    else:
+        samples = list(source)
     for start in range(0, len(samples), rows):
         yield samples[start:start + rows]
 
@@ -278,6 +296,8 @@ def _write(kind: str, path: Path, items: list[Any], stats: bool) -> Shard:
     if kind == DETECTION:
         size = _arrow.write_shard(path, _arrow.detection_batch(items))
         return Shard(path.name, len(items), size)
+    if kind == SEQUENCES:
+        return _write_sequences(path, items)
     labels = np.array([int(item.label) for item in items], dtype=np.int64)
     return _write_images(path, _stack(items, path), labels, stats)
 
@@ -341,7 +361,7 @@ def _stats(train: list[Shard]) -> dict[str, list[float]]:
     return {"mean": mean.tolist(), "std": np.maximum(std, 1e-6).tolist()}
 
 
-# -- series and sequences (held in memory by their datasets) ----------------------------------
+# -- series and texts (held in memory by their datasets) ---------------------------------------
 
 def _series(data: SeriesData, out: Path) -> dict[str, Any]:
     values = np.asarray(data.values, dtype=np.float64)
@@ -355,20 +375,37 @@ def _series(data: SeriesData, out: Path) -> dict[str, Any]:
                                    "bytes": size}]}}
 
 
-def _sequences(data: SequenceData, out: Path) -> dict[str, Any]:
-    channels = {np.asarray(s).shape[1] for split in SPLITS for s in getattr(data, split).series}
+def _write_sequences(path: Path, items: list[SequenceSample]) -> Shard:
+    series = [np.asarray(item.series, dtype=np.float64) for item in items]
+    bad = next((s.shape for s in series if s.ndim != 2), None)
+    if bad is not None:
+        raise DataError(f"every series must be L×C; {path.stem} holds one of shape {bad}")
+    size = _arrow.write_shard(path, _arrow.sequence_batch(series, [int(i.label) for i in items]))
+    channels = {s.shape[1] for s in series}
+    return Shard(path.name, len(items), size, tuple(sorted(channels)))
+
+
+def _one_channel_count(shards: dict[str, list[Shard]]) -> int:
+    channels = {c for split in shards.values() for s in split if s.rows for c in s.shape or ()}
     if len(channels) != 1:
         raise DataError(f"every series must have the same channels; found {sorted(channels)}")
+    return int(channels.pop())
+
+
+def _texts(data: TextData, out: Path) -> dict[str, Any]:
     splits: dict[str, list[dict[str, Any]]] = {}
-    rows = SHARD_ROWS[SEQUENCES]
+    rows = SHARD_ROWS[TEXTS]
     for split in SPLITS:
         part = getattr(data, split)
+        if not isinstance(part, TextSet) or len(part.texts) != len(part.labels):
+            raise DataError(f"the {split} split must be a TextSet with one label per text")
+        if not part.texts:
+            raise DataError(f"the {split} split holds no text")
         splits[split] = []
-        for k, start in enumerate(range(0, max(len(part.series), 1), rows)):
-            chunk = list(part.series[start:start + rows])
-            labels = list(part.labels[start:start + rows])
+        for k, start in enumerate(range(0, len(part.texts), rows)):
+            texts = [str(t) for t in part.texts[start:start + rows]]
+            labels = [int(v) for v in part.labels[start:start + rows]]
             name = f"{split}-{k:05d}.arrow"
-            size = _arrow.write_shard(out / name, _arrow.sequence_batch(chunk, labels))
-            splits[split].append({"file": name, "rows": len(chunk), "bytes": size})
-    return {"classes": list(data.classes), "channels": channels.pop(),
-            "repairs": dict(data.repairs), "splits": splits}
+            size = _arrow.write_shard(out / name, _arrow.text_batch(texts, labels))
+            splits[split].append({"file": name, "rows": len(texts), "bytes": size})
+    return {"classes": list(data.classes), "repairs": dict(data.repairs), "splits": splits}

@@ -25,16 +25,21 @@ __all__ = [
     "ImageSample",
     "ImageSplit",
     "LazySplit",
+    "TEXTS",
     "SequenceData",
+    "SequenceSample",
     "SequenceSet",
     "SeriesData",
     "Skipped",
+    "TextData",
+    "TextSet",
 ]
 
 IMAGE_CLASSIFICATION = "image_classification"
 DETECTION = "detection"
 SERIES = "series"
 SEQUENCES = "sequences"
+TEXTS = "texts"
 
 
 @dataclass(frozen=True)
@@ -178,13 +183,53 @@ class SequenceSet:
 
 
 @dataclass(frozen=True)
+class SequenceSample:
+    """One labelled series read by a :class:`LazySplit` (an audio clip, say): L×C float, its
+    zero-based label, and the kinds of repair made to it (counted)."""
+
+    series: Any
+    label: int
+    repairs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SequenceData:
-    """Kind ``sequences`` (sequence classification): three splits of labelled series; see
+    """Kind ``sequences`` (sequence and audio classification): three splits of labelled series,
+    held in memory (:class:`SequenceSet`) or read lazily (a :class:`LazySplit` of
+    :class:`SequenceSample`); see :class:`SeriesData` for ``repairs`` and ``fingerprint``.
+
+    Attributes:
+        sample_rate: samples per second when the series are sound (0: not audio); audio
+            tasks compute their features from it.
+    """
+
+    train: SequenceSet | LazySplit
+    val: SequenceSet | LazySplit
+    test: SequenceSet | LazySplit
+    classes: tuple[str, ...]
+    repairs: Mapping[str, int] = field(default_factory=dict)
+    fingerprint: str = ""
+    sample_rate: float = 0.0
+
+
+# -- texts ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TextSet:
+    """Labelled texts: ``texts`` (str) and their zero-based ``labels``, one each."""
+
+    texts: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TextData:
+    """Kind ``texts`` (text classification): three splits of labelled texts; see
     :class:`SeriesData` for ``repairs`` and ``fingerprint``."""
 
-    train: SequenceSet
-    val: SequenceSet
-    test: SequenceSet
+    train: TextSet
+    val: TextSet
+    test: TextSet
     classes: tuple[str, ...]
     repairs: Mapping[str, int] = field(default_factory=dict)
     fingerprint: str = ""

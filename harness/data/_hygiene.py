@@ -80,6 +80,13 @@ class Subset:
         found: np.ndarray = self._table.series(int(self._keep[i]))
         return found
 
+    def texts(self, index: Any) -> list[str]:
+        found: list[str] = self._table.texts(self._keep[np.asarray(index, dtype=np.int64)])
+        return found
+
+    def all_texts(self) -> list[str]:
+        return self.texts(np.arange(len(self._keep)))
+
     def sample(self, i: int) -> Any:
         return self._table.sample(int(self._keep[i]))
 

@@ -22,13 +22,16 @@ from harness.data._contracts import DETECTION
 from harness.data._contracts import IMAGE_CLASSIFICATION
 from harness.data._contracts import SEQUENCES
 from harness.data._contracts import SERIES
+from harness.data._contracts import TEXTS
 from harness.data._views import CachedDetection
 from harness.data._views import CachedImageClassification
 from harness.data._views import CachedSequences
 from harness.data._views import CachedSeries
+from harness.data._views import CachedTexts
 from harness.data._views import DetectionTable
 from harness.data._views import ImageTable
 from harness.data._views import SequenceTable
+from harness.data._views import TextTable
 
 __all__ = ["cacheable", "materialize", "open_entry"]
 
@@ -102,6 +105,12 @@ def open_entry(entry: CacheEntry | str | Path) -> Any:
                             int(manifest["season"]), stamps, repairs)
     if kind == SEQUENCES:
         return _sequences(manifest, shards, repairs)
+    if kind == TEXTS:
+        texts: dict[str, TextTable] = {}
+        for split, paths in shards.items():
+            read = [_arrow.read_texts(p) for p in paths]
+            texts[split] = TextTable([r[0] for r in read], np.concatenate([r[1] for r in read]))
+        return CachedTexts(tuple(manifest["classes"]), texts, repairs, str(entry.path))
     raise DataError(f"the dataset cache entry {entry.path} holds unknown kind '{kind}'")
 
 
@@ -129,4 +138,5 @@ def _sequences(manifest: dict[str, Any], shards: dict[str, list[Path]],
         labels = np.concatenate([r[2] for r in read]) if read else np.zeros(0, np.int64)
         tables[split] = SequenceTable([r[0] for r in read], [r[1] for r in read], labels,
                                       channels)
-    return CachedSequences(tuple(manifest["classes"]), tables, repairs)
+    return CachedSequences(tuple(manifest["classes"]), tables, repairs,
+                           float(manifest.get("sample_rate", 0.0)))

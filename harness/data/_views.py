@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CachedDetection", "CachedImageClassification", "CachedSequences", "CachedSeries",
-           "DetectionTable", "ImageTable", "SequenceTable"]
+           "CachedTexts", "DetectionTable", "ImageTable", "SequenceTable", "TextTable"]
 
 SPLITS = ("train", "val", "test")
 
@@ -217,11 +217,58 @@ class SequenceTable:
 
 @dataclass(frozen=True)
 class CachedSequences:
-    """Kind ``sequences`` as tasks receive it: ``splits`` → :class:`SequenceTable`."""
+    """Kind ``sequences`` as tasks receive it: ``splits`` → :class:`SequenceTable`;
+    ``sample_rate`` is the audio's samples per second (0: the series are not sound)."""
 
     classes: tuple[str, ...]
     splits: Mapping[str, SequenceTable]
     repairs: Mapping[str, int] = field(default_factory=dict)
+    sample_rate: float = 0.0
 
     def split(self, name: str) -> SequenceTable:
+        return self.splits[name]
+
+
+class TextTable:
+    """One split of cached labelled texts. The texts stay in the mapped Arrow column; a batch
+    turns only its own rows into Python strings."""
+
+    def __init__(self, columns: list[Any], labels: np.ndarray) -> None:
+        self._columns = columns
+        self._rows = _Rows([len(c) for c in columns])
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def texts(self, index: Any) -> list[str]:
+        """The texts at ``index`` (any integer array or tensor)."""
+        shard, row = self._rows.locate(_as_index(index))
+        return [self._columns[s][r].as_py() for s, r in zip(shard.tolist(), row.tolist(),
+                                                             strict=True)]
+
+    def all_texts(self) -> list[str]:
+        return [text for column in self._columns for text in column.to_pylist()]
+
+    def fingerprints(self) -> list[str]:
+        """One hash per text, after Unicode and whitespace normalisation: a corpus repeats
+        messages with other spacing as often as exactly."""
+        import unicodedata
+
+        return [hashlib.sha1(" ".join(unicodedata.normalize("NFKC", t).split()).encode())
+                .hexdigest() for t in self.all_texts()]
+
+
+@dataclass(frozen=True)
+class CachedTexts:
+    """Kind ``texts`` as tasks receive it: ``splits`` → :class:`TextTable`. ``path`` is the
+    cache entry's folder: a task may keep what it derives from the training texts there (a
+    fitted tokenizer), beside the data it came from."""
+
+    classes: tuple[str, ...]
+    splits: Mapping[str, TextTable]
+    repairs: Mapping[str, int] = field(default_factory=dict)
+    path: str = ""
+
+    def split(self, name: str) -> TextTable:
         return self.splits[name]
