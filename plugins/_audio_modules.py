@@ -41,10 +41,16 @@ class M5(nn.Module):
 
 class LogMelCNN(nn.Module):
     """Blocks of two 3×3 convolutions (batch norm, ReLU) and 2×2 average pooling over the
-    frames × bands image; the mean over bands, then the max plus the mean over time; dropout;
-    a linear classifier."""
+    frames × bands image; each pooled band's channels side by side, the max plus the mean over
+    time; dropout; a linear classifier.
 
-    def __init__(self, width: int, blocks: int, dropout: float, classes: int) -> None:
+    PANNs average over bands instead; with few blocks the convolutions' receptive field is a
+    fraction of the bands, and that average makes the network blind to *which* band carries
+    energy — a low vowel and a high one look alike. Keeping the bands apart costs a wider
+    classifier, nothing else."""
+
+    def __init__(self, width: int, blocks: int, dropout: float, classes: int,
+                 bands: int = 40) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         previous = 1
@@ -54,11 +60,13 @@ class LogMelCNN(nn.Module):
                        nn.ReLU(), nn.Conv2d(out, out, 3, padding=1, bias=False),
                        nn.BatchNorm2d(out), nn.ReLU(), nn.AvgPool2d(2, ceil_mode=True)]
             previous = out
+            bands = -(-bands // 2)  # ceil_mode pooling
         self.body = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(previous, classes)
+        self.head = nn.Linear(previous * bands, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = self.body(x[:, None]).mean(dim=3)  # B×C×T'
+        maps = self.body(x[:, None])  # B×C×T'×F'
+        maps = maps.permute(0, 1, 3, 2).flatten(1, 2)  # B×(C·F')×T'
         pooled = maps.amax(dim=2) + maps.mean(dim=2)
         return self.head(self.dropout(F.relu(pooled)))

@@ -58,8 +58,9 @@ class TextCNN(nn.Module):
         self.head = nn.Linear(maps * len(widths), classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        if ids.shape[1] < self.widest:  # a short batch: pad so the widest filter fits
-            ids = F.pad(ids, (0, self.widest - ids.shape[1]))
+        # Every window that starts in the text exists however much padding the batch added,
+        # so a text scores the same in any batch (and at a fixed length in ONNX).
+        ids = F.pad(ids, (0, self.widest - 1))
         x = self.embed(ids).transpose(1, 2)  # B×D×L
         pad = (ids == 0)[:, None, :]
         pooled = []
@@ -85,22 +86,38 @@ class AttentionPool(nn.Module):
         return (torch.softmax(scores, dim=1)[..., None] * x).sum(1)
 
 
+def _reversal(mask: torch.Tensor) -> torch.Tensor:
+    """Per row, the index that reverses its text and leaves its padding in place."""
+    lengths = mask.sum(1, keepdim=True).long()
+    steps = torch.arange(mask.shape[1], device=mask.device)[None]
+    return torch.where(steps < lengths, lengths - 1 - steps, steps)
+
+
 class BiRNNAttention(nn.Module):
-    """Bidirectional GRU or LSTM over embeddings, attention-pooled."""
+    """Bidirectional GRU or LSTM over embeddings, attention-pooled. The backward direction
+    reads each text from its own last token, not from the batch's padding (two one-way
+    networks and a per-row reversal, which exports to ONNX where packed sequences do not)."""
 
     def __init__(self, vocab: int, dim: int, cell: str, hidden: int, attention: int,
                  dropout: float, classes: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim, padding_idx=0)
         rnn = nn.GRU if cell == "gru" else nn.LSTM
-        self.rnn = rnn(dim, hidden, batch_first=True, bidirectional=True)
+        self.forward_rnn = rnn(dim, hidden, batch_first=True)
+        self.backward_rnn = rnn(dim, hidden, batch_first=True)
         self.pool = AttentionPool(2 * hidden, attention)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden, classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        out, _ = self.rnn(self.embed(ids))
-        return self.head(self.dropout(self.pool(out, _mask(ids))))
+        mask = _mask(ids)
+        x = self.embed(ids)
+        order = _reversal(mask)[..., None].expand(-1, -1, x.shape[2])
+        ahead, _ = self.forward_rnn(x)
+        back, _ = self.backward_rnn(torch.gather(x, 1, order))
+        back = torch.gather(back, 1, order[..., :1].expand(-1, -1, back.shape[2]))
+        out = torch.cat([ahead, back], dim=2)
+        return self.head(self.dropout(self.pool(out, mask)))
 
 
 class EncoderBlock(nn.Module):

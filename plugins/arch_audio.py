@@ -27,8 +27,9 @@ def build_logmel_cnn(request: harness.ModelRequest) -> Any:
     """A 2-D CNN on the log-mel image, after PANNs' CNN6/CNN10 (Kong et al. 2020, "PANNs:
     Large-Scale Pretrained Audio Neural Networks for Audio Pattern Recognition"): blocks of
     3×3 convolutions with batch norm and 2×2 average pooling, doubling channels from 64, then
-    max-plus-mean pooling over time and dropout 0.2. It needs spectral features (``features =
-    "logmel"`` or ``"mfcc"``)."""
+    max-plus-mean pooling over time and dropout 0.2 — but the bands are kept apart rather than
+    averaged (``LogMelCNN`` says why). It needs spectral features (``features = "logmel"`` or
+    ``"mfcc"``)."""
     from harness_plugins._audio_modules import LogMelCNN
 
     io = request.io
@@ -38,7 +39,7 @@ def build_logmel_cnn(request: harness.ModelRequest) -> Any:
                          f"\"{io.get('features', 'waveform')}\")")
     p = request.params
     return LogMelCNN(int(p["width"]), int(p["blocks"]), float(p["dropout"]),
-                     int(io["num_classes"]))
+                     int(io["num_classes"]), int(io["in_features"]))
 
 
 SPECS = (
