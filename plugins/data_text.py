@@ -28,7 +28,8 @@ from harness_plugins._splits import holdout
 from harness_plugins._splits import stratified_split
 
 OPTIONS = {
-    "path": harness.Option("path", help="a .csv, .tsv, .jsonl or .parquet file"),
+    "path": harness.Option("path", help="a CSV, TSV, JSONL or Parquet file (by extension, else "
+                                       "by content)"),
     "text": harness.Option(str, "text", "the text column (a 1-based number without header)"),
     "label": harness.Option(str, "label", "the label column (a 1-based number without header)"),
     "split": harness.Option(str, "", "a column saying train, val or test per row (optional)"),
@@ -39,8 +40,9 @@ OPTIONS = {
 }
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                "validation": "val", "dev": "val", "test": "test", "testing": "test"}
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".jsonl": "jsonl",
-           ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+"""Formats by extension; any other file (``SMSSpamCollection``, ``data.txt``) is sniffed."""
 
 Rows = list[dict[str, Any]]
 
@@ -49,10 +51,7 @@ def load_text(options: Mapping[str, Any]) -> harness.data.TextData:
     path = Path(options["path"])
     if not path.is_file():
         raise harness.DataError(f"text: '{path}' is not a file")
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise harness.DataError(f"text: '{path}': unknown format '{path.suffix}' (use one of "
-                                f"{', '.join(sorted(FORMATS))})")
+    fmt = FORMATS.get(path.suffix.lower()) or _sniffed(path)
     rows = _read_parquet(path) if fmt == "parquet" else _read_lines(path, fmt, options["header"])
     columns = [options["text"], options["label"], *([options["split"]] if options["split"]
                                                     else [])]
@@ -62,6 +61,19 @@ def load_text(options: Mapping[str, Any]) -> harness.data.TextData:
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+def _sniffed(path: Path) -> str:
+    """The format of a file whose extension does not say: Parquet by its magic bytes, JSONL
+    when its first line is an object, TSV when it holds a tab, else CSV."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    first = head.lstrip(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0]
+    if first.startswith(b"{"):
+        return "jsonl"
+    return "tsv" if b"\t" in first else "csv"
+
 
 def _decoded(path: Path) -> str:
     data = path.read_bytes()

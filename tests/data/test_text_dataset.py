@@ -67,11 +67,24 @@ def test_tsv_with_an_unclosed_quote_is_read_line_by_line(tmp_path):
 def test_headerless_tsv_by_column_number_with_bom_and_trailing_spaces(tmp_path):
     rows = corpus()
     body = "".join(f"{label} \t  {text}  \n" for label, text in rows)
-    path = tmp_path / "SMSCollection.tsv"
+    path = tmp_path / "SMSSpamCollection"  # as the corpus ships: no extension
     path.write_bytes(b"\xef\xbb\xbf" + body.encode())
     data = load(path, header=False, label="1", text="2")
     assert data.classes == ("ham", "spam")  # "ham " and "ham" are one class
     assert "message number 0 hi" in every_text(data)  # no BOM, no surrounding spaces
+
+
+@pytest.mark.parametrize(("name", "style"), [("data.txt", "csv"), ("export", "jsonl"),
+                                             ("dump.dat", "tsv")])
+def test_a_file_without_a_known_extension_is_read_by_its_content(tmp_path, name, style):
+    rows = corpus()
+    lines = {"csv": ["label,text"] + [f"{label},{text}" for label, text in rows],
+             "tsv": ["label\ttext"] + [f"{label}\t{text}" for label, text in rows],
+             "jsonl": [json.dumps({"text": text, "label": label}) for label, text in rows]}
+    path = tmp_path / name
+    path.write_text("\n".join(lines[style]) + "\n", encoding="utf-8")
+    data = load(path)
+    assert sorted(every_text(data)) == sorted(text for _, text in rows)
 
 
 def test_a_column_number_with_a_header_says_what_to_set(tmp_path):
