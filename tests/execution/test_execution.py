@@ -92,7 +92,7 @@ def test_precision_and_layout_are_search_dimensions_and_recorded(write_task, tmp
 def test_bench_measures_stores_and_ranks_untrained_models(tmp_path):
     db = tmp_path / "b.db"
     proc = run_cli("bench", "small_cnn", "resnet10t", "--img-size", "32", "--batch-size", "8",
-                   "--format", "json", "--db", str(db))
+                   "--runs", "1", "--format", "json", "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["architecture"] for r in rows] == ["small_cnn", "resnet10t"]
