@@ -147,4 +147,4 @@ def register_datasets(register: harness.RegisterDataset) -> None:
     register(harness.DatasetSpec(
         name="spoken", data_kind=harness.data.SEQUENCES, load=load_spoken, options=OPTIONS,
         description="generated spoken words (source-filter synthesis, 8 kHz, with noise)",
-        test_options={"per_class": 6, "words": 3, "clip_s": 0.25, "sample_rate": 2000}))
+        test_options={"per_class": 6, "words": 3, "clip_s": 0.05, "sample_rate": 1000}))
