@@ -1,5 +1,6 @@
-"""What the text and audio classification tasks share: batches of (inputs, labels) drawn from
-a cached split, cross-entropy, and metrics that stay honest on imbalanced classes."""
+"""What the sequence, text and audio classification tasks share: batches of (inputs, labels)
+drawn from a cached split, cross-entropy, and (for text and audio) metrics that stay honest on
+imbalanced classes."""
 
 from __future__ import annotations
 
@@ -48,6 +49,10 @@ class LabelledTask:
     def fetch(self, split: str, train: bool) -> Callable[[Any], tuple[Any, Any]]:
         raise NotImplementedError
 
+    def score(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """The metrics of ``evaluate``: the task's own, from logits and true labels."""
+        return labelled_metrics(logits, labels, len(self.classes))
+
     def split_size(self, split: str) -> int:
         raise NotImplementedError
 
@@ -83,7 +88,7 @@ class LabelledTask:
     def evaluate(self, model: torch.nn.Module, split: str, batch_size: int,
                  device: torch.device) -> dict[str, float]:
         logits, labels = self._outputs(model, split, batch_size, device)
-        return labelled_metrics(logits, labels, len(self.classes))
+        return self.score(logits, labels)
 
     def showcase(self, model: torch.nn.Module, split: str, device: torch.device) -> dict[str, Any]:
         """The confusion matrix and most confident mistakes on ``split``."""

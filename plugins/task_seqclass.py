@@ -7,7 +7,6 @@ series, and normalised per series or with training-split statistics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
@@ -18,11 +17,11 @@ from harness_plugins._inference import SERIES_EXTENSIONS
 from harness_plugins._inference import files_with
 from harness_plugins._inference import read_rows
 from harness_plugins._inference import softmax_rows
+from harness_plugins._labelled import LabelledTask
 from harness_plugins._seqdata import summarize_sequences
 from harness_plugins._seqprep import Scaler
 from harness_plugins._seqprep import fill_missing
 from harness_plugins.task_classification import classification_metrics
-from harness_plugins.task_classification import confusion_showcase
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +41,7 @@ METRICS = (
 )
 
 
-class SequenceClassificationTask:
+class SequenceClassificationTask(LabelledTask):  # type: ignore[misc]  # harness_plugins: Any to mypy
     """One trial's view of cached labelled series: batches are filled, scaled and padded as
     they are read, so a trial's memory does not grow with the dataset."""
 
@@ -59,7 +58,7 @@ class SequenceClassificationTask:
         self.generator = torch.Generator().manual_seed(seed)
         self.data_workers = data_workers
 
-    def _fetch(self, split: str) -> Any:
+    def fetch(self, split: str, train: bool) -> Any:
         table = self.data.split(split)
 
         def fetch(index: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,6 +72,11 @@ class SequenceClassificationTask:
             return torch.from_numpy(out), torch.from_numpy(table.labels[rows])
 
         return fetch
+
+    def score(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        metrics = classification_metrics(logits, labels, len(self.classes))
+        metrics.pop("top5_accuracy", None)
+        return metrics
 
     def inference_card(self) -> dict[str, Any]:
         """How series were prepared, for a kept model's card."""
@@ -90,49 +94,11 @@ class SequenceClassificationTask:
     def split_size(self, split: str) -> int:
         return len(self.data.split(split))
 
-    def train_batches(self, batch_size: int, epoch: int) -> Iterator[Any]:
-        order = harness.shuffled_batches(self.split_size("train"), batch_size, self.generator)
-        yield from harness.data.batches(self._fetch("train"), order, workers=self.data_workers)
-
-    def train_step(self, model: torch.nn.Module, batch: Any,
-                   device: torch.device) -> tuple[torch.Tensor, int]:
-        import torch.nn.functional as F
-
-        x, y = batch
-        return F.cross_entropy(model(x.to(device)).float(), y.to(device)), int(len(y))
-
-    def evaluate(self, model: torch.nn.Module, split: str, batch_size: int,
-                 device: torch.device) -> dict[str, float]:
-        import torch
-
-        n = self.split_size(split)
-        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-        logits, labels = [], []
-        for x, y in harness.data.batches(self._fetch(split), order, workers=self.data_workers):
-            logits.append(model(x.to(device)).float().cpu())
-            labels.append(y)
-        metrics = classification_metrics(torch.cat(logits), torch.cat(labels),
-                                         len(self.classes))
-        metrics.pop("top5_accuracy", None)
-        return metrics
-
     def example_input(self, batch_size: int, device: torch.device) -> torch.Tensor:
         import torch
 
         channels = self.data.split("train").channels
         return torch.randn(batch_size, self.length, channels, device=device)
-
-    def showcase(self, model: torch.nn.Module, split: str, device: torch.device) -> dict[str, Any]:
-        """The confusion matrix and most confident mistakes on ``split``."""
-        import torch
-
-        n = self.split_size(split)
-        order = [torch.arange(i, min(i + 64, n)) for i in range(0, n, 64)]
-        logits, labels = [], []
-        for x, y in harness.data.batches(self._fetch(split), order, workers=self.data_workers):
-            logits.append(model(x.to(device)).float().cpu())
-            labels.append(y)
-        return confusion_showcase(torch.cat(logits), torch.cat(labels), list(self.classes))
 
 
 def prepare_series(series: Any, length: int, channels: int, fill: str, scaler: Scaler,

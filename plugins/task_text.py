@@ -21,6 +21,7 @@ from harness_plugins._inference import files_with
 from harness_plugins._inference import softmax_rows
 from harness_plugins._labelled import METRICS
 from harness_plugins._labelled import LabelledTask
+from harness_plugins._seqdata import summarize_sequences
 from harness_plugins._tokenize import KINDS
 from harness_plugins._tokenize import cached_tokenizer
 from harness_plugins._tokenize import encode
@@ -122,13 +123,6 @@ def register_tasks(register: harness.RegisterTask) -> None:
     register(harness.TaskSpec(
         name="text_classification", build=build, data_kind=harness.data.TEXTS,
         metrics=METRICS, primary_metric="accuracy", params=PARAMS, inference=INFERENCE,
-        summarize_data=summarize_texts, test_params={"vocab_size": 1000, "max_length": 32},
+        summarize_data=summarize_sequences, test_params={"vocab_size": 1000, "max_length": 32},
         description="classify texts (char, word or BPE tokens); accuracy, macro-F1, "
                     "balanced accuracy"))
-
-
-def summarize_texts(data: harness.data.CachedTexts) -> harness.DataSummary:
-    splits = ("train", "val", "test")
-    return harness.DataSummary({s: data.split(s).fingerprints() for s in splits},
-                               {s: data.split(s).labels.tolist() for s in splits},
-                               len(data.classes))
