@@ -54,6 +54,20 @@ def list_class_files(folder: Path, classes: tuple[str, ...], extensions: set[str
 Listed = tuple[list[str], list[int]]
 
 
+def list_folder(root: Path, extensions: set[str], dataset: str,
+                what: str) -> tuple[tuple[str, ...], dict[str, Listed]]:
+    """The class names and each split folder's listing (``train``/``val``/``test`` where
+    ``root`` has them, else ``all``): class folders under ``train/`` or under ``root``."""
+    split_dirs = {name: root / name for name in ("train", "val", "test") if (root / name).is_dir()}
+    base = split_dirs.get("train", root)
+    classes = tuple(sorted(p.name for p in base.iterdir() if p.is_dir()))
+    if not classes:
+        raise harness.DataError(f"{dataset} '{base}' has no class sub-folders")
+    listed = {name: list_class_files(folder, classes, extensions, dataset, what)
+              for name, folder in (split_dirs or {"all": root}).items()}
+    return classes, listed
+
+
 def folder_splits(listed: dict[str, Listed], options: Mapping[str, Any]) -> dict[str, Listed]:
     """train/val/test from a folder's listing: its own ``val``/``test`` folders where it has
     them, the missing ones split off ``train`` (or off ``all``) by class."""

@@ -21,7 +21,7 @@ from harness_plugins._audio import AUDIO_EXTENSIONS
 from harness_plugins._audio import AudioError
 from harness_plugins._audio import read_clip
 from harness_plugins._splits import folder_splits
-from harness_plugins._splits import list_class_files
+from harness_plugins._splits import list_folder
 
 OPTIONS = {
     "path": harness.Option("path", help="folder of class folders, or of train/val/test folders"),
@@ -63,14 +63,7 @@ def load_audiofolder(options: Mapping[str, Any]) -> harness.data.SequenceData:
     if options["sample_rate"] < 1000 or options["clip_s"] <= 0:
         raise harness.DataError("audiofolder: sample_rate must be at least 1000 and clip_s "
                                 "positive")
-    split_dirs = {name: root / name for name in ("train", "val", "test") if (root / name).is_dir()}
-    base = split_dirs.get("train", root)
-    classes = tuple(sorted(p.name for p in base.iterdir() if p.is_dir()))
-    if not classes:
-        raise harness.DataError(f"audiofolder '{base}' has no class sub-folders")
-    listed = {name: list_class_files(folder, classes, AUDIO_EXTENSIONS, "audiofolder",
-                                     "sound files")
-              for name, folder in (split_dirs or {"all": root}).items()}
+    classes, listed = list_folder(root, AUDIO_EXTENSIONS, "audiofolder", "sound files")
     try:
         parts = folder_splits(listed, options)
     except ValueError as exc:  # scikit-learn: too few files per class to stratify

@@ -21,7 +21,7 @@ from typing import Any
 import harness
 import harness.data
 from harness_plugins._splits import folder_splits
-from harness_plugins._splits import list_class_files
+from harness_plugins._splits import list_folder
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 OPTIONS = {
@@ -63,13 +63,7 @@ def load_imagefolder(options: Mapping[str, Any]) -> harness.data.ImageClassifica
         raise harness.DataError(f"imagefolder path '{root}' is not a folder")
     if options["channels"] not in (1, 3):
         raise harness.DataError(f"channels must be 1 or 3, got {options['channels']}")
-    split_dirs = {name: root / name for name in ("train", "val", "test") if (root / name).is_dir()}
-    base = split_dirs.get("train", root)
-    classes = tuple(sorted(p.name for p in base.iterdir() if p.is_dir()))
-    if not classes:
-        raise harness.DataError(f"imagefolder '{base}' has no class sub-folders")
-    listed = {name: list_class_files(folder, classes, EXTENSIONS, "imagefolder", "images")
-              for name, folder in (split_dirs or {"all": root}).items()}
+    classes, listed = list_folder(root, EXTENSIONS, "imagefolder", "images")
     try:
         parts = folder_splits(listed, options)
     except ValueError as exc:  # scikit-learn: too few images per class to stratify
