@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from typing import Any
 
 if TYPE_CHECKING:
     import torch
@@ -27,9 +26,8 @@ AUGMENT = {"none": (0, 0.0, 0, 0.0), "light": (1, 0.10, 1, 0.10),
 a share of frames)."""
 
 
-def _mel(hz: Any) -> Any:
-    return 2595.0 * math.log10(1.0 + hz / 700.0) if isinstance(hz, float) else \
-        2595.0 * (1.0 + hz / 700.0).log10()
+def _mel(hz: float) -> float:
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
 
 
 @lru_cache(maxsize=16)
