@@ -153,7 +153,29 @@ def timm_model(name: str, pretrained: Any, optional: Mapping[str, Any] | None = 
     cfg = getattr(model, "pretrained_cfg", None)
     if isinstance(cfg, dict):
         cfg.pop("state_dict", None)  # keep the model light to pickle
+    if failure is not None:
+        zero_new_head(model, int(kwargs.get("num_classes", 0)))
     return model
+
+
+def zero_new_head(model: Any, num_classes: int) -> None:
+    """Start a new classifier on pretrained features at zero (BiT, Kolesnikov et al. 2020):
+    the first logits are all equal, so the loss starts at ln K and the backbone gets no
+    gradient until the head has learnt something. timm's own initialisation is meant for
+    training from scratch: EfficientNet's draws head weights from ±1/√(classes), ±0.71 for two
+    classes, whose first logits on pretrained features are around ±6 — a first-epoch loss of
+    3.5–4 whose gradients wreck the backbone before the head settles. A head the checkpoint
+    provides (same class count) is kept."""
+    import torch
+
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not isinstance(head, torch.nn.Linear) or num_classes == cfg.get("num_classes"):
+        return
+    with torch.no_grad():
+        head.weight.zero_()
+        if head.bias is not None:
+            head.bias.zero_()
 
 
 def _create(timm: Any, name: str, kwargs: dict[str, Any], optional: Mapping[str, Any]) -> Any:
