@@ -13,13 +13,15 @@ from typing import Literal
 
 from harness._meter import InferenceFigures
 
-__all__ = ["INPUT_BOUND_SHARE", "EpochRecord", "Status", "StudySummary", "TrialPlan",
-           "TrialResult"]
+__all__ = ["INPUT_BOUND_SHARE", "PROBE_SPLIT", "EpochRecord", "Status", "StudySummary",
+           "TrialPlan", "TrialResult"]
 
 Status = Literal["complete", "pruned", "failed"]
 INPUT_BOUND_SHARE = 0.10
 """A trial that spent more than this share of its training time waiting for data is
 input-bound: its speed says more about the data path than about the model."""
+PROBE_SPLIT = "probe"
+"""Where a trial's linear-probe reference metrics are stored (``probe_val_accuracy``, …)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,10 @@ class TrialResult:
     """Seconds the meter's first call took beyond a warm one (``torch.compile``, lazy init)."""
     warmup_s: float | None = None
     """Seconds the meter warmed up until its timings were stable (autotuning included)."""
+    probe_metrics: Mapping[str, float] = field(default_factory=dict)
+    """A pretrained model's linear-probe reference, before any training: the task's metrics
+    of a logistic regression on the frozen features, named ``val_<metric>``/``test_<metric>``
+    (empty: no pretrained weights, or the task cannot probe). Stored under split ``probe``."""
 
     @property
     def data_wait_share(self) -> float | None:

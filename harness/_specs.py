@@ -495,7 +495,9 @@ class Task(Protocol):
     input mean/std of pretrained weights from it); and ``inference_card() -> dict`` says how
     it prepared inputs (sizes, normalisation statistics, class names), for the model card of a
     kept model and its :class:`InferenceSpec`; and ``showcase(model, split, device) -> dict``
-    what the report shows of the best kept model on that split (docs/plugins.md, "Task").
+    what the report shows of the best kept model on that split; and ``linear_probe(model,
+    device) -> dict`` the metrics (``val_<metric>``, ``test_<metric>``) of a linear classifier
+    on a pretrained model's frozen features, before training (docs/plugins.md, "Task").
     """
 
     def model_io(self) -> Mapping[str, Any]:

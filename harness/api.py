@@ -192,8 +192,9 @@ def trials(db: str | os.PathLike[str] | None = None, study: str | None = None
     """One row per trial (of ``study``, or of every study): its choices (``architecture``,
     ``optimizer``, ``scheduler``, ``seed``), every hyperparameter as a column named after it
     (``lr``, ``arch.width``, ``task.augment``, …), ``status``, ``val_<metric>`` and
-    ``test_<metric>``, speed (``train_samples_per_s``, ``infer_samples_per_s``, …),
-    ``seconds``, ``config_key`` and ``repeat_of``."""
+    ``test_<metric>`` (and ``probe_val_<metric>`` / ``probe_test_<metric>``: the linear-probe
+    reference of a pretrained model), speed (``train_samples_per_s``,
+    ``infer_samples_per_s``, …), ``seconds``, ``config_key`` and ``repeat_of``."""
     import pandas as pd
 
     from harness._store.queries import trial_records

@@ -23,6 +23,7 @@ from harness_plugins._inference import check_image
 from harness_plugins._inference import files_with
 from harness_plugins._inference import load_image
 from harness_plugins._inference import softmax_rows
+from harness_plugins._probe import linear_probe
 
 if TYPE_CHECKING:
     import torch
@@ -142,13 +143,27 @@ class ClassificationTask:
                  device: torch.device) -> dict[str, float]:
         import torch
 
-        n = self.split_size(split)
-        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
         logits, labels = [], []
-        for images, target in self._batches(split, order):
-            logits.append(model(self.prepare(images).to(device)).float().cpu())
+        for images, target in self._prepared(split, batch_size):
+            logits.append(model(images.to(device)).float().cpu())
             labels.append(target)
         return classification_metrics(torch.cat(logits), torch.cat(labels), self.num_classes)
+
+    def _prepared(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, Any]]:
+        """The split in order, prepared as for evaluation (no augmentation)."""
+        import torch
+
+        n = self.split_size(split)
+        order = [torch.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+        for images, target in self._batches(split, order):
+            yield self.prepare(images), target
+
+    def linear_probe(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+        """The pretrained model's reference: a logistic regression on its frozen features
+        (``harness_plugins._probe``), scored with this task's metrics."""
+        return linear_probe(model, {s: self._prepared(s, 64) for s in ("train", "val", "test")},
+                            device, lambda logits, labels: classification_metrics(
+                                logits, labels, self.num_classes), self.num_classes)
 
     def example_input(self, batch_size: int, device: torch.device) -> torch.Tensor:
         import torch
@@ -161,11 +176,9 @@ class ClassificationTask:
         import numpy as np
         import torch
 
-        n = self.split_size(split)
-        order = [torch.arange(i, min(i + 64, n)) for i in range(0, n, 64)]
         logits, labels = [], []
-        for images, target in self._batches(split, order):
-            logits.append(model(self.prepare(images).to(device)).float().cpu())
+        for images, target in self._prepared(split, 64):
+            logits.append(model(images.to(device)).float().cpu())
             labels.append(target)
         table = self.data.split(split)
         return confusion_showcase(torch.cat(logits), torch.cat(labels), list(self.data.classes),

@@ -13,11 +13,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from harness._records import INPUT_BOUND_SHARE
+from harness._records import PROBE_SPLIT
 from harness._store.models import StudyRow
 from harness._store.queries import metrics_by_trial
 
-__all__ = ["Leaderboard", "attach_metrics", "broken_constraints", "empty_board", "ruleset",
-           "shape_row"]
+__all__ = ["PROBE_NOTE", "Leaderboard", "attach_metrics", "broken_constraints", "empty_board",
+           "probe_references", "ruleset", "shape_row"]
+
+PROBE_NOTE = ("ref: a logistic regression on the frozen pretrained features, before any "
+              "training (linear probe); a fine-tuned row below it lost what the weights knew")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Leaderboard:
     counts: dict[str, int]
     ruleset: str = ""
     """How the study shared its budget, when not one sampler over everything."""
+    references: tuple[dict[str, Any], ...] = ()
+    """Unranked reference rows: the linear probe of each pretrained architecture."""
 
     @property
     def by_configuration(self) -> bool:
@@ -58,6 +64,21 @@ def attach_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
     found = metrics_by_trial(session, [r["id"] for r in rows])
     for row in rows:
         row["metrics"] = dict(sorted(found.get(row["id"], {}).items()))
+
+
+def probe_references(rows: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """One reference row per pretrained architecture whose trials recorded a linear probe
+    (stored under split ``probe``): its validation and test metrics, unranked."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        probe = {key.removeprefix(f"{PROBE_SPLIT}_"): value for key, value in row.items()
+                 if key.startswith(f"{PROBE_SPLIT}_")}
+        if probe and row["architecture"] not in found:
+            found[row["architecture"]] = {
+                "rank": "ref", "trial": row["trial"], "reference": "linear_probe",
+                "architecture": f"{row['architecture']} (linear probe)",
+                "optimizer": "logistic regression", "scheduler": "frozen features", **probe}
+    return tuple(found.values())
 
 
 def broken_constraints(stored: dict[str, Any] | None) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness._records import INPUT_BOUND_SHARE
+from harness._report.board import PROBE_NOTE
 from harness._report.data import StudyReport
 from harness._report.figures import figures
 from harness._report.render import cell
@@ -85,7 +86,9 @@ def _study(report: StudyReport, index: int, specs: list[str]) -> str:
              f"<b>{esc(report.primary)}</b> {arrow}; trials: {esc(counts)}</p>"]
     for board in report.boards:
         parts.append(f"<h3>Leaderboard — {esc(board.hardware)}</h3>")
-        parts.append(_table(board.rows, table_columns(board)))
+        parts.append(_table((*board.rows, *board.references), table_columns(board)))
+        if board.references:
+            parts.append(f"<p class='muted'>{esc(PROBE_NOTE)}.</p>")
         if board.ruleset:
             parts.append(f"<p class='muted'>ruleset: {esc(board.ruleset)}</p>")
         if board.by_configuration:

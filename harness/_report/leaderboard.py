@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from harness._report.board import Leaderboard
 from harness._report.board import attach_metrics
 from harness._report.board import empty_board
+from harness._report.board import probe_references
 from harness._report.board import ruleset
 from harness._report.board import shape_row
 from harness._report.configurations import configuration_boards
@@ -56,5 +57,5 @@ def study_boards(session: Session, study: StudyRow, across_hardware: bool,
         shaped = tuple(shape_row(i + 1, study, r) for i, r in enumerate(rows))
         boards.append(Leaderboard(study.name, study.task, study.dataset, hw,
                                   study.primary_metric, study.direction, shaped, counts,
-                                  ruleset(study)))
+                                  ruleset(study), probe_references(shaped)))
     return boards or [empty_board(study, counts)]

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness._records import INPUT_BOUND_SHARE
+from harness._report.board import PROBE_NOTE
 from harness._report.leaderboard import Leaderboard
 
 __all__ = ["FORMATS", "cell", "render", "table_columns"]
@@ -98,6 +99,8 @@ def _caption(board: Leaderboard) -> str:
     if any(row.get("feasible") is False for row in board.rows):
         caption += (" — ✗ breaks a [constraints] limit: ranked after every row that meets "
                     "them")
+    if board.references:
+        caption += f" — {PROBE_NOTE}"
     if any(row.get("input_bound") for row in board.rows):
         caption += (f" — ⚠ input-bound: waited for data over {INPUT_BOUND_SHARE:.0%} of its "
                     "training time, so its speed reflects the data path")
@@ -118,6 +121,8 @@ def _terminal(boards: Sequence[Leaderboard]) -> str:
                 "architecture", "optimizer", "scheduler") else "left")
         for row in board.rows:
             table.add_row(*(cell(row, key) for _, key in columns))
+        for row in board.references:
+            table.add_row(*(cell(row, key) for _, key in columns), style="dim")
         if not board.rows:
             table.caption = f"{_caption(board)} — no complete trial yet"
         console.print(table)
@@ -130,7 +135,7 @@ def _markdown(board: Leaderboard) -> str:
              "| " + " | ".join(h for h, _ in columns) + " |",
              "|" + "|".join("---:" if k not in ("architecture", "optimizer", "scheduler")
                             else "---" for _, k in columns) + "|"]
-    for row in board.rows:
+    for row in (*board.rows, *board.references):
         lines.append("| " + " | ".join(_escape_md(cell(row, k)) for _, k in columns) + " |")
     if not board.rows:
         lines.append("")

@@ -9,6 +9,7 @@ import math
 import random
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ def _result(plan: TrialPlan, status: Status, reason: str | None, state: _TrialSt
         onnx=state.staged.onnx if state.staged else None,
         compile_s=_meter_cost(state, "compile_s"),
         warmup_s=_meter_cost(state, "warmup_s"),
+        probe_metrics=state.probe_metrics,
     )
 
 
@@ -234,6 +236,7 @@ class _TrialState:
     speed_key: str | None = None
     speed_from_trial: int | None = None
     staged: Staged | None = None
+    probe_metrics: dict[str, float] = field(default_factory=dict)
 
     def speed_figures(self) -> dict[str, Any]:
         """The speed the model card records."""
@@ -264,6 +267,7 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
     training = _training(resolved, plan, device, state)
     if resume is None:
         _check_before_training(resolved, plan, training, device, state, speed)
+        state.probe_metrics = linear_probe(training, device)
     train_epochs(training, resolved.config.budget.epochs, on_epoch, state.history,
                  checkpointing, resume)
     task, model = training.task, training.model
@@ -275,6 +279,25 @@ def _train_and_test(resolved: ResolvedTask, plan: TrialPlan, device: torch.devic
                                    state.test_metrics, state.speed_figures(),
                                    budget_s=meter_budget(sum(e.train_seconds
                                                              for e in state.history)))
+
+
+def linear_probe(training: Training, device: torch.device) -> dict[str, float]:
+    """The linear-probe reference of a model built with pretrained weights (an architecture
+    parameter ``pretrained`` that is set), before it trains: what the task's
+    ``linear_probe(model, device)`` measures on the frozen features. Empty when the model is
+    not pretrained or the task cannot probe. A probe that fails costs the trial nothing but
+    its reference."""
+    probe = getattr(training.task, "linear_probe", None)
+    if probe is None or not training.plan.architecture_params.get("pretrained"):
+        return {}
+    was_training = training.eager.training
+    try:
+        return {k: float(v) for k, v in (probe(training.eager, device) or {}).items()}
+    except Exception as exc:  # a reference row is an aid: never fail the trial for it
+        warnings.warn(f"the linear probe failed: {_reason(exc)}", RuntimeWarning, stacklevel=1)
+        return {}
+    finally:
+        training.eager.train(was_training)
 
 
 PRECHECK_BUDGET_S = 0.5

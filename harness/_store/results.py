@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from harness._errors import StoreError
 from harness._errors import StoreUnavailable
 from harness._errors import TrialTakenOver
+from harness._records import PROBE_SPLIT
 from harness._records import EpochRecord
 from harness._records import TrialPlan
 from harness._records import TrialResult
@@ -593,7 +594,8 @@ class ResultsStore:
                                      "never rewritten")
             _fill_outcome(row, result)
             hardware = row.hardware
-            for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics)):
+            for split, metrics in (("val", result.val_metrics), ("test", result.test_metrics),
+                                   (PROBE_SPLIT, result.probe_metrics)):
                 s.add_all(MetricRow(trial_id=trial_id, split=split, name=k, value=v)
                           for k, v in metrics.items())
         self._share_speed(trial_id, result, hardware)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 
 import pytest
@@ -68,6 +69,23 @@ def test_local_weights_load_with_a_new_head_and_an_adapted_stem(source, checkpoi
     assert torch.allclose(stem[:, 0], source.state_dict()["conv1.0.weight"].sum(dim=1))
     untrained = _timm(False)
     assert not torch.equal(untrained.state_dict()[PROBE], source.state_dict()[PROBE])
+
+
+def test_a_new_head_on_pretrained_features_starts_at_zero(source, checkpoints):
+    """The loss of a fresh head on pretrained features starts at ln K (timm's scratch
+    initialisation would start EfficientNet's 2-class head at logits of ±6); a head the
+    checkpoint provides is kept, and a model trained from scratch keeps timm's own."""
+    model = _timm(str(checkpoints / "resnet10t.safetensors"))
+    head = model.get_classifier()
+    assert not head.weight.any() and not head.bias.any()
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 16, 16)),
+                                             torch.tensor([0, 3, 6, 9]))
+    assert loss.item() == pytest.approx(math.log(10), rel=1e-6)
+    assert _timm(False).get_classifier().weight.any()
+    same_classes = arch_timm.build(ModelRequest(
+        "resnet10t", "classification", {"num_classes": 5, "in_chans": 3, "img_size": 16},
+        {"drop_rate": 0.0, "pretrained": str(checkpoints / "resnet10t.safetensors"), **FINE}))
+    assert torch.equal(same_classes.get_classifier().weight, source.get_classifier().weight)
 
 
 def test_detector_backbone_loads_local_weights(source, checkpoints):
@@ -155,6 +173,17 @@ def test_fine_tuning_from_a_local_file_through_the_cli(checkpoints, write_task, 
         params = dict(con.execute("SELECT param_name, param_value FROM trial_params"))
     assert status == "COMPLETE"
     assert 0.05 <= params["timm.backbone_lr_scale"] <= 0.5
+    # the linear-probe reference of the pretrained features, beside the trial's own metrics
+    with sqlite3.connect(db) as con:
+        probe = dict(con.execute("SELECT name, value FROM harness_metrics WHERE split='probe'"))
+    assert {"val_accuracy", "test_accuracy", "val_macro_f1", "test_loss"} <= set(probe)
+    assert all(0.0 <= probe[k] <= 1.0 for k in ("val_accuracy", "test_accuracy"))
+    board = run_cli("leaderboard", "--db", str(db), "--format", "md")
+    assert board.returncode == 0, board.stderr
+    (reference,) = [line for line in board.stdout.splitlines() if line.startswith("| ref |")]
+    assert "resnet10t (linear probe)" in reference
+    assert f"{probe['val_accuracy']:.4f}" in reference
+    assert "logistic regression on the frozen pretrained features" in board.stdout
 
 
 @pytest.mark.parametrize(("value", "expected"), [
