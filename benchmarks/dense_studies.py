@@ -46,7 +46,7 @@ def dense_task_text(text: str, name: str, trials: int) -> str:
     text = re.sub(r'(?m)^pruner = "\w+"', 'pruner = "none"', text)
     # A trial count, whatever budget the file gives (a compute budget would stop early), and
     # no repeats: the recording is one seed per configuration.
-    text = re.sub(r"(?m)^(n_trials|compute_s|timeout_s|repeats) = .*\n", "", text)
+    text = re.sub(r"(?m)^(n_trials|compute_s|min_trials|timeout_s|repeats) = .*\n", "", text)
     text = re.sub(r"(?m)^\[budget\]\n", f"[budget]\nn_trials = {trials}\n", text)
     return re.sub(r'(?m)^name = "([\w-]+)"', f'name = "{name}"', text, count=1)
 

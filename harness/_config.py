@@ -132,6 +132,9 @@ class BudgetSection:
     confirm_top: int = 0
     """After the search, the best this-many configurations (by validation) are trained again
     under ``repeats − 1`` further seeds. Default with ``repeats`` > 1: 3."""
+    min_trials: int = 0
+    """The trial floor of a compute budget: ``compute_s`` stops no study before this many
+    trials have started, so a slow machine still ranks something (a fast one runs more)."""
 
 
 DEFAULT_CONFIRM_TOP = 3
@@ -410,9 +413,14 @@ def _budget(t: _Table) -> BudgetSection:
     _check(confirm_top <= n_trials, t.source, t.key("confirm_top"),
            f"confirms more configurations ({confirm_top}) than the study has trials "
            f"(n_trials = {n_trials})")
+    min_trials = t.get("min_trials", int, d.min_trials, check=_at_least(0))
+    _check(min_trials <= n_trials, t.source, t.key("min_trials"),
+           f"is more than the study's trials (n_trials = {n_trials}), got {min_trials}")
+    _check(min_trials == 0 or compute is not None, t.source, t.key("min_trials"),
+           "is the floor of a compute budget: set compute_s too")
     t.done()
     return BudgetSection(n_trials, timeout, epochs, trial_timeout, retry_crashed, heartbeat,
-                         grace, compute, repeats, confirm_top)
+                         grace, compute, repeats, confirm_top, min_trials)
 
 
 def _device(t: _Table) -> DeviceSection:

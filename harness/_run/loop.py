@@ -234,9 +234,11 @@ class StudyLoop:
         return trial, replace(plan, repeat_of=number)
 
     def compute_exhausted(self) -> bool:
-        """The study's compute budget (``[budget] compute_s``) is used up."""
+        """The study's compute budget (``[budget] compute_s``) is used up, and its trial
+        floor (``min_trials``) reached."""
         limit = self.budget.compute_s
-        return limit is not None and self.store.compute_spent_s(self.study_id) >= limit
+        return (limit is not None and self.store.claimed(self.study_id) >= self.budget.min_trials
+                and self.store.compute_spent_s(self.study_id) >= limit)
 
     def _ask(self) -> tuple[optuna.Trial, TrialPlan]:
         """Ask Optuna for the next trial and its plan. A sampler that raises (a bad option,

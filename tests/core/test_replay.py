@@ -243,6 +243,15 @@ def test_a_compute_budget_stops_starting_trials_once_spent(write_task, tmp_path)
     assert len(store_counts) == 1
 
 
+def test_a_compute_budget_still_runs_its_trial_floor(write_task, tmp_path):
+    task = write_task(replace=(("n_trials = 2\n", "compute_s = 0.001\nmin_trials = 2\n"),))
+    db = tmp_path / "c.db"
+    proc = run_cli("run", str(task), "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    # The budget is spent by the first trial; the floor still starts the second, no third.
+    assert len(optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}").trials) == 2
+
+
 def test_a_pruner_stops_a_replayed_trial_before_its_last_epoch_only():
     """As in a study, a pruner is not asked after the last epoch: a pruner that stops
     everything leaves one epoch of each trial, each finished after its last."""
