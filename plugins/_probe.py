@@ -68,9 +68,9 @@ def linear_probe(model: torch.nn.Module, splits: Mapping[str, Batches], device: 
     from sklearn.preprocessing import StandardScaler
 
     found = {split: frozen_features(model, batches, device) for split, batches in splits.items()}
-    if any(v is None for v in found.values()) or len(set(found["train"][1])) < 2:
-        return {}
     features = {split: v for split, v in found.items() if v is not None}
+    if len(features) < len(found) or len(set(features["train"][1])) < 2:
+        return {}
     scaler = StandardScaler().fit(features["train"][0])
     scaled = {split: (scaler.transform(x), y) for split, (x, y) in features.items()}
 
