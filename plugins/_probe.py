@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["C_GRID", "frozen_features", "linear_probe"]
 
+LOG_FLOOR = -30.0
+"""Log-probability of a class the probe rules out (or never saw in training)."""
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 """Inverse L2 strengths tried; the one best on validation is reported."""
 
@@ -93,6 +95,8 @@ def _all_classes(probe: Any, x: np.ndarray, num_classes: int) -> np.ndarray:
     lacks (their column stays at the floor)."""
     import numpy as np
 
-    out = np.full((len(x), num_classes), -1e9, dtype=np.float64)
-    out[:, probe.classes_] = probe.predict_log_proba(x)
+    out = np.full((len(x), num_classes), LOG_FLOOR, dtype=np.float64)
+    # A confident probe rounds some probabilities to 0: their log is floored, not -inf (an
+    # infinite loss would be stored).
+    out[:, probe.classes_] = np.log(np.clip(probe.predict_proba(x), np.exp(LOG_FLOOR), 1.0))
     return out

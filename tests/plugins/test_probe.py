@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
+from harness_plugins._probe import _all_classes
 from harness_plugins._probe import linear_probe
 from harness_plugins.task_classification import classification_metrics
 
@@ -65,3 +69,20 @@ def test_features_that_say_nothing_about_the_labels_probe_near_chance():
 def test_a_model_without_a_classifier_to_find_has_no_probe():
     model = torch.nn.Sequential(torch.nn.Linear(8, 3))
     assert _probe(model, separation=12.0) == {}
+
+
+class _Certain:
+    """A probe as scikit-learn returns it, certain to the last bit."""
+
+    classes_ = np.array([0, 2])
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.tile([1.0, 0.0], (len(x), 1))
+
+
+def test_certainty_is_a_finite_loss_and_an_unseen_class_is_ruled_out():
+    logits = torch.from_numpy(_all_classes(_Certain(), np.zeros((4, 8)), 3)).float()
+    assert torch.isfinite(logits).all()
+    assert logits.argmax(dim=1).tolist() == [0, 0, 0, 0]
+    loss = classification_metrics(logits, torch.tensor([2, 2, 0, 1]), 3)["loss"]
+    assert math.isfinite(loss) and loss > 10  # confidently wrong costs a lot, not infinity
