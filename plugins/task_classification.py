@@ -141,13 +141,19 @@ class ClassificationTask:
 
     def evaluate(self, model: torch.nn.Module, split: str, batch_size: int,
                  device: torch.device) -> dict[str, float]:
+        return classification_metrics(*self._outputs(model, split, batch_size, device),
+                                      self.num_classes)
+
+    def _outputs(self, model: torch.nn.Module, split: str, batch_size: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's logits on ``split``, in order, and the true labels (on the CPU)."""
         import torch
 
         logits, labels = [], []
         for images, target in self._prepared(split, batch_size):
             logits.append(model(images.to(device)).float().cpu())
             labels.append(target)
-        return classification_metrics(torch.cat(logits), torch.cat(labels), self.num_classes)
+        return torch.cat(logits), torch.cat(labels)
 
     def _prepared(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, Any]]:
         """The split in order, prepared as for evaluation (no augmentation)."""
@@ -174,14 +180,10 @@ class ClassificationTask:
         """What the model does on ``split``: its confusion matrix and most confident mistakes
         (for the report's section on the best kept model)."""
         import numpy as np
-        import torch
 
-        logits, labels = [], []
-        for images, target in self._prepared(split, 64):
-            logits.append(model(images.to(device)).float().cpu())
-            labels.append(target)
+        logits, labels = self._outputs(model, split, 64, device)
         table = self.data.split(split)
-        return confusion_showcase(torch.cat(logits), torch.cat(labels), list(self.data.classes),
+        return confusion_showcase(logits, labels, list(self.data.classes),
                                   lambda i: table.images(np.array([i]))[0])
 
 

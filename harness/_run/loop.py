@@ -236,8 +236,8 @@ class StudyLoop:
     def compute_exhausted(self) -> bool:
         """The study's compute budget (``[budget] compute_s``) is used up, and its trial
         floor (``min_trials``) reached."""
-        limit = self.budget.compute_s
-        return (limit is not None and self.store.claimed(self.study_id) >= self.budget.min_trials
+        limit, floor = self.budget.compute_s, self.budget.min_trials
+        return (limit is not None and (floor == 0 or self.store.claimed(self.study_id) >= floor)
                 and self.store.compute_spent_s(self.study_id) >= limit)
 
     def _ask(self) -> tuple[optuna.Trial, TrialPlan]:
