@@ -34,7 +34,7 @@ for flags in "" "--tf32" "--tf32 --cudnn-benchmark"; do
 done
 
 log "the tests that need a GPU (deselected on CPU machines)"
-python -m pytest -q -m gpu -p no:cacheprovider 2>&1 | tail -5 | tee -a "$OUT/gpu_check.log"
+python -m pytest -q -n 0 -m gpu -p no:cacheprovider 2>&1 | tail -5 | tee -a "$OUT/gpu_check.log"
 
 log "data path at GPU speed: resnet50 from the dataset cache"
 timeout 900 python benchmarks/gpu_data_path.py --images 20000 --batch 256 --steps 60 \

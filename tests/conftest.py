@@ -217,6 +217,13 @@ def study_finished(summary):
 '''
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (the project's default): one test process per core, at most four. Each holds
+    torch, its own fork server and its trials' memory; beyond four the suite's few dozen long
+    tests, not the core count, set the wall time."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``gpu`` are deselected where there is no CUDA device (they run in
     ``benchmarks/gpu_check.sh`` on a GPU machine): said in the summary, never a silent skip."""
