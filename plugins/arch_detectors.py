@@ -42,6 +42,9 @@ COMMON = {
                                  check=check_pretrained, paths=True,
                                  help="backbone weights: true/\"hub\" (needs network access), "
                                       "or a local .safetensors/.pth file or weights folder"),
+    "backbone_norm": harness.Choice("train", ("train", "frozen"), search=False,
+                                    help="the backbone's BatchNorm: train (statistics from "
+                                         "each batch) or frozen (the weights' own, unchanged)"),
     **{k: v for k, v in FINE_TUNING.items() if k != "layer_decay"},
 }
 SCORE = {"score_thresh": harness.Float(0.05, 0.01, 0.3, search=False,
@@ -60,7 +63,7 @@ class TimmFPN:
         from harness_plugins._detector_modules import Pyramid
 
         p = request.params
-        body = _features(timm, p["backbone"], p["pretrained"], levels)
+        body = _features(timm, p, levels)
         channels = int(p["fpn_channels"])
         in_channels = body.feature_info.channels()
         self.strides = list(body.feature_info.reduction())
@@ -79,11 +82,27 @@ class TimmFPN:
                            for k in range(3)) for s in self.strides)
 
 
-def _features(timm: Any, name: str, pretrained: Any, levels: int) -> Any:
+def _features(timm: Any, params: Mapping[str, Any], levels: int) -> Any:
+    name, pretrained = params["backbone"], params["pretrained"]
     probe = timm.create_model(name, features_only=True, pretrained=False)
     count = len(probe.feature_info)
     indices = tuple(range(max(0, count - levels), count))
-    return timm_model(name, pretrained, features_only=True, out_indices=indices)
+    body = timm_model(name, pretrained, features_only=True, out_indices=indices)
+    if frozen_norm(params):
+        from timm.layers.norm_act import freeze_batch_norm_2d
+
+        body = freeze_batch_norm_2d(body)  # type: ignore[no-untyped-call]  # timm is untyped
+    return body
+
+
+def frozen_norm(params: Mapping[str, Any]) -> bool:
+    """Whether the backbone's BatchNorm keeps the weights' statistics and scales.
+
+    torchvision and Detectron2 freeze it in pretrained detector backbones: at one or two
+    images a GPU batch, batch statistics are noise. Trained is the default here because it
+    measured better on CPU-sized batches of 8 (docs/benchmarks.md, "Detection fine-tuning");
+    parameters stored before ``backbone_norm`` existed read as ``train``, as they trained."""
+    return params.get("backbone_norm", "train") == "frozen"
 
 
 def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:
@@ -174,7 +193,7 @@ def build_ssdlite(request: harness.ModelRequest) -> Any:
     from harness_plugins._detector_modules import extra_block
 
     size = int(request.io["img_size"])
-    body = _features(timm, request.params["backbone"], request.params["pretrained"], 2)
+    body = _features(timm, request.params, 2)
     channels = list(body.feature_info.channels())
     stride = body.feature_info.reduction()[-1]
     extras = nn.ModuleList()

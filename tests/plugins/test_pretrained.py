@@ -103,6 +103,62 @@ def test_detector_backbone_loads_local_weights(source, checkpoints):
                                                    model.backbone.body.parameters()}
 
 
+def _detector(pretrained, norm):
+    params = {"backbone": "resnet10t", "fpn_channels": 64, "score_thresh": 0.05,
+              "pretrained": pretrained, "backbone_norm": norm, **FINE}
+    return arch_detectors.build_fcos(ModelRequest("fcos", "detection", {
+        "num_classes": 2, "in_chans": 3, "img_size": 64}, params))
+
+
+def _norm_state(model):
+    return {k: v.clone() for k, v in model.backbone.body.state_dict().items()
+            if "bn" in k or "running" in k}
+
+
+def _one_training_step(model):
+    torch.manual_seed(0)
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    targets = [{"boxes": torch.tensor([[8.0, 8.0, 40.0, 40.0]]), "labels": torch.tensor([1])}
+               for _ in images]
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    sum(model(images, targets).values()).backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize(("pretrained", "norm", "frozen"), [
+    (True, "frozen", True), (False, "frozen", True), (True, "train", False),
+    (False, "train", False)])
+def test_backbone_norm_frozen_keeps_the_batchnorm_of_a_detector_backbone(
+        checkpoints, pretrained, norm, frozen):
+    """``frozen``: a training step changes neither the statistics nor the scales of the
+    backbone's BatchNorm (torchvision's rule for small GPU batches); ``train`` updates them."""
+    weights = str(checkpoints / "resnet10t.safetensors") if pretrained else False
+    model = _detector(weights, norm)
+    before = _norm_state(model)
+    assert before and all(torch.isfinite(v).all() for v in before.values())
+    _one_training_step(model)
+    after = _norm_state(model)
+    unchanged = {k for k in before if k in after and torch.equal(before[k], after[k])}
+    assert (unchanged == set(before)) is frozen, sorted(set(before) - unchanged)[:3]
+
+
+def test_frozen_batchnorm_computes_what_trained_batchnorm_does_in_evaluation(checkpoints):
+    """Weights trained with BatchNorm (and its batch counters) load strictly into a frozen
+    build, and the backbone answers the same in evaluation."""
+    weights = str(checkpoints / "resnet10t.safetensors")
+    old = _detector(weights, "train")
+    _one_training_step(old)
+    new = _detector(weights, "frozen")
+    new.load_state_dict(old.state_dict(), strict=True)
+    image = [torch.rand(3, 64, 64)]
+    old.eval(), new.eval()
+    with torch.no_grad():
+        # the same arithmetic up to float rounding (frozen BatchNorm folds it into one scale)
+        assert torch.allclose(old.backbone(old.transform(image)[0].tensors)["0"],
+                              new.backbone(new.transform(image)[0].tensors)["0"], atol=1e-5)
+
+
 @pytest.mark.parametrize(("name", "expected"), [
     ("corrupt.safetensors", "could not be read"),
     ("mobilenet.safetensors", "do not fit resnet10t"),
