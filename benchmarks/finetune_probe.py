@@ -30,6 +30,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,22 +145,33 @@ def task_text(recipe: str, name: str, photos: Path, weights: Path | None,
     return re.sub(r"(?m)^pretrained = .*$", f"pretrained = {pretrained}", text)
 
 
-def run(work: Path, name: str, text: str) -> dict[str, object]:
+def run_study(work: Path, name: str, text: str) -> tuple[Path, float]:
+    """``harness run`` on ``text`` as a new user would; the database and the wall seconds."""
     task = work / f"{name}.toml"
     task.write_text(text)
     db = work / f"{name}.db"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "harness", "run", str(task), "--db",
                     f"sqlite:///{db}"], cwd=work, check=True)
-    wall = time.perf_counter() - started
+    return db, time.perf_counter() - started
+
+
+def best_by_val(con: sqlite3.Connection, metric: str) -> tuple[list[Any], dict[str, float]]:
+    """Complete trials as (number, id, hyperparameters), best validation ``metric`` first,
+    and every metric of the best one as ``split_name``."""
+    rows = con.execute(
+        "SELECT t.number, t.id, t.hyperparameters FROM harness_trials t JOIN harness_metrics m "
+        "ON m.trial_id = t.id AND m.split = 'val' AND m.name = ? "
+        "WHERE t.status = 'complete' ORDER BY m.value DESC, t.number", (metric,)).fetchall()
+    metrics = {f"{split}_{n}": v for split, n, v in con.execute(
+        "SELECT split, name, value FROM harness_metrics WHERE trial_id = ?", (rows[0][1],))}
+    return rows, metrics
+
+
+def run(work: Path, name: str, text: str) -> dict[str, object]:
+    db, wall = run_study(work, name, text)
     with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "SELECT t.number, t.id FROM harness_trials t JOIN harness_metrics m "
-            "ON m.trial_id = t.id AND m.split = 'val' AND m.name = 'accuracy' "
-            "WHERE t.status = 'complete' ORDER BY m.value DESC, t.number").fetchall()
-        best = rows[0][1]
-        metrics = {f"{split}_{n}": v for split, n, v in con.execute(
-            "SELECT split, name, value FROM harness_metrics WHERE trial_id = ?", (best,))}
+        rows, metrics = best_by_val(con, "accuracy")
         first_losses = [v for (v,) in con.execute(
             "SELECT train_loss FROM harness_epochs WHERE epoch = 1")]
     return {"name": name, "wall_s": round(wall, 1), "trials": len(rows), "best_trial": rows[0][0],
