@@ -16,6 +16,9 @@ model's: a checkpoint for another architecture is one clear line, not a half-loa
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -142,8 +145,10 @@ def timm_model(name: str, pretrained: Any, optional: Mapping[str, Any] | None = 
     import timm
 
     source, failure = _pretrained_arguments(timm, name, pretrained)
+    quiet = _HeadlessBodyKeys() if kwargs.get("features_only") and failure else None
     try:
-        model = _create(timm, name, {**source, **kwargs}, optional or {})
+        with _filtered(_TIMM_BUILDER, quiet):
+            model = _create(timm, name, {**source, **kwargs}, optional or {})
     except TypeError:
         raise  # an argument the model does not take: not a weights problem
     except Exception as exc:
@@ -176,6 +181,32 @@ def zero_new_head(model: Any, num_classes: int) -> None:
         head.weight.zero_()
         if head.bias is not None:
             head.bias.zero_()
+
+
+_TIMM_BUILDER = "timm.models._builder"
+
+
+class _HeadlessBodyKeys(logging.Filter):
+    """Drops timm's "Unexpected keys … found while loading pretrained weights" for a
+    features-only body: the checkpoint's head tensors are always unexpected there (the body
+    has no head), and the checkpoint was already vetted against the whole model's names
+    (:func:`check_fits`), so the line would only be noise on every such trial."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unexpected keys (")
+
+
+@contextlib.contextmanager
+def _filtered(logger: str, log_filter: logging.Filter | None) -> Iterator[None]:
+    if log_filter is None:
+        yield
+        return
+    target = logging.getLogger(logger)
+    target.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        target.removeFilter(log_filter)
 
 
 def _create(timm: Any, name: str, kwargs: dict[str, Any], optional: Mapping[str, Any]) -> Any:
