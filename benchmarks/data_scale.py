@@ -130,13 +130,19 @@ def write_voc(root: Path, count: int) -> None:
             objects.append((f"c{label}", x + 1, y + 1, x + w, y + h))
         Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(root / f"{i:06d}.jpg",
                                                                     quality=90)
-        body = "".join(f"<object><name>{n}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin>"
-                       f"<xmax>{c}</xmax><ymax>{d}</ymax></bndbox></object>"
-                       for n, a, b, c, d in objects)
-        (root / f"{i:06d}.xml").write_text(f"<annotation><filename>{i:06d}.jpg</filename><size>"
-                                           f"<width>320</width><height>240</height></size>{body}"
-                                           "</annotation>")
+        (root / f"{i:06d}.xml").write_text(voc_xml(f"{i:06d}.jpg", (320, 240), objects))
     (root / "done").write_text("")
+
+
+def voc_xml(filename: str, size: tuple[int, int],
+            objects: list[tuple[str, int, int, int, int]]) -> str:
+    """A Pascal VOC annotation: ``objects`` as (class, xmin, ymin, xmax, ymax), 1-based
+    inclusive pixels as VOC counts them."""
+    body = "".join(f"<object><name>{n}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin>"
+                   f"<xmax>{c}</xmax><ymax>{d}</ymax></bndbox></object>"
+                   for n, a, b, c, d in objects)
+    return (f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width>"
+            f"<height>{size[1]}</height></size>{body}</annotation>")
 
 
 # -- measurements -----------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_probe import MODEL  # noqa: E402  # the benchmarks folder is not a package
+from data_scale import voc_xml  # noqa: E402  # the benchmarks folder is not a package
+from finetune_probe import MODEL  # noqa: E402
 from finetune_probe import best_by_val  # noqa: E402
 from finetune_probe import convert_weights  # noqa: E402
 from finetune_probe import fetch_wheels  # noqa: E402
@@ -124,10 +125,11 @@ def write_voc(root: Path, coins: list[tuple[np.ndarray, np.ndarray]],
     (root / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
     for split, count in SPLITS.items():
         names = []
+        split_photos = [photos[j] for j in photo_split[split]]
         for i in range(count):
             name = f"{split}_{i:03d}"
             size = int(rng.choice((320, 384, 448)))
-            canvas = background([photos[j] for j in photo_split[split]], rng, size)
+            canvas = background(split_photos, rng, size)
             boxes: list[tuple[int, int, int, int]] = []
             for _ in range(int(rng.integers(1, 6))):
                 box = paste(canvas, coins[int(rng.choice(coin_split[split]))], rng, boxes)
@@ -135,19 +137,12 @@ def write_voc(root: Path, coins: list[tuple[np.ndarray, np.ndarray]],
                     boxes.append(box)
             rgb = np.repeat(np.clip(canvas, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
             Image.fromarray(rgb).save(root / "JPEGImages" / f"{name}.jpg", quality=92)
-            (root / "Annotations" / f"{name}.xml").write_text(_voc_xml(name, size, boxes))
+            objects = [("coin", x0 + 1, y0 + 1, x1, y1) for x0, y0, x1, y1 in boxes]
+            (root / "Annotations" / f"{name}.xml").write_text(
+                voc_xml(f"{name}.jpg", (size, size), objects))
             names.append(name)
         (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(names) + "\n")
     return root
-
-
-def _voc_xml(name: str, size: int, boxes: list[tuple[int, int, int, int]]) -> str:
-    objects = "".join(
-        f"<object><name>coin</name><difficult>0</difficult><bndbox><xmin>{x0 + 1}</xmin>"
-        f"<ymin>{y0 + 1}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
-        for x0, y0, x1, y1 in boxes)
-    return (f"<annotation><filename>{name}.jpg</filename><size><width>{size}</width>"
-            f"<height>{size}</height><depth>3</depth></size>{objects}</annotation>\n")
 
 
 def load_photos(wheel: Path) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -145,9 +145,10 @@ def timm_model(name: str, pretrained: Any, optional: Mapping[str, Any] | None = 
     import timm
 
     source, failure = _pretrained_arguments(timm, name, pretrained)
-    quiet = _HeadlessBodyKeys() if kwargs.get("features_only") and failure else None
+    headless = bool(kwargs.get("features_only")) and failure is not None
+    quiet = _filtered(_TIMM_BUILDER, _HeadlessBodyKeys()) if headless else contextlib.nullcontext()
     try:
-        with _filtered(_TIMM_BUILDER, quiet):
+        with quiet:
             model = _create(timm, name, {**source, **kwargs}, optional or {})
     except TypeError:
         raise  # an argument the model does not take: not a weights problem
@@ -189,18 +190,15 @@ _TIMM_BUILDER = "timm.models._builder"
 class _HeadlessBodyKeys(logging.Filter):
     """Drops timm's "Unexpected keys … found while loading pretrained weights" for a
     features-only body: the checkpoint's head tensors are always unexpected there (the body
-    has no head), and the checkpoint was already vetted against the whole model's names
-    (:func:`check_fits`), so the line would only be noise on every such trial."""
+    has no head), and the checkpoint is timm's own for the model or was vetted against the
+    whole model's names (:func:`check_fits`), so the line would only be noise on every trial."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Unexpected keys (")
 
 
 @contextlib.contextmanager
-def _filtered(logger: str, log_filter: logging.Filter | None) -> Iterator[None]:
-    if log_filter is None:
-        yield
-        return
+def _filtered(logger: str, log_filter: logging.Filter) -> Iterator[None]:
     target = logging.getLogger(logger)
     target.addFilter(log_filter)
     try:

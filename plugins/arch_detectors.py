@@ -102,7 +102,7 @@ def frozen_norm(params: Mapping[str, Any]) -> bool:
     images a GPU batch, batch statistics are noise. Trained is the default here because it
     measured better on CPU-sized batches of 8 (docs/benchmarks.md, "Detection fine-tuning");
     parameters stored before ``backbone_norm`` existed read as ``train``, as they trained."""
-    return params.get("backbone_norm", "train") == "frozen"
+    return params.get("backbone_norm", COMMON["backbone_norm"].default) == "frozen"
 
 
 def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:
