@@ -14,6 +14,12 @@ from typing import Any
 
 import harness
 
+BACKBONE_NORM = {
+    "backbone_norm": harness.Choice("train", ("train", "frozen"), search=False,
+                                    help="the backbone's BatchNorm: train (statistics from "
+                                         "each batch) or frozen (the weights' own, unchanged)"),
+}
+
 FINE_TUNING = {
     "backbone_lr_scale": harness.Float(1.0, 0.01, 1.0, log=True, search=False,
                                        help="backbone learning rate as a share of the head's"),
@@ -41,13 +47,34 @@ def backbone_and_head(model: Any, head: list[Any], params: Mapping[str, Any],
 def _layers(model: Any, head_ids: set[int], decay: float) -> list[tuple[list[Any], float]]:
     """Backbone tensors grouped by learning-rate scale: one group, or one per layer when
     ``decay`` < 1 and timm can tell the layers apart (its ``group_matcher``)."""
-    rest = [p for p in model.parameters() if id(p) not in head_ids]
+    # Tensors the architecture froze itself (a detector's frozen stages) stay out of every
+    # group: freeze_epochs would thaw them.
+    rest = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
     if decay >= 1.0 or not hasattr(model, "group_matcher"):
         return [(rest, 1.0)] if rest else []
     from timm.optim import param_groups_layer_decay  # type: ignore[attr-defined]  # re-exported
 
     by_scale: dict[float, list[Any]] = {}
     for group in param_groups_layer_decay(model, weight_decay=0.0, layer_decay=decay):
-        tensors = [p for p in group["params"] if id(p) not in head_ids]
+        tensors = [p for p in group["params"] if id(p) not in head_ids and p.requires_grad]
         by_scale.setdefault(float(group.get("lr_scale", 1.0)), []).extend(tensors)
     return [(tensors, scale) for scale, tensors in sorted(by_scale.items()) if tensors]
+
+
+def frozen_norm(params: Mapping[str, Any]) -> bool:
+    """Whether the backbone's BatchNorm keeps the weights' statistics and scales.
+
+    torchvision and Detectron2 freeze it in pretrained detector backbones: at one or two
+    images a GPU batch, batch statistics are noise. Trained is the default because it
+    measured better on CPU-sized batches of 8 (docs/benchmarks.md, "Detection fine-tuning");
+    parameters stored before ``backbone_norm`` existed read as ``train``, as they trained."""
+    default = BACKBONE_NORM["backbone_norm"].default
+    return params.get("backbone_norm", default) == "frozen"
+
+
+def freeze_norm(model: Any) -> Any:
+    """``model`` with every BatchNorm turned into timm's frozen BatchNorm (the statistics and
+    scales it holds, never updated; in evaluation it computes what BatchNorm does)."""
+    from timm.layers.norm_act import freeze_batch_norm_2d
+
+    return freeze_batch_norm_2d(model)  # type: ignore[no-untyped-call]  # timm is untyped

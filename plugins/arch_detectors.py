@@ -15,8 +15,11 @@ from functools import partial
 from typing import Any
 
 import harness
+from harness_plugins._finetune import BACKBONE_NORM
 from harness_plugins._finetune import FINE_TUNING
 from harness_plugins._finetune import backbone_and_head
+from harness_plugins._finetune import freeze_norm
+from harness_plugins._finetune import frozen_norm
 from harness_plugins._weights import check_pretrained
 from harness_plugins._weights import timm_model
 
@@ -42,9 +45,11 @@ COMMON = {
                                  check=check_pretrained, paths=True,
                                  help="backbone weights: true/\"hub\" (needs network access), "
                                       "or a local .safetensors/.pth file or weights folder"),
-    "backbone_norm": harness.Choice("train", ("train", "frozen"), search=False,
-                                    help="the backbone's BatchNorm: train (statistics from "
-                                         "each batch) or frozen (the weights' own, unchanged)"),
+    **BACKBONE_NORM,
+    "freeze_stages": harness.Int(0, 0, 4, search=False,
+                                 help="the stem and the first N stages of the backbone (up to "
+                                      "stride 2^(N+1)) keep the weights' values and "
+                                      "statistics; 1 = stem and stride-4 stage"),
     **{k: v for k, v in FINE_TUNING.items() if k != "layer_decay"},
 }
 SCORE = {"score_thresh": harness.Float(0.05, 0.01, 0.3, search=False,
@@ -88,21 +93,37 @@ def _features(timm: Any, params: Mapping[str, Any], levels: int) -> Any:
     count = len(probe.feature_info)
     indices = tuple(range(max(0, count - levels), count))
     body = timm_model(name, pretrained, features_only=True, out_indices=indices)
-    if frozen_norm(params):
-        from timm.layers.norm_act import freeze_batch_norm_2d
+    stages = int(params.get("freeze_stages", 0))  # trials stored before it existed: none
+    if stages:
+        from timm.utils.model import freeze
 
-        body = freeze_batch_norm_2d(body)  # type: ignore[no-untyped-call]  # timm is untyped
-    return body
+        freeze(body, stem_and_stages(body, stages))  # type: ignore[no-untyped-call]
+    return freeze_norm(body) if frozen_norm(params) else body
 
 
-def frozen_norm(params: Mapping[str, Any]) -> bool:
-    """Whether the backbone's BatchNorm keeps the weights' statistics and scales.
+def stem_and_stages(body: Any, stages: int) -> list[str]:
+    """The body's modules, in order, up to and including its last feature level at stride
+    2^(stages+1) or less: the stem and the first ``stages`` stages.
 
-    torchvision and Detectron2 freeze it in pretrained detector backbones: at one or two
-    images a GPU batch, batch statistics are noise. Trained is the default here because it
-    measured better on CPU-sized batches of 8 (docs/benchmarks.md, "Detection fine-tuning");
-    parameters stored before ``backbone_norm`` existed read as ``train``, as they trained."""
-    return params.get("backbone_norm", COMMON["backbone_norm"].default) == "frozen"
+    Strides, not level counts, because backbones differ in their first level (ResNet and
+    EfficientNet report one at stride 2, ConvNeXt starts at 4); ``stages = 1`` is what
+    torchvision (``trainable_backbone_layers=3``) and Detectron2 (``FREEZE_AT=2``) freeze in
+    a pretrained ResNet: the stem and the first residual stage."""
+    levels = [i["module"] for i in body.feature_info.info if i["reduction"] <= 2 ** (stages + 1)]
+    if not levels:
+        return []
+    last = levels[-1]
+    if last.split(".")[0] not in dict(body.named_children()):
+        last = last.replace(".", "_")  # timm's FeatureListNet flattens sequential containers
+    names: list[str] = []
+    module, prefix = body, ""
+    for part in last.split("."):  # siblings before each step of the path, then the level
+        for child, _ in module.named_children():
+            if child == part:
+                break
+            names.append(prefix + child)
+        module, prefix = module.get_submodule(part), f"{prefix}{part}."
+    return [*names, last]
 
 
 def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:

@@ -4,7 +4,8 @@ Models are built untrained unless ``pretrained`` is set in ``[search.space.timm]
 fetches published weights from the Hugging Face hub (where it can be reached), a path loads a
 local ``.safetensors``/``.pth`` file or weights folder (``harness_plugins._weights``). The head
 is new for the task's classes and the stem adapts to its channels. Fine-tuning is searchable:
-``backbone_lr_scale``, ``freeze_epochs`` and ``layer_decay`` (``harness_plugins._finetune``).
+``backbone_lr_scale``, ``freeze_epochs``, ``layer_decay`` and ``backbone_norm``
+(``harness_plugins._finetune``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import harness
+from harness_plugins._finetune import BACKBONE_NORM
 from harness_plugins._finetune import FINE_TUNING
 from harness_plugins._finetune import backbone_and_head
+from harness_plugins._finetune import freeze_norm
+from harness_plugins._finetune import frozen_norm
 from harness_plugins._weights import check_pretrained
 from harness_plugins._weights import timm_model
 
@@ -26,6 +30,7 @@ PARAMS = {
                                  help="false, true/\"hub\" (needs network access), or a local "
                                       ".safetensors/.pth file or weights folder"),
     **FINE_TUNING,
+    **BACKBONE_NORM,
 }
 
 
@@ -40,8 +45,9 @@ def build(request: harness.ModelRequest) -> Any:
     kwargs = {"num_classes": int(io["num_classes"]), "in_chans": int(io["in_chans"]),
               "drop_rate": float(p["drop_rate"])}
     # Transformers need the input size; convolutional networks reject the argument.
-    return timm_model(request.name, p["pretrained"], optional={"img_size": io["img_size"]},
-                      **kwargs)
+    model = timm_model(request.name, p["pretrained"], optional={"img_size": io["img_size"]},
+                       **kwargs)
+    return freeze_norm(model) if frozen_norm(p) else model
 
 
 def param_groups(model: Any, params: Mapping[str, Any]) -> list[harness.ParamGroup]:

@@ -122,15 +122,15 @@ def test_a_headless_detector_body_loads_its_weights_without_timm_noise(checkpoin
     assert [r.getMessage() for r in caplog.records] == ["Unexpected keys (x) elsewhere"]
 
 
-def _detector(pretrained, norm):
+def _detector(pretrained, norm, **fine):
     params = {"backbone": "resnet10t", "fpn_channels": 64, "score_thresh": 0.05,
-              "pretrained": pretrained, "backbone_norm": norm, **FINE}
+              "pretrained": pretrained, "backbone_norm": norm, **FINE, **fine}
     return arch_detectors.build_fcos(ModelRequest("fcos", "detection", {
         "num_classes": 2, "in_chans": 3, "img_size": 64}, params))
 
 
-def _norm_state(model):
-    return {k: v.clone() for k, v in model.backbone.body.state_dict().items()
+def _norm_state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()
             if "bn" in k or "running" in k}
 
 
@@ -154,10 +154,10 @@ def test_backbone_norm_frozen_keeps_the_batchnorm_of_a_detector_backbone(
     backbone's BatchNorm (torchvision's rule for small GPU batches); ``train`` updates them."""
     weights = str(checkpoints / "resnet10t.safetensors") if pretrained else False
     model = _detector(weights, norm)
-    before = _norm_state(model)
+    before = _norm_state(model.backbone.body)
     assert before and all(torch.isfinite(v).all() for v in before.values())
     _one_training_step(model)
-    after = _norm_state(model)
+    after = _norm_state(model.backbone.body)
     unchanged = {k for k in before if k in after and torch.equal(before[k], after[k])}
     assert (unchanged == set(before)) is frozen, sorted(set(before) - unchanged)[:3]
 
@@ -176,6 +176,43 @@ def test_frozen_batchnorm_computes_what_trained_batchnorm_does_in_evaluation(che
         # the same arithmetic up to float rounding (frozen BatchNorm folds it into one scale)
         assert torch.allclose(old.backbone(old.transform(image)[0].tensors)["0"],
                               new.backbone(new.transform(image)[0].tensors)["0"], atol=1e-5)
+
+
+@pytest.mark.parametrize(("norm", "frozen"), [("frozen", True), ("train", False)])
+def test_backbone_norm_frozen_keeps_the_batchnorm_of_a_pretrained_classifier(
+        checkpoints, norm, frozen):
+    """The timm catalog takes ``backbone_norm`` too: frozen, a training step leaves every
+    BatchNorm statistic and scale as the weights had it (what the linear probe saw)."""
+    model = _timm(str(checkpoints / "resnet10t.safetensors"), backbone_norm=norm)
+    before = _norm_state(model)
+    model.train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 16, 16)),
+                                      torch.tensor([0, 1, 2, 3])).backward()
+    optimizer.step()
+    after = _norm_state(model)
+    unchanged = {k for k in before if k in after and torch.equal(before[k], after[k])}
+    assert before and (unchanged == set(before)) is frozen
+
+
+def test_freeze_stages_keeps_the_stem_and_first_stage_of_a_detector_backbone(checkpoints):
+    """``freeze_stages = 1`` (torchvision's default for a pretrained ResNet): a training step
+    changes nothing in the stem and the stride-4 stage, weights or BatchNorm statistics, and
+    trains the stages above; the thaw after ``freeze_epochs`` leaves them frozen."""
+    fine = {"freeze_stages": 1, "freeze_epochs": 1}
+    model = _detector(str(checkpoints / "resnet10t.safetensors"), "train", **fine)
+    body = model.backbone.body
+    groups = arch_detectors.param_groups(model, {**FINE, **fine})
+    _freeze(groups, 2)  # the epoch after freeze_epochs: the backbone's groups thaw
+    stem_and_stage = {"conv1", "bn1", "layer1"}
+    in_frozen = [p for n, p in body.named_parameters() if n.split(".")[0] in stem_and_stage]
+    assert in_frozen and not any(p.requires_grad for p in in_frozen)
+    before = {k: v.clone() for k, v in body.state_dict().items()}
+    _one_training_step(model)
+    changed = {k for k, v in body.state_dict().items() if not torch.equal(before[k], v)}
+    assert not {k for k in changed if k.split(".")[0] in stem_and_stage}
+    # (a fresh block's last BatchNorm scale is zero, so its convolutions get no gradient yet)
+    assert {"layer2.0.bn2.bias", "layer2.0.bn1.running_mean"} <= changed
 
 
 @pytest.mark.parametrize(("name", "expected"), [
