@@ -3,13 +3,18 @@ search defaults are chosen (docs/benchmarks.md, "Search defaults").
 
     python benchmarks/dense_studies.py record [--trials 64] [--task classification ...]
     python benchmarks/dense_studies.py replay [--seeds 20] [--budget-factor 4] [--task ...]
+    python benchmarks/dense_studies.py record --ucr JapaneseVowels --trials 24
+    python benchmarks/dense_studies.py replay --ucr JapaneseVowels
 
 ``record`` runs each shipped task file as a dense study — random search, no pruning, every
 epoch of every trial stored — through the real ``harness run`` (two worker processes), then
 writes the study with ``harness export`` to ``benchmarks/blackbox/<task>.json`` (small: these
 files are committed, so ``replay`` needs no re-recording). ``replay`` runs ``harness replay``
 on each blackbox with every candidate sampler/pruner pair over ``--seeds`` seeds and writes
-the table and any-time plot to ``benchmarks/results/replay-<task>/``.
+the table and any-time plot to ``benchmarks/results/replay-<task>/``. ``--ucr PROBLEM`` does
+the same for the shipped sequence-classification file on a real UCR/UEA problem out of the
+aeon wheel (its ``[dataset]`` changed as ``reference_models.py --shipped`` changes it); the
+blackbox is ``benchmarks/blackbox/ucr-<PROBLEM>.json``.
 """
 
 from __future__ import annotations
@@ -55,11 +60,23 @@ def harness(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, check=True)
 
 
+def shipped_text(task: str, tmp: Path) -> str:
+    """The task file a recording starts from: a shipped one, or the shipped
+    sequence-classification file on a UCR problem (``ucr-<problem>``)."""
+    if not task.startswith("ucr-"):
+        return (REPO / TASKS[task]).read_text()
+    from reference_models import shipped_on_ucr
+    from reference_models import ucr_folder
+
+    problem = task.removeprefix("ucr-")
+    return shipped_on_ucr(ucr_folder(tmp, problem), problem, task)
+
+
 def record(task: str, trials: int, workers: int, db: Path) -> Path:
     study = f"{task}-dense"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{task}.toml"
-        path.write_text(dense_task_text((REPO / TASKS[task]).read_text(), study, trials))
+        path.write_text(dense_task_text(shipped_text(task, Path(tmp)), study, trials))
         started = time.perf_counter()
         harness("run", str(path), "--db", str(db), "--workers", str(workers))
         print(f"{task}: {trials} trials in {time.perf_counter() - started:.0f} s", flush=True)
@@ -87,6 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("record", "replay"))
     parser.add_argument("--task", action="append", choices=sorted(TASKS))
+    parser.add_argument("--ucr", action="append", metavar="PROBLEM", default=[],
+                        help="the shipped sequence-classification file on this UCR/UEA "
+                             "problem of the aeon wheel (e.g. JapaneseVowels)")
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=20)
@@ -95,7 +115,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=RESULTS / "dense.db")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for task in args.task or list(TASKS):
+    tasks = (args.task or []) + [f"ucr-{problem}" for problem in args.ucr]
+    for task in tasks or list(TASKS):
         if args.action == "record":
             record(task, args.trials, args.workers, args.db)
         else:

@@ -148,20 +148,24 @@ def forecasting(args: argparse.Namespace, tmp: Path, db: Path) -> dict[str, obje
     return results
 
 
-def shipped(args: argparse.Namespace, tmp: Path, db: Path) -> dict[str, object]:
-    """The shipped ``tasks/sequence_classification.toml`` with only ``[dataset]`` changed:
-    its own search, budget and defaults, best trial by validation, its test accuracy."""
+def shipped_on_ucr(folder: Path, problem: str, study: str) -> str:
+    """``tasks/sequence_classification.toml`` as shipped, with only ``[dataset]`` (and the
+    study's name) changed to the UCR problem in ``folder``."""
     text = (REPO / "tasks" / "sequence_classification.toml").read_text()
     head, rest = text.split("\n[dataset]\n", 1)
     rest = rest[rest.index("\n["):]
+    dataset = f'\n[dataset]\nname = "ucr"\npath = "{folder}"\nproblem = "{problem}"\n'
+    return head.replace('name = "waveforms-classification"', f'name = "{study}"') + dataset + rest
+
+
+def shipped(args: argparse.Namespace, tmp: Path, db: Path) -> dict[str, object]:
+    """The shipped ``tasks/sequence_classification.toml`` with only ``[dataset]`` changed:
+    its own search, budget and defaults, best trial by validation, its test accuracy."""
     results: dict[str, object] = {}
     for problem in args.datasets:
-        folder = ucr_folder(tmp, problem)
         study = f"shipped-{problem}"
-        dataset = f'\n[dataset]\nname = "ucr"\npath = "{folder}"\nproblem = "{problem}"\n'
-        task = head.replace('name = "waveforms-classification"', f'name = "{study}"')
         path = tmp / f"{study}.toml"
-        path.write_text(task + dataset + rest)
+        path.write_text(shipped_on_ucr(ucr_folder(tmp, problem), problem, study))
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--db", str(db)],
                        cwd=tmp, check=True)
