@@ -133,7 +133,8 @@ def readme_recipe() -> str:
 
 
 def task_text(recipe: str, name: str, photos: Path, weights: Path | None,
-              trials: int | None = None, epochs: int | None = None) -> str:
+              trials: int | None = None, epochs: int | None = None,
+              norm: str | None = None) -> str:
     text = recipe.replace('name = "my-photos"', f'name = "{name}"')
     if trials is not None:
         text = re.sub(r"(?m)^n_trials = \d+", f"n_trials = {trials}", text)
@@ -142,6 +143,8 @@ def task_text(recipe: str, name: str, photos: Path, weights: Path | None,
     text = re.sub(r'(?m)^path = "photos".*$', f'path = "{photos}"', text)
     text = re.sub(r"(?m)^architectures = \[.*\]$", f'architectures = ["{MODEL}"]', text)
     pretrained = f'"{weights}"' if weights is not None else "false"
+    if norm is not None:
+        pretrained += f'\nbackbone_norm = "{norm}"'
     return re.sub(r"(?m)^pretrained = .*$", f"pretrained = {pretrained}", text)
 
 
@@ -191,6 +194,8 @@ def main() -> None:
     parser.add_argument("--train-per-class", type=int, default=60,
                         help="training photos per class (few-shot: 10); 20 validate, the "
                              "rest test")
+    parser.add_argument("--backbone-norm", choices=("train", "frozen"),
+                        help="backbone_norm (default: the recipe's)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -204,7 +209,7 @@ def main() -> None:
     results = []
     for name in args.only:
         text = task_text(recipe, f"lfw-{name}", photos, weights if name == "finetune" else None,
-                         args.trials, args.epochs)
+                         args.trials, args.epochs, args.backbone_norm)
         results.append(run(work, name, text))
     losses = initial_losses(weights, photos)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -65,9 +65,12 @@ def frozen_norm(params: Mapping[str, Any]) -> bool:
     """Whether the backbone's BatchNorm keeps the weights' statistics and scales.
 
     torchvision and Detectron2 freeze it in pretrained detector backbones: at one or two
-    images a GPU batch, batch statistics are noise. Trained is the default because it
-    measured better on CPU-sized batches of 8 (docs/benchmarks.md, "Detection fine-tuning");
-    parameters stored before ``backbone_norm`` existed read as ``train``, as they trained."""
+    images a GPU batch, batch statistics are noise; on a few-shot photo folder it decided
+    whether fine-tuning beat the linear probe (the README's recipe sets it). Trained stays the
+    default: detectors measured better with it on CPU-sized batches of 8, and it is what
+    models trained from scratch need (docs/benchmarks.md, "Fine-tuning ranges" and "Detection
+    fine-tuning"). Parameters stored before ``backbone_norm`` existed read as ``train``, as
+    they trained."""
     default = BACKBONE_NORM["backbone_norm"].default
     return params.get("backbone_norm", default) == "frozen"
 
