@@ -215,6 +215,19 @@ def test_freeze_stages_keeps_the_stem_and_first_stage_of_a_detector_backbone(che
     assert {"layer2.0.bn2.bias", "layer2.0.bn1.running_mean"} <= changed
 
 
+@pytest.mark.parametrize(("backbone", "stages", "frozen"), [
+    ("resnet10t", 1, ["conv1", "bn1", "act1", "maxpool", "layer1"]),
+    ("resnet10t", 2, ["conv1", "bn1", "act1", "maxpool", "layer1", "layer2"]),
+    # levels inside a container; its first block already halves (stride 4 at blocks.0)
+    ("mobilenetv3_small_050", 1, ["conv_stem", "bn1", "act1", "blocks.0"]),
+    # no stride-2 level, and timm's FeatureListNet renames "stages.0" to "stages_0"
+    ("convnext_atto", 1, ["stem_0", "stem_1", "stages_0"]),
+])
+def test_freeze_stages_counts_stages_by_stride_on_any_backbone(backbone, stages, frozen):
+    body = timm.create_model(backbone, features_only=True, out_indices=(-3, -2, -1))
+    assert arch_detectors.stem_and_stages(body, stages) == frozen
+
+
 @pytest.mark.parametrize(("name", "expected"), [
     ("corrupt.safetensors", "could not be read"),
     ("mobilenet.safetensors", "do not fit resnet10t"),
