@@ -47,16 +47,14 @@ def backbone_and_head(model: Any, head: list[Any], params: Mapping[str, Any],
 def _layers(model: Any, head_ids: set[int], decay: float) -> list[tuple[list[Any], float]]:
     """Backbone tensors grouped by learning-rate scale: one group, or one per layer when
     ``decay`` < 1 and timm can tell the layers apart (its ``group_matcher``)."""
-    # Tensors the architecture froze itself (a detector's frozen stages) stay out of every
-    # group: freeze_epochs would thaw them.
-    rest = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
+    rest = [p for p in model.parameters() if id(p) not in head_ids]
     if decay >= 1.0 or not hasattr(model, "group_matcher"):
         return [(rest, 1.0)] if rest else []
     from timm.optim import param_groups_layer_decay  # type: ignore[attr-defined]  # re-exported
 
     by_scale: dict[float, list[Any]] = {}
     for group in param_groups_layer_decay(model, weight_decay=0.0, layer_decay=decay):
-        tensors = [p for p in group["params"] if id(p) not in head_ids and p.requires_grad]
+        tensors = [p for p in group["params"] if id(p) not in head_ids]
         by_scale.setdefault(float(group.get("lr_scale", 1.0)), []).extend(tensors)
     return [(tensors, scale) for scale, tensors in sorted(by_scale.items()) if tensors]
 

@@ -421,10 +421,18 @@ def _param_groups(resolved: ResolvedTask, plan: TrialPlan,
     spec = resolved.architecture(plan.architecture).spec
     if spec.param_groups is None:
         return [ParamGroup(list(model.parameters()))]
-    groups = [g for g in spec.param_groups(model, plan.architecture_params) if g.params]
+    groups = trainable_only(spec.param_groups(model, plan.architecture_params))
     covered = {id(p) for g in groups for p in g.params}
     rest = [p for p in model.parameters() if id(p) not in covered]
     return groups + ([ParamGroup(rest)] if rest else [])
+
+
+def trainable_only(groups: list[ParamGroup]) -> list[ParamGroup]:
+    """The groups without the tensors the model built frozen (``requires_grad=False``, such
+    as a detector's frozen stages): a group's ``frozen_epochs`` would thaw them. They fall to
+    the rest, which is never frozen or thawed, so they stay as the model made them."""
+    kept = [replace(g, params=[t for t in g.params if t.requires_grad]) for g in groups]
+    return [g for g in kept if g.params]
 
 
 def _optimizer_groups(groups: list[ParamGroup], hp: Mapping[str, Any]) -> list[dict[str, Any]]:
