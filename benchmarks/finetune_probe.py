@@ -153,9 +153,10 @@ def task_text(recipe: str, name: str, photos: Path, weights: Path | None,
         text = re.sub(r"(?m)^epochs = \d+", f"epochs = {epochs}", text)
     text = re.sub(r'(?m)^path = "photos".*$', f'path = "{photos}"', text)
     text = re.sub(r"(?m)^architectures = \[.*\]$", f'architectures = ["{MODEL}"]', text)
+    if norm is not None:  # the recipe sets backbone_norm; a second key would be invalid TOML
+        text, found = re.subn(r"(?m)^backbone_norm = .*$", f'backbone_norm = "{norm}"', text)
+        assert found == 1, "the README's recipe no longer sets backbone_norm once"
     pretrained = f'"{weights}"' if weights is not None else "false"
-    if norm is not None:
-        pretrained += f'\nbackbone_norm = "{norm}"'
     return re.sub(r"(?m)^pretrained = .*$", f"pretrained = {pretrained}", text)
 
 

